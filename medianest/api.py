@@ -1,0 +1,230 @@
+"""HTTP routes beside the Reflex app (Starlette): health, the Plex sign-in hops, sign-out,
+plus the middleware that adds security headers and a correlation id to every request."""
+
+from __future__ import annotations
+
+import logging
+import time
+from http.cookies import SimpleCookie
+from urllib.parse import quote, urlencode, urlsplit
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from .config import get_settings
+from .db import session_scope
+from .errors import IntegrationUnavailable, InvalidToken, NotAuthenticated, RateLimited
+from .integrations.registry import get_registry
+from .log import current_correlation_id, new_correlation_id
+from .services import auth
+
+logger = logging.getLogger(__name__)
+
+SESSION_COOKIE = "mn_session"
+PIN_COOKIE = "mn_pin"
+
+
+def client_ip_from(peer: str | None, forwarded_for: str | None, hops: int) -> str:
+    """The caller's IP; X-Forwarded-For counts only behind ``hops`` trusted proxies."""
+    ip = peer or "0.0.0.0"
+    if hops and forwarded_for:
+        chain = [part.strip() for part in forwarded_for.split(",") if part.strip()]
+        if len(chain) >= hops:
+            ip = chain[-hops]
+    return ip
+
+
+def cookie_value(cookie_header: str | None, name: str) -> str | None:
+    if not cookie_header:
+        return None
+    jar = SimpleCookie()
+    try:
+        jar.load(cookie_header)
+    except Exception:  # a malformed header from the client is just "no cookie"
+        return None
+    morsel = jar.get(name)
+    return morsel.value if morsel else None
+
+
+def _ip(request: Request) -> str:
+    return client_ip_from(request.client.host if request.client else None,
+                          request.headers.get("x-forwarded-for"), get_settings().trusted_proxy_hops)
+
+
+async def health(_: Request) -> JSONResponse:
+    """One entry per check; 503 when a critical one fails."""
+    settings = get_settings()
+    checks: dict[str, dict] = {}
+    started = time.perf_counter()
+    try:
+        async with session_scope() as session:
+            await session.exec(text("SELECT 1"))
+        checks["database"] = {"status": "up", "critical": True,
+                              "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
+    except Exception as exc:  # any failure means "down"; the detail goes to the log only
+        logger.warning("health: database down: %s", exc)
+        checks["database"] = {"status": "down", "critical": True}
+    if settings.redis_url:
+        started = time.perf_counter()
+        try:
+            await get_registry().redis().ping()
+            checks["redis"] = {"status": "up", "critical": True,
+                               "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
+        except Exception as exc:
+            logger.warning("health: redis down: %s", exc)
+            checks["redis"] = {"status": "down", "critical": True}
+    healthy = all(c["status"] == "up" for c in checks.values() if c["critical"])
+    return JSONResponse({"status": "ok" if healthy else "error", "checks": checks},
+                        status_code=200 if healthy else 503)
+
+
+async def plex_start(request: Request) -> Response:
+    """Create a PIN and send the browser to the Plex approval page (works on phones: no pop-up)."""
+    settings = get_settings()
+    registry = get_registry()
+    next_path = auth.safe_next_path(request.query_params.get("next"))
+    remember = request.query_params.get("remember") in {"1", "true", "on"}
+    try:
+        await registry.rate_limiter().hit(registry.auth_limit, _ip(request), message="Too many sign-in attempts.")
+        async with session_scope() as session:
+            plex_tv = await registry.plex_tv(session)
+        started = await auth.start_plex_login(plex_tv=plex_tv, settings=settings, next_path=next_path,
+                                              remember=remember)
+    except RateLimited as exc:
+        return _to_login(next_path, error=exc.user_message, retry=exc.retry_after)
+    except IntegrationUnavailable as exc:
+        logger.warning("plex sign-in start failed: %s", exc)
+        return _to_login(next_path, error="Plex is not answering right now, so sign-in cannot start. "
+                                          "Please try again in a minute.")
+    response = RedirectResponse(started.auth_url, status_code=303)
+    response.set_cookie(PIN_COOKIE, started.pin_cookie, max_age=int(auth.PIN_TTL.total_seconds()), httponly=True,
+                        samesite="lax", secure=settings.cookie_secure, path="/")
+    response.delete_cookie(SESSION_COOKIE, path="/")  # a new sign-in replaces whatever session was here
+    return response
+
+
+async def session_from_ticket(request: Request) -> Response:
+    """Turn a one-time ticket into the HttpOnly session cookie, then go where the member was going."""
+    settings = get_settings()
+    next_path = auth.safe_next_path(request.query_params.get("next"))
+    try:
+        async with session_scope() as session:
+            token, row = await auth.activate_session(session, ticket=request.query_params.get("ticket", ""),
+                                                     pin_cookie=request.cookies.get(PIN_COOKIE), settings=settings)
+    except InvalidToken:
+        return _to_login(next_path, error="That sign-in link has expired or was already used. Please sign in again.")
+    response = RedirectResponse(next_path, status_code=303)
+    max_age = settings.session_days * 86400 if row.remember else None  # None: ends with the browser session
+    response.set_cookie(SESSION_COOKIE, token, max_age=max_age, httponly=True, samesite="lax",
+                        secure=settings.cookie_secure, path="/")
+    response.delete_cookie(PIN_COOKIE, path="/")
+    return response
+
+
+async def sign_out(request: Request) -> Response:
+    """Clear the cookies; revoke the server-side session when the request is our own page's."""
+    token = request.cookies.get(SESSION_COOKIE)
+    same_site = request.headers.get("sec-fetch-site") in {None, "same-origin", "none"}
+    if token and same_site:
+        try:
+            async with session_scope() as session:
+                user = await auth.resolve_session(session, token=token, settings=get_settings())
+                await auth.revoke_session(session, session_id=user.session_id, reason="sign_out")
+        except NotAuthenticated:
+            pass
+    response = RedirectResponse("/login?signed_out=1", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(PIN_COOKIE, path="/")
+    return response
+
+
+def _to_login(next_path: str, *, error: str, retry: int | None = None) -> RedirectResponse:
+    params = {"error": error}
+    if next_path != "/":
+        params["next"] = next_path
+    if retry:
+        params["retry"] = str(retry)
+    return RedirectResponse(f"/login?{urlencode(params, quote_via=quote)}", status_code=303)
+
+
+def build_api() -> Starlette:
+    return Starlette(routes=[
+        Route("/health", health),
+        Route("/auth/plex/start", plex_start),
+        Route("/auth/session", session_from_ticket),
+        Route("/auth/logout", sign_out),
+    ])
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _csp(settings) -> str:  # noqa: ANN001
+    plex_images = " ".join(sorted({_origin(settings.plex_tv_url), "https://plex.tv", "https://*.plex.tv"}))
+    # The sign-in form redirects to the Plex approval page; form-action also governs that redirect.
+    plex_auth = _origin(settings.plex_auth_url)
+    return ("default-src 'self'; "
+            # Reflex's compiled pages carry small inline bootstrap scripts (colour mode, env), and
+            # UI events sent by the backend (toasts, focus) are evaluated as JavaScript strings.
+            "script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
+            "style-src 'self' 'unsafe-inline'; "
+            f"img-src 'self' data: blob: {plex_images}; "
+            "font-src 'self' data:; "
+            "connect-src 'self' ws: wss:; "
+            f"frame-ancestors 'none'; base-uri 'self'; form-action 'self' {plex_auth}; object-src 'none'")
+
+
+def security_middleware(app):  # noqa: ANN001, ANN201 - ASGI
+    """Wrap the whole ASGI app: security headers, correlation id, access log."""
+    settings = get_settings()
+    extra = [
+        (b"x-frame-options", b"DENY"),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"strict-origin-when-cross-origin"),
+        (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+        (b"cross-origin-opener-policy", b"same-origin"),
+        (b"content-security-policy", _csp(settings).encode()),
+    ]
+    if settings.cookie_secure:
+        extra.append((b"strict-transport-security", b"max-age=31536000"))
+
+    async def wrapped(scope, receive, send):  # noqa: ANN001
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+        incoming = dict(scope.get("headers") or [])
+        cid = new_correlation_id(incoming.get(b"x-request-id", b"").decode("latin-1") or None)
+        started = time.perf_counter()
+        status_holder = {}
+
+        async def send_with_headers(message):  # noqa: ANN001
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                headers = [h for h in message.get("headers", []) if h[0].lower() not in {k for k, _ in extra}]
+                message = {**message, "headers": [*headers, *extra, (b"x-request-id", cid.encode())]}
+            await send(message)
+
+        try:
+            await app(scope, receive, send_with_headers)
+        except Exception:
+            logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if "status" not in status_holder:
+                response = JSONResponse({"error": "Something went wrong on our side.", "reference": cid},
+                                        status_code=500)
+                await response(scope, receive, send_with_headers)
+        finally:
+            path = scope.get("path", "")
+            if not path.startswith(("/_next", "/assets", "/_event", "/ping")):
+                logger.debug("%s %s %s %.1fms", scope.get("method"), path, status_holder.get("status"),
+                             (time.perf_counter() - started) * 1000)
+        return None
+
+    return wrapped
+
+
+__all__ = ["build_api", "security_middleware", "cookie_value", "client_ip_from", "SESSION_COOKIE",
+           "PIN_COOKIE", "current_correlation_id"]

@@ -1,0 +1,113 @@
+"""The app shell: header with navigation, user menu and colour mode; works at phone width."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from ..state import SessionState
+from .native import auto_submit_form
+
+NAV = [("Home", "/", "house", False), ("Admin", "/admin", "shield", True)]
+
+
+def _nav_link(label: str, href: str, icon: str) -> rx.Component:
+    return rx.link(rx.hstack(rx.icon(icon, size=16), rx.text(label), spacing="2", align="center"),
+                   href=href, id=f"nav-{label.lower()}", underline="none", color_scheme="gray",
+                   high_contrast=True, size="2")
+
+
+def _links() -> list[rx.Component]:
+    out = []
+    for label, href, icon, admin_only in NAV:
+        link = _nav_link(label, href, icon)
+        out.append(rx.cond(SessionState.is_admin, link, rx.fragment()) if admin_only else link)
+    return out
+
+
+def user_menu() -> rx.Component:
+    return rx.dropdown_menu.root(
+        rx.dropdown_menu.trigger(
+            rx.button(
+                rx.avatar(src=SessionState.user_avatar, fallback=SessionState.initials, size="2", radius="full"),
+                rx.text(SessionState.user_name, display=["none", "none", "inline"]),
+                rx.icon("chevron-down", size=14),
+                variant="ghost", id="user-menu", aria_label="Account menu",
+            ),
+        ),
+        rx.dropdown_menu.content(
+            rx.box(
+                rx.vstack(
+                    rx.text(SessionState.user_name, weight="bold", id="menu-username"),
+                    rx.badge(SessionState.user_role, id="menu-role",
+                             color_scheme=rx.cond(SessionState.is_admin, "amber", "gray")),
+                    spacing="1",
+                ),
+                padding="0.5em 0.75em",
+            ),
+            rx.dropdown_menu.separator(),
+            # On phones the header links are hidden, so the menu carries them.
+            rx.dropdown_menu.item("Home", on_click=rx.redirect("/"), display=["flex", "flex", "none"]),
+            rx.cond(SessionState.is_admin,
+                    rx.dropdown_menu.item("Admin", on_click=rx.redirect("/admin"), display=["flex", "flex", "none"]),
+                    rx.fragment()),
+            rx.cond(SessionState.user_is_local,
+                    rx.dropdown_menu.item("Change password", on_click=rx.redirect("/account/password")),
+                    rx.fragment()),
+            rx.dropdown_menu.item("Sign out", color="red", on_click=SessionState.sign_out, id="sign-out"),
+        ),
+    )
+
+
+def header() -> rx.Component:
+    return rx.box(
+        rx.hstack(
+            rx.link(rx.hstack(rx.icon("clapperboard", size=22), rx.heading("MediaNest", size="5"),
+                              spacing="2", align="center"),
+                    href="/", underline="none", color_scheme="gray", high_contrast=True, id="brand"),
+            rx.hstack(*_links(), spacing="5", display=["none", "none", "flex"], margin_left="1.5em"),
+            rx.spacer(),
+            rx.color_mode.button(size="2", variant="ghost", id="color-mode"),
+            user_menu(),
+            align="center", width="100%", max_width="72rem", margin="0 auto", padding_x="1em",
+            padding_y="0.6em", spacing="3",
+        ),
+        border_bottom=f"1px solid {rx.color('gray', 5)}", background=rx.color("gray", 1),
+        position="sticky", top="0", z_index="10", width="100%",
+    )
+
+
+def shell(*children: rx.Component, title: str = "") -> rx.Component:
+    """A signed-in page. Content shows once the guard has confirmed the session."""
+    return rx.box(
+        header(),
+        rx.cond(SessionState.signing_out,
+                rx.box(auto_submit_form("/auth/logout", {}, form_id="sign-out-form", label="Finish signing out"),
+                       padding="1em"),
+                rx.fragment()),
+        rx.box(
+            rx.cond(
+                SessionState.checked,
+                rx.vstack(*([rx.heading(title, size="7", id="page-title")] if title else []),
+                          *children, spacing="5", width="100%"),
+                rx.center(rx.spinner(size="3"), padding="4em", id="page-loading"),
+            ),
+            max_width="72rem", margin="0 auto", padding="1.5em 1em 4em", width="100%",
+        ),
+        min_height="100vh", background=rx.color("gray", 2),
+    )
+
+
+def centered_card(*children: rx.Component, **props) -> rx.Component:  # noqa: ANN003
+    """A single card in the middle of the screen (sign-in, errors)."""
+    return rx.center(
+        rx.card(rx.vstack(*children, spacing="4", width="100%"), size="4", width="100%", max_width="28rem", **props),
+        min_height="100vh", padding="1em", background=rx.color("gray", 2),
+    )
+
+
+def brand_heading(subtitle: str = "") -> rx.Component:
+    return rx.vstack(
+        rx.hstack(rx.icon("clapperboard", size=28), rx.heading("MediaNest", size="7"), align="center", spacing="2"),
+        *([rx.text(subtitle, color_scheme="gray", size="2")] if subtitle else []),
+        spacing="1", align="center", width="100%",
+    )

@@ -1,0 +1,80 @@
+"""The one base every external client sits on: timeouts, headers, a circuit breaker,
+and the mapping of transport failures to :class:`IntegrationUnavailable`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+import pybreaker
+
+from ..errors import IntegrationRejected, IntegrationUnavailable
+
+logger = logging.getLogger(__name__)
+
+_breakers: dict[str, pybreaker.CircuitBreaker] = {}
+
+
+def breaker_for(name: str, *, fail_max: int = 5, reset_timeout: float = 30.0) -> pybreaker.CircuitBreaker:
+    """One breaker per external system per process, shared by every client instance."""
+    breaker = _breakers.get(name)
+    if breaker is None:
+        # 4xx answers mean the service is up; only transport errors and 5xx trip the breaker.
+        breaker = pybreaker.CircuitBreaker(fail_max=fail_max, reset_timeout=reset_timeout,
+                                           exclude=[IntegrationRejected], name=name)
+        _breakers[name] = breaker
+    return breaker
+
+
+def breaker_states() -> dict[str, str]:
+    return {name: b.current_state for name, b in _breakers.items()}
+
+
+class BaseClient:
+    """Small async HTTP client wrapper. Subclasses set ``service`` and add typed methods."""
+
+    service = "service"
+
+    def __init__(self, base_url: str, *, timeout: float = 10.0, headers: dict[str, str] | None = None,
+                 breaker: pybreaker.CircuitBreaker | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._headers = {"Accept": "application/json", **(headers or {})}
+        self._timeout = httpx.Timeout(timeout, connect=min(timeout, 5.0))
+        self._breaker = breaker or breaker_for(self.service)
+        self._transport = transport
+
+    async def _request(self, method: str, path: str, *, expected: tuple[int, ...] = (200,),
+                       headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
+        """Send one request through the breaker.
+
+        Raises:
+            IntegrationUnavailable: timeouts, connection errors, 5xx, breaker open.
+            IntegrationRejected: any other status not in ``expected``.
+        """
+        url = path if path.startswith("http") else f"{self.base_url}{path}"
+        try:
+            with self._breaker.calling():
+                async with httpx.AsyncClient(timeout=self._timeout, transport=self._transport,
+                                             follow_redirects=False) as client:
+                    response = await client.request(method, url, headers={**self._headers, **(headers or {})}, **kwargs)
+                if response.status_code >= 500:
+                    raise IntegrationUnavailable(self.service, f"HTTP {response.status_code}",
+                                                 status_code=response.status_code)
+                if response.status_code not in expected:
+                    raise IntegrationRejected(self.service, response.status_code, response.text[:200])
+                return response
+        except pybreaker.CircuitBreakerError as exc:
+            raise IntegrationUnavailable(self.service, "circuit open") from exc
+        except httpx.TimeoutException as exc:
+            raise IntegrationUnavailable(self.service, f"timeout: {type(exc).__name__}") from exc
+        except httpx.HTTPError as exc:
+            raise IntegrationUnavailable(self.service, f"{type(exc).__name__}: {exc}") from exc
+
+    @staticmethod
+    def _json(response: httpx.Response, service: str) -> Any:
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise IntegrationUnavailable(service, "malformed JSON body") from exc

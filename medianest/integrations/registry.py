@@ -1,0 +1,66 @@
+"""Builds every external client from settings and the database. The web app, the
+routes and (later) the workers get their clients here and nowhere else."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+import redis.asyncio as aioredis
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ..config import Settings, get_settings
+from ..security import Encryptor
+from ..services import settings as system
+from ..services.ratelimit import Limit, RateLimiter
+from .plex import PlexServerClient, PlexTvClient
+
+
+class Registry:
+    """Per-process holder of clients; Redis connections are kept per event loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.encryptor = Encryptor(settings.secret_value("encryption_key"))
+        self._redis: dict[int, aioredis.Redis] = {}
+        self._limiters: dict[int, RateLimiter] = {}
+        self.auth_limit = Limit("auth", settings.auth_rate_limit, settings.auth_rate_window_s)
+
+    def redis(self) -> aioredis.Redis | None:
+        if not self.settings.redis_url:
+            return None
+        loop_id = id(asyncio.get_running_loop())
+        client = self._redis.get(loop_id)
+        if client is None:
+            client = aioredis.from_url(self.settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+            self._redis[loop_id] = client
+        return client
+
+    def rate_limiter(self) -> RateLimiter:
+        loop_id = id(asyncio.get_running_loop())
+        limiter = self._limiters.get(loop_id)
+        if limiter is None:
+            limiter = RateLimiter(self.redis(), prefix=self.settings.redis_prefix)
+            self._limiters[loop_id] = limiter
+        return limiter
+
+    async def plex_tv(self, session: AsyncSession) -> PlexTvClient:
+        client_id = await system.plex_client_id(session, self.settings.plex_client_id)
+        return PlexTvClient(self.settings.plex_tv_url, client_id=client_id, timeout=self.settings.http_timeout_s)
+
+    async def plex_server(self, session: AsyncSession) -> PlexServerClient | None:
+        """The household server, from setup (or PLEX_URL / PLEX_TOKEN as a fallback)."""
+        server = await system.household_server(session)
+        url = (server.url if server else None) or self.settings.plex_url
+        if not url:
+            return None
+        stored = await system.get_value(session, "household_server_token")
+        token = self.encryptor.decrypt(stored["token"]) if stored and stored.get("token") else \
+            self.settings.secret_value("plex_token") or None
+        client_id = await system.plex_client_id(session, self.settings.plex_client_id)
+        return PlexServerClient(url, token=token, client_id=client_id, timeout=self.settings.http_timeout_s)
+
+
+@functools.lru_cache(maxsize=1)
+def get_registry() -> Registry:
+    return Registry(get_settings())

@@ -1,0 +1,145 @@
+"""``make run``: migrations, the bundled simulators (for services without a real URL),
+and MediaNest itself, until Ctrl-C stops everything this started."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from .config import Settings
+
+logger = logging.getLogger("medianest.launcher")
+ROOT = Path(__file__).resolve().parent.parent
+
+OFFLINE_ENV = {
+    "REFLEX_USE_SYSTEM_BUN": "1",
+    "REFLEX_TELEMETRY_ENABLED": "false",
+    "REFLEX_CHECK_LATEST_VERSION": "false",
+    "REFLEX_HTTP_CLIENT_BIND_ADDRESS": "0.0.0.0",
+}
+
+
+def free_port(preferred: int) -> int:
+    """``preferred`` when it is free on 127.0.0.1, otherwise any free port."""
+    for candidate in (preferred, 0):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise RuntimeError("no free port")
+
+
+def reflex_env(base: dict[str, str]) -> dict[str, str]:
+    env = {**base, **{k: v for k, v in OFFLINE_ENV.items() if k not in base}}
+    env.setdefault("REFLEX_DIR", str(ROOT / ".reflex"))
+    if "NPM_CONFIG_REGISTRY" not in env:
+        try:
+            registry = subprocess.run(["npm", "config", "get", "registry"], capture_output=True, text=True,
+                                      timeout=20).stdout.strip()
+            if registry:
+                env["NPM_CONFIG_REGISTRY"] = registry
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return env
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
+
+
+def stop(procs: list[subprocess.Popen]) -> None:
+    for proc in reversed(procs):
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+    for proc in reversed(procs):
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _raise_interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    os.chdir(ROOT)
+    settings = Settings()
+    env = reflex_env(dict(os.environ))
+    port = int(env.get("MEDIANEST_PORT") or 3000)
+    port = free_port(port)
+    env.setdefault("MEDIANEST_PUBLIC_URL", f"http://127.0.0.1:{port}")
+    log_dir = ROOT / "data" / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    procs: list[subprocess.Popen] = []
+
+    def spawn(args: list[str], log_name: str) -> subprocess.Popen:
+        log = open(log_dir / log_name, "ab")  # noqa: SIM115 - lives as long as the child
+        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        procs.append(proc)
+        return proc
+
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        if "plex_tv_url" not in settings.model_fields_set:
+            tv_port, pms_port = free_port(32410), free_port(32400)
+            sims = spawn([sys.executable, "-m", "medianest.simulators", "--plex-tv-port", str(tv_port),
+                          "--pms-port", str(pms_port)], "simulators.log")
+            env["PLEX_TV_URL"] = f"http://127.0.0.1:{tv_port}"
+            env["PLEX_AUTH_URL"] = f"http://127.0.0.1:{tv_port}/auth"
+            wait_http(f"{env['PLEX_TV_URL']}/__sim__/state", sims, 30)
+            logger.info("Plex simulators: plex.tv on %s, Plex Media Server on port %s "
+                        "(sign in as alice = owner/admin, bob or carol = members, mallory = no access)",
+                        env["PLEX_TV_URL"], pms_port)
+        else:
+            logger.info("Using plex.tv at %s", settings.plex_tv_url)
+        logger.info("Applying database migrations…")
+        subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True)
+        logger.info("Building and starting MediaNest (the first start takes a minute)…")
+        web = spawn([str(Path(sys.executable).parent / "reflex"), "run", "--env", "prod", "--frontend-port", str(port),
+                     "--backend-host", "127.0.0.1"], "medianest.log")
+        wait_http(f"http://127.0.0.1:{port}/ping", web, 600)
+        logger.info("\n  MediaNest is running: open %s\n  Logs: %s\n  Press Ctrl-C to stop.\n",
+                    env["MEDIANEST_PUBLIC_URL"], log_dir)
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+        failed = next(p for p in procs if p.poll() is not None)
+        logger.error("A MediaNest process stopped unexpectedly (exit %s); see %s", failed.returncode, log_dir)
+        return 1
+    except KeyboardInterrupt:
+        logger.info("Stopping…")
+        return 0
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        logger.error("MediaNest could not start: %s (logs in %s)", exc, log_dir)
+        return 1
+    finally:
+        stop(procs)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

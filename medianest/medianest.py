@@ -1,0 +1,68 @@
+"""The Reflex app: pages, HTTP routes, middleware, and the mapping of typed errors to what
+the browser sees."""
+
+from __future__ import annotations
+
+import logging
+import os
+from urllib.parse import quote
+
+import reflex as rx
+
+from .api import build_api, security_middleware
+from .config import get_settings
+from .errors import (AccessDenied, Forbidden, IntegrationUnavailable, MediaNestError, NotAuthenticated,
+                     PasswordChangeRequired)
+from .log import configure_logging, current_correlation_id, new_correlation_id
+from .pages import account, admin, callback, errors, home, login, setup  # noqa: F401  (registers @rx.page)
+
+logger = logging.getLogger("medianest.app")
+
+_settings = get_settings()
+configure_logging(level=_settings.log_level,
+                  json_lines=_settings.log_json if _settings.log_json is not None else _settings.is_production)
+
+
+def handle_backend_exception(exception: Exception):  # noqa: ANN201 - Reflex validates the signature
+    """Typed errors become plain answers; anything else is logged with a reference."""
+    exc = exception
+    if isinstance(exc, NotAuthenticated):
+        target = "/login" if exc.next_path in {"", "/"} else f"/login?next={quote(exc.next_path, safe='')}"
+        return [rx.redirect(target)]
+    if isinstance(exc, PasswordChangeRequired):
+        return [rx.redirect("/account/password")]
+    if isinstance(exc, Forbidden):
+        return [rx.redirect("/forbidden")]
+    if isinstance(exc, (AccessDenied, IntegrationUnavailable, MediaNestError)):
+        logger.info("handled %s: %s", type(exc).__name__, exc)
+        return [rx.toast.error(exc.user_message)]
+    reference = current_correlation_id()
+    if reference in {"", "-"}:
+        reference = new_correlation_id()
+    logger.error("unexpected error in an event handler [ref %s]", reference, exc_info=exc)
+    return [rx.redirect(f"/error?ref={reference}")]
+
+
+def handle_frontend_exception(exception: Exception) -> None:
+    logger.warning("browser reported an error: %s", str(exception)[:500])
+
+
+def _mount_prebuilt_frontend(asgi):  # noqa: ANN001, ANN202
+    """Serve the frontend exported at image build time (no bun at run time)."""
+    from reflex.utils.exec import get_frontend_mount  # internal helper, isolated here
+
+    asgi.routes.append(get_frontend_mount())
+    return asgi
+
+
+_transformers = [build_api(), security_middleware]
+if os.environ.get("MEDIANEST_SERVE_PREBUILT_FRONTEND") == "1":
+    _transformers.insert(0, _mount_prebuilt_frontend)
+
+app = rx.App(
+    api_transformer=_transformers,
+    backend_exception_handler=handle_backend_exception,
+    frontend_exception_handler=handle_frontend_exception,
+    stylesheets=[],
+)
+app.add_page(errors.not_found, route="404", title="Not found · MediaNest")

@@ -1,0 +1,182 @@
+"""Database tables (SQLModel). Enum values are stored as plain strings so that
+SQLite and PostgreSQL migrations stay identical and new values need no ALTER TYPE."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _ts(**kw: Any) -> Any:
+    """A timezone-aware timestamp column (SQLite keeps the offset as text)."""
+    return Field(sa_type=sa.DateTime(timezone=True), **kw)
+
+
+class Role(str, enum.Enum):
+    ADMIN = "admin"
+    USER = "user"
+
+
+class UserStatus(str, enum.Enum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class MediaType(str, enum.Enum):
+    MOVIE = "movie"
+    TV = "tv"
+
+
+class RequestStatus(str, enum.Enum):
+    QUEUED = "queued"          # saved, not yet accepted by Overseerr
+    PENDING = "pending"
+    APPROVED = "approved"
+    PROCESSING = "processing"
+    AVAILABLE = "available"
+    PARTIALLY_AVAILABLE = "partially_available"
+    DECLINED = "declined"
+    FAILED = "failed"
+
+
+class DownloadStatus(str, enum.Enum):
+    QUEUED = "queued"
+    DOWNLOADING = "downloading"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    plex_id: int | None = Field(default=None, sa_type=sa.BigInteger, unique=True, index=True)
+    plex_uuid: str | None = Field(default=None, max_length=64)
+    username: str = Field(max_length=255, index=True)
+    email: str | None = Field(default=None, max_length=320)
+    avatar_url: str | None = Field(default=None, max_length=1024)
+    role: str = Field(default=Role.USER.value, max_length=16)
+    status: str = Field(default=UserStatus.ACTIVE.value, max_length=16, index=True)
+    plex_token_encrypted: str | None = Field(default=None, sa_type=sa.Text)
+    is_local: bool = Field(default=False)
+    password_hash: str | None = Field(default=None, max_length=255)
+    must_change_password: bool = Field(default=False)
+    created_at: datetime = _ts(default_factory=utcnow)
+    last_login_at: datetime | None = _ts(default=None)
+
+
+class UserSession(SQLModel, table=True):
+    """A server-side session; the browser holds a JWT that names it."""
+
+    __tablename__ = "user_sessions"
+
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex, primary_key=True, max_length=32)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    token_hash: str | None = Field(default=None, sa_column_kwargs={"unique": True}, max_length=64)
+    remember: bool = Field(default=False)
+    created_at: datetime = _ts(default_factory=utcnow)
+    expires_at: datetime = _ts()
+    last_used_at: datetime | None = _ts(default=None)
+    activated_at: datetime | None = _ts(default=None)
+    revoked_at: datetime | None = _ts(default=None)
+    revoked_reason: str | None = Field(default=None, max_length=64)
+    client_ip: str | None = Field(default=None, max_length=64)
+    user_agent: str | None = Field(default=None, max_length=512)
+
+
+class ServiceConfig(SQLModel, table=True):
+    __tablename__ = "service_configs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    service_name: str = Field(max_length=32, sa_column_kwargs={"unique": True})
+    url: str | None = Field(default=None, max_length=1024)
+    secrets_encrypted: str | None = Field(default=None, sa_type=sa.Text)
+    enabled: bool = Field(default=True)
+    extra: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    updated_at: datetime = _ts(default_factory=utcnow)
+    updated_by: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+
+
+class ServiceStatus(SQLModel, table=True):
+    __tablename__ = "service_status"
+
+    id: int | None = Field(default=None, primary_key=True)
+    service_name: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    status: str = Field(default="pending", max_length=16)
+    response_time_ms: int | None = None
+    last_check_at: datetime | None = _ts(default=None)
+    uptime_24h: float | None = None
+    uptime_30d: float | None = None
+    message: str | None = Field(default=None, max_length=512)
+
+
+class MediaRequest(SQLModel, table=True):
+    __tablename__ = "media_requests"
+    __table_args__ = (sa.Index("ix_media_requests_user_status", "user_id", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    title: str = Field(max_length=512)
+    media_type: str = Field(max_length=8)
+    tmdb_id: int = Field(index=True)
+    seasons: list[int] = Field(default_factory=list, sa_type=sa.JSON)
+    status: str = Field(default=RequestStatus.QUEUED.value, max_length=24)
+    overseerr_request_id: int | None = Field(default=None, index=True)
+    last_error: str | None = Field(default=None, max_length=1024)
+    attempts: int = Field(default=0)
+    created_at: datetime = _ts(default_factory=utcnow, index=True)
+    updated_at: datetime = _ts(default_factory=utcnow)
+    completed_at: datetime | None = _ts(default=None)
+
+
+class YoutubeDownload(SQLModel, table=True):
+    __tablename__ = "youtube_downloads"
+    __table_args__ = (sa.Index("ix_youtube_downloads_user_status", "user_id", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    url: str = Field(sa_type=sa.Text)
+    playlist_title: str | None = Field(default=None, max_length=512)
+    status: str = Field(default=DownloadStatus.QUEUED.value, max_length=16)
+    progress: float = Field(default=0.0)
+    file_paths: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    plex_collection_id: str | None = Field(default=None, max_length=64)
+    last_error: str | None = Field(default=None, max_length=1024)
+    attempts: int = Field(default=0)
+    created_at: datetime = _ts(default_factory=utcnow, index=True)
+    completed_at: datetime | None = _ts(default=None)
+
+
+class AuditLog(SQLModel, table=True):
+    """Admin and security events; append-only."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = _ts(default_factory=utcnow, index=True)
+    actor_user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    action: str = Field(max_length=64, index=True)
+    target: str | None = Field(default=None, max_length=255)
+    client_ip: str | None = Field(default=None, max_length=64)
+    correlation_id: str | None = Field(default=None, max_length=64)
+    details: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+
+
+class SystemSetting(SQLModel, table=True):
+    """Small install-wide values (Plex client identifier, household server)."""
+
+    __tablename__ = "system_settings"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    updated_at: datetime = _ts(default_factory=utcnow)

@@ -1,0 +1,137 @@
+"""Shared Reflex state: who is signed in, and the one place every handler authorizes.
+
+Every public method of a State can be called by any connected browser, so each
+handler starts with ``await self._require_user(...)``. The session lives in an
+HttpOnly cookie that reaches the backend with the websocket handshake; the
+client cannot send a user id or role of its own.
+"""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from .api import SESSION_COOKIE, cookie_value
+from .config import get_settings
+from .db import session_scope
+from .errors import Forbidden, PasswordChangeRequired
+from .log import new_correlation_id
+from .models import Role
+from .services import auth
+from .services import settings as system
+
+
+class TicketState(rx.State):
+    """A one-time sign-in ticket about to be handed to ``/auth/session`` by a form that submits
+    itself (see ``components.native``). A tab keeps its state across page loads, so whoever
+    lands next (a signed-in page or the sign-in page) clears it: a spent ticket is never replayed."""
+
+    ticket: str = ""
+    next_path: str = "/"
+
+
+class SessionState(rx.State):
+    """The signed-in member as the page shows it (display only, never trusted)."""
+
+    user_name: str = ""
+    user_email: str = ""
+    user_role: str = ""
+    user_avatar: str = ""
+    user_is_local: bool = False
+    household_name: str = ""
+    checked: bool = False
+    signing_out: bool = False
+
+    @rx.var
+    def is_admin(self) -> bool:
+        return self.user_role == Role.ADMIN.value
+
+    @rx.var
+    def signed_in(self) -> bool:
+        return bool(self.user_name)
+
+    @rx.var
+    def initials(self) -> str:
+        return (self.user_name[:2] or "?").upper()
+
+    # ---- helpers (not callable from the browser: leading underscore) -------------------
+
+    def _client_ip(self) -> str:
+        return self.router.session.client_ip or ""
+
+    def _user_agent(self) -> str:
+        return self.router.headers.user_agent or ""
+
+    def _current_path(self) -> str:
+        url = self.router.url
+        query = url.query or ""
+        return (url.path or "/") + (f"?{query}" if query else "")
+
+    async def _require_user(self, role: Role | None = None, *, allow_password_change: bool = False) -> auth.CurrentUser:
+        """Resolve the session from the handshake cookie, or raise a typed error.
+
+        Raises:
+            NotAuthenticated: no valid session (the edge redirects to sign-in).
+            PasswordChangeRequired: the local admin must choose a password first.
+            Forbidden: signed in without the required role.
+        """
+        new_correlation_id()
+        token = cookie_value(self.router.headers.cookie, SESSION_COOKIE)
+        async with session_scope() as session:
+            user = await auth.resolve_session(session, token=token, settings=get_settings(),
+                                              next_path=self._current_path())
+        if user.must_change_password and not allow_password_change:
+            raise PasswordChangeRequired()
+        if role is Role.ADMIN and not user.is_admin:
+            raise Forbidden("Only admins can open the admin area.")
+        return user
+
+    def _show_user(self, user: auth.CurrentUser, household: str) -> None:
+        self.signing_out = False
+        self.user_name = user.username
+        self.user_email = user.email or ""
+        self.user_role = user.role
+        self.user_avatar = user.avatar_url or ""
+        self.user_is_local = user.is_local
+        self.household_name = household
+        self.checked = True
+
+    def _forget_user(self) -> None:
+        self.user_name = self.user_email = self.user_role = self.user_avatar = self.household_name = ""
+        self.user_is_local = False
+        self.checked = False
+
+    async def _load_user(self, role: Role | None = None, *, allow_password_change: bool = False) -> auth.CurrentUser:
+        user = await self._require_user(role, allow_password_change=allow_password_change)
+        tickets = await self.get_state(TicketState)
+        if tickets.ticket:
+            tickets.ticket = ""
+        async with session_scope() as session:
+            server = await system.household_server(session)
+        self._show_user(user, server.name if server else "")
+        return user
+
+    # ---- handlers ---------------------------------------------------------------------
+
+    @rx.event
+    async def guard(self):
+        """on_load of every member page: signed-out visitors go to sign-in and come back."""
+        user = await self._load_user()
+        if user.is_admin and not self.household_name and not user.is_local:
+            return rx.redirect("/setup")
+        return None
+
+    @rx.event
+    async def guard_admin(self):
+        """on_load of admin pages."""
+        await self._load_user(Role.ADMIN)
+
+    @rx.event
+    async def sign_out(self):
+        """End this session on the server, then let the HTTP route clear the cookie."""
+        user = await self._require_user(allow_password_change=True)
+        async with session_scope() as session:
+            await auth.revoke_session(session, session_id=user.session_id, reason="sign_out")
+        self._forget_user()
+        # The shell now renders a form that navigates to /auth/logout, which clears the cookie.
+        self.signing_out = True
+

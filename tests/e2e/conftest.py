@@ -1,0 +1,184 @@
+"""End-to-end fixtures: the production configuration (PostgreSQL, Redis state, two Granian
+workers) served by ``reflex run --env prod``, the Plex simulators, and Debian's Chromium."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+import redis
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from tests.conftest import REDIS_PREFIX, ROOT, TEST_REDIS_URL
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"]
+LOCAL_ADMIN_PASSWORD = "bootstrap-pass-e2e"
+HOUSEHOLD = "517aed8117af122796b91655a5bcb730f27164dd"
+
+expect.set_options(timeout=15_000)
+
+
+def pytest_collection_modifyitems(items):  # noqa: ANN001
+    for item in items:
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_url(database_url, plex_sims, tmp_path_factory) -> str:  # noqa: ANN001
+    """MediaNest in production mode, as Docker runs it, on a free loopback port."""
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("server") / "medianest.log"
+    env = {
+        **os.environ,
+        "REFLEX_USE_SYSTEM_BUN": "1", "REFLEX_TELEMETRY_ENABLED": "false",
+        "REFLEX_CHECK_LATEST_VERSION": "false", "REFLEX_HTTP_CLIENT_BIND_ADDRESS": "0.0.0.0",
+        "REFLEX_DIR": str(ROOT / ".reflex"),
+        "MEDIANEST_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "PLEX_TV_URL": plex_sims.plex_tv_url,
+        "PLEX_AUTH_URL": f"{plex_sims.plex_tv_url}/auth",
+        "PLEX_LOGIN_TIMEOUT_SECONDS": "30",
+        "ADMIN_USERNAME": "admin", "ADMIN_PASSWORD": LOCAL_ADMIN_PASSWORD,
+        "GRANIAN_WORKERS": "2",
+    }
+    if "NPM_CONFIG_REGISTRY" not in env:
+        registry = subprocess.run(["npm", "config", "get", "registry"], capture_output=True, text=True).stdout.strip()
+        if registry:
+            env["NPM_CONFIG_REGISTRY"] = registry
+    reflex = str(Path(os.sys.executable).parent / "reflex")
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([reflex, "run", "--env", "prod", "--frontend-port", str(port),
+                                 "--backend-host", "127.0.0.1"], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 420
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"MediaNest exited early:\n{log_path.read_text()[-4000:]}")
+            try:
+                if httpx.get(f"{url}/ping", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"MediaNest did not start:\n{log_path.read_text()[-4000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(proc.pid, signal.SIGKILL)
+        tail = log_path.read_text(errors="replace")[-3000:] if log_path.exists() else ""
+        print(f"\n--- MediaNest server log (tail) ---\n{tail}")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Browser:
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert executable, "Debian's chromium is required (make test installs it)"
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+def _reset_database() -> None:
+    from medianest import models  # noqa: F401
+    from sqlmodel import SQLModel
+
+    names = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture
+def fresh(app_url, plex_sims) -> str:  # noqa: ANN001
+    """Empty database, simulators at their fixtures, rate-limit counters cleared."""
+    _reset_database()
+    plex_sims.sim.reset()
+    plex_sims.sim.clear_faults()
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    keys = list(client.scan_iter(match=f"{REDIS_PREFIX}rl:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    return app_url
+
+
+class Journey:
+    """A member's browser: a fresh context (own cookies) with CSP violations recorded."""
+
+    def __init__(self, browser: Browser, base_url: str, **context_args) -> None:  # noqa: ANN003
+        self.base_url = base_url
+        self.context: BrowserContext = browser.new_context(base_url=base_url, **context_args)
+        self.page: Page = self.context.new_page()
+        self.console_errors: list[str] = []
+        self.page.on("console", self._on_console)
+
+    def _on_console(self, msg) -> None:  # noqa: ANN001
+        # Reflex reports a blocked script with console.log, so every level is kept.
+        self.console_errors.append(msg.text)
+
+    @property
+    def csp_violations(self) -> list[str]:
+        return [e for e in self.console_errors if "Content Security Policy" in e or "EvalError" in e]
+
+    def sign_in_with_plex(self, username: str, *, remember: bool = True, start: str = "/") -> None:
+        page = self.page
+        page.goto(start)
+        expect(page.locator("#plex-sign-in")).to_be_visible(timeout=30_000)
+        checkbox = page.locator("#remember-me")
+        if (checkbox.get_attribute("data-state") == "checked") != remember:
+            checkbox.click()
+            expect(checkbox).to_have_attribute("data-state", "checked" if remember else "unchecked")
+        page.locator("#plex-sign-in").click()
+        expect(page.locator(f"#approve-{username}")).to_be_visible()
+        page.locator(f"#approve-{username}").click()
+
+    def session_cookie(self) -> dict | None:
+        return next((c for c in self.context.cookies() if c["name"] == "mn_session"), None)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def journeys(browser, fresh):  # noqa: ANN001, ANN201
+    opened: list[Journey] = []
+
+    def open_journey(**context_args) -> Journey:  # noqa: ANN003
+        journey = Journey(browser, fresh, **context_args)
+        opened.append(journey)
+        return journey
+
+    yield open_journey
+    violations = [v for j in opened for v in j.csp_violations]
+    for journey in opened:
+        journey.close()
+    assert violations == [], f"Content Security Policy blocked something: {violations}"
+
+
+def setup_household(journey: Journey) -> None:
+    """Alice signs in first (becomes admin) and picks the household server."""
+    journey.sign_in_with_plex("alice")
+    expect(journey.page).to_have_url(re.compile(r"/setup/?$"), timeout=30_000)
+    journey.page.locator(f"#choose-{HOUSEHOLD}").click()
+    expect(journey.page.locator("#welcome-name")).to_have_text("alice")

@@ -1,0 +1,209 @@
+"""Every event handler of every MediaNest State, sent the way a hand-crafted websocket message
+would be: without a session each one refuses (except the few public ones, listed with the reason),
+and with a member's session each admin handler refuses."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import threading
+import uuid
+from typing import Any
+
+import psycopg
+import reflex as rx
+import socketio
+from playwright.sync_api import expect
+
+from medianest.pages import account, admin, callback, errors, home, login, setup  # noqa: F401
+from medianest.state import SessionState
+from tests.e2e.conftest import HOUSEHOLD, setup_household
+
+# Handlers anyone may call, by design, and why.
+PUBLIC = {
+    "LoginState.load": "reads the sign-in page's own query string",
+    "LoginState.local_sign_in": "checks a password itself and is rate limited",
+    "PlexCallbackState.finish": "authorised by the signed PIN cookie, not a session",
+    "ErrorPageState.load": "shows the reference from the URL",
+}
+ADMIN = {"SessionState.guard_admin", "SetupState.load", "SetupState.choose", "AdminUsersState.load",
+         "AdminUsersState.suspend", "AdminUsersState.reactivate", "AdminUsersState.set_role"}
+MEMBER = {"SessionState.guard", "SessionState.sign_out", "PasswordState.load", "PasswordState.change_password"}
+
+
+def medianest_states() -> list[type[rx.State]]:
+    found, todo = [], list(rx.State.get_substates())
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.get_substates())
+        if cls.__module__.startswith("medianest"):
+            found.append(cls)
+    return found
+
+
+def all_handlers() -> list[tuple[str, str, Any]]:
+    """(event name, qualified function name, handler) for every handler on every state."""
+    out = []
+    for cls in medianest_states():
+        for name, handler in cls.event_handlers.items():
+            if name == "setvar":
+                continue
+            out.append((f"{cls.get_full_name()}.{name}", handler.fn.__qualname__, handler))
+    return out
+
+
+def dummy_payload(handler) -> dict[str, Any]:  # noqa: ANN001
+    values = {"str": "1", "int": 1, "bool": True, "dict": {"current": "x", "new": "y", "confirm": "y"}}
+    params = list(inspect.signature(handler.fn).parameters.values())[1:]
+    return {p.name: values.get(str(p.annotation).split("[")[0], "1") for p in params}
+
+
+NAMESPACE = "/_event"
+
+
+async def _send_all(url: str, cookie: str | None, events: list[tuple[str, dict]]) -> list[list[dict]]:
+    """Send each event on one socket, as the browser would; collect the updates per event."""
+    client = socketio.AsyncClient(reconnection=False)
+    updates: asyncio.Queue = asyncio.Queue()
+    client.on("event", updates.put_nowait, namespace=NAMESPACE)
+    headers = {"Origin": url}
+    if cookie:
+        headers["Cookie"] = f"mn_session={cookie}"
+    await client.connect(f"{url}?token={uuid.uuid4()}", socketio_path="/_event", transports=["websocket"],
+                         headers=headers, namespaces=[NAMESPACE])
+    results = []
+    try:
+        for name, payload in events:
+            await client.emit("event", {"name": name, "payload": payload,
+                                        "router_data": {"pathname": "/admin", "query": {}, "asPath": "/admin"}},
+                              namespace=NAMESPACE)
+            received: list[dict] = []
+            timeout = 10.0  # the first answer may take a moment; then wait for a quiet spell
+            while True:
+                try:
+                    received.append(await asyncio.wait_for(updates.get(), timeout=timeout))
+                except TimeoutError:
+                    break
+                timeout = 0.7
+            results.append(received)
+    finally:
+        await client.disconnect()
+    return results
+
+
+def send_all(url: str, cookie: str | None, events: list[tuple[str, dict]]) -> list[list[dict]]:
+    """Run the socket client in its own thread and loop (Playwright owns this thread's loop)."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["result"] = asyncio.run(_send_all(url, cookie, events))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(300)
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+def redirects(updates: list[dict]) -> list[str]:
+    return [e["payload"].get("path", "") for u in updates for e in u.get("events", []) if e.get("name") == "_redirect"]
+
+
+def deltas(updates: list[dict]) -> dict:
+    merged: dict = {}
+    for update in updates:
+        for state, values in (update.get("delta") or {}).items():
+            merged.setdefault(state, {}).update(values)
+    return merged
+
+
+def test_every_handler_is_classified():
+    names = {qual for _, qual, _ in all_handlers()}
+    unclassified = names - set(PUBLIC) - ADMIN - MEMBER
+    assert not unclassified, f"new handlers need an authorization decision in this test: {unclassified}"
+    assert not (set(PUBLIC) | ADMIN | MEMBER) - names, "the lists name handlers that no longer exist"
+
+
+def test_without_a_session_every_non_public_handler_refuses(journeys, app_url):
+    setup_household(journeys())
+    handlers = [(name, qual, h) for name, qual, h in all_handlers() if qual not in PUBLIC]
+    results = send_all(app_url, None, [(name, dummy_payload(h)) for name, _, h in handlers])
+    for (name, qual, _), updates in zip(handlers, results, strict=True):
+        paths = redirects(updates)
+        assert any(p.startswith("/login") for p in paths), f"{qual} did not send a signed-out caller to sign-in: {updates}"
+    with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
+        statuses = dict(conn.execute("SELECT username, status FROM users").fetchall())
+        revoked = conn.execute("SELECT count(*) FROM user_sessions WHERE revoked_at IS NOT NULL").fetchone()[0]
+    assert statuses == {"alice": "active"} and revoked == 0
+
+
+def test_member_is_refused_every_admin_handler_and_nothing_changes(journeys, app_url):
+    alice = journeys()
+    setup_household(alice)
+    bob = journeys()
+    bob.sign_in_with_plex("bob")
+    expect(bob.page.locator("#welcome-name")).to_have_text("bob")
+    member_cookie = bob.session_cookie()["value"]
+    with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
+        ids = dict(conn.execute("SELECT username, id FROM users").fetchall())
+
+    handlers = [(name, qual, h) for name, qual, h in all_handlers() if qual in ADMIN]
+    payloads = []
+    for name, qual, handler in handlers:
+        payload = dummy_payload(handler)
+        # Aim every admin action at something real, so a missing check would show in the database.
+        if "user_id" in payload:
+            payload["user_id"] = str(ids["alice"] if "role" not in payload else ids["bob"])
+        if "role" in payload:
+            payload["role"] = "admin"
+        if "machine_id" in payload:
+            payload["machine_id"] = HOUSEHOLD
+        payloads.append((name, payload))
+    results = send_all(app_url, member_cookie, payloads)
+    for (name, qual, _), updates in zip(handlers, results, strict=True):
+        assert "/forbidden" in redirects(updates), f"{qual} did not refuse a member: {updates}"
+    with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
+        rows = conn.execute("SELECT username, role, status FROM users ORDER BY id").fetchall()
+    assert rows == [("alice", "admin", "active"), ("bob", "user", "active")]
+
+    # The same socket path with the admin's session works, so the refusals above are the checks.
+    admin_load = next((n, h) for n, q, h in all_handlers() if q == "AdminUsersState.load")
+    (updates,) = send_all(app_url, alice.session_cookie()["value"], [(admin_load[0], {})])
+    assert "/forbidden" not in redirects(updates)
+    rows_state = next(v for k, v in deltas(updates).items() if k.endswith("admin_users_state"))
+    assert {r["username"] for r in rows_state["rows_rx_state_"]} == {"alice", "bob"}
+
+
+def test_setvar_cannot_set_what_handlers_would_check(app_url, fresh):
+    """``setvar`` exists on every state; with no set_* methods it can change nothing."""
+    target = f"{SessionState.get_full_name()}.setvar"
+    (updates,) = send_all(app_url, None, [(target, {"var_name": "user_role", "value": "admin"})])
+    session_delta = deltas(updates).get(SessionState.get_full_name(), {})
+    assert session_delta.get("user_role_rx_state_") != "admin"
+    assert "/error" in " ".join(redirects(updates))  # refused and logged with a reference
+
+
+def test_websocket_from_a_foreign_origin_is_refused(app_url, fresh):
+    async def connect(origin: str) -> bool:
+        client = socketio.AsyncClient(reconnection=False)
+        try:
+            await client.connect(f"{app_url}?token={uuid.uuid4()}", socketio_path="/_event",
+                                 transports=["websocket"], headers={"Origin": origin}, namespaces=[NAMESPACE],
+                                 wait_timeout=5)
+            return client.connected
+        except socketio.exceptions.ConnectionError:
+            return False
+        finally:
+            await client.disconnect()
+
+    box: dict[str, bool] = {}
+    thread = threading.Thread(target=lambda: box.update(
+        own=asyncio.run(connect(app_url)), foreign=asyncio.run(connect("https://evil.example"))))
+    thread.start()
+    thread.join(60)
+    assert box == {"own": True, "foreign": False}

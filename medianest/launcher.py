@@ -93,7 +93,7 @@ def main() -> int:
     port = int(env.get("MEDIANEST_PORT") or 3000)
     port = free_port(port)
     env.setdefault("MEDIANEST_PUBLIC_URL", f"http://127.0.0.1:{port}")
-    log_dir = ROOT / "data" / "logs"
+    log_dir = settings.data_dir.resolve() / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen] = []
 

@@ -178,3 +178,23 @@ def test_phone_width_and_dark_mode(journeys):
     assert page.evaluate("document.documentElement.classList.contains('dark')")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"page is wider than the phone: {width}px"
+
+
+def test_error_page_shows_the_reference(journeys):
+    visitor = journeys()
+    visitor.page.goto("/error?ref=abc123def456")
+    expect(visitor.page.locator("#error-reference")).to_have_text("abc123def456")
+    visitor.page.goto("/error?ref=<script>")
+    expect(visitor.page.locator("#error-reference")).to_have_text("")
+
+
+def test_cors_only_for_our_own_origin(fresh):
+    import httpx
+
+    own = httpx.get(f"{fresh}/health", headers={"Origin": fresh})
+    assert own.headers.get("access-control-allow-origin") == fresh
+    foreign = httpx.get(f"{fresh}/health", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in foreign.headers
+    preflight = httpx.options(f"{fresh}/health", headers={"Origin": "https://evil.example",
+                                                          "Access-Control-Request-Method": "GET"})
+    assert "access-control-allow-origin" not in preflight.headers

@@ -14,7 +14,7 @@ export REFLEX_DIR := $(CURDIR)/.reflex
 export NPM_CONFIG_REGISTRY ?= $(shell npm config get registry 2>/dev/null)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run test install install-test bun system-test-deps services test-unit test-e2e migrate simulators clean
+.PHONY: help run test install install-test bun system-test-deps services test-unit test-e2e migrate simulators worker scheduler clean
 
 help:
 	@echo "make run    install what is missing, then run MediaNest with the bundled simulators"
@@ -55,6 +55,14 @@ migrate: install
 
 simulators: install
 	$(PY) -m medianest.simulators
+
+# Production-style background processes (with REDIS_URL set). `make run` needs neither: in
+# embedded mode the web process runs the tasks and the schedules itself.
+worker: install
+	$(VENV)/bin/taskiq worker medianest.tasks.broker:broker medianest.tasks.status --workers 1
+
+scheduler: install
+	$(VENV)/bin/taskiq scheduler medianest.tasks.broker:scheduler medianest.tasks.status
 
 test: install-test services
 	$(PY) -m pytest

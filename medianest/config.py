@@ -36,7 +36,7 @@ _KNOWN_DEFAULT_SECRETS = {
 _MIN_SECRET_LENGTH = 32
 _FILE_SUFFIX = "_FILE"
 _SECRET_VARS = ("JWT_SECRET", "ENCRYPTION_KEY", "ADMIN_PASSWORD", "OVERSEERR_API_KEY",
-                "UPTIME_KUMA_API_KEY", "PLEX_TOKEN")
+                "UPTIME_KUMA_API_KEY", "UPTIME_KUMA_PASSWORD", "PLEX_TOKEN")
 
 
 class SettingsError(RuntimeError):
@@ -84,6 +84,15 @@ class Settings(BaseSettings):
     overseerr_api_key: SecretStr | None = Field(None, validation_alias=_alias("OVERSEERR_API_KEY"))
     uptime_kuma_url: str | None = Field(None, validation_alias=_alias("UPTIME_KUMA_URL"))
     uptime_kuma_api_key: SecretStr | None = Field(None, validation_alias=_alias("UPTIME_KUMA_API_KEY"))
+
+    uptime_kuma_status_page: str | None = Field(None, validation_alias=_alias("UPTIME_KUMA_STATUS_PAGE"))
+    uptime_kuma_username: str | None = Field(None, validation_alias=_alias("UPTIME_KUMA_USERNAME"))
+    uptime_kuma_password: SecretStr | None = Field(None, validation_alias=_alias("UPTIME_KUMA_PASSWORD"))
+
+    status_check_interval_s: int = Field(60, ge=1, validation_alias=_alias("STATUS_CHECK_INTERVAL_SECONDS"))
+    status_history_days: int = Field(7, ge=1, validation_alias=_alias("STATUS_HISTORY_DAYS"))
+    breaker_fail_max: int = Field(5, ge=1, validation_alias=_alias("BREAKER_FAIL_MAX"))
+    breaker_reset_s: float = Field(30.0, gt=0, validation_alias=_alias("BREAKER_RESET_SECONDS"))
 
     admin_username: str | None = Field(None, validation_alias=_alias("ADMIN_USERNAME"))
     admin_password: SecretStr | None = Field(None, validation_alias=_alias("ADMIN_PASSWORD"))

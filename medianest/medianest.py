@@ -3,6 +3,8 @@ the browser sees."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 from urllib.parse import quote
@@ -13,7 +15,11 @@ from .api import build_api, security_middleware
 from .config import get_settings
 from .errors import (AccessDenied, Forbidden, IntegrationUnavailable, MediaNestError, NotAuthenticated,
                      PasswordChangeRequired)
+from . import live
+from .db import session_scope
 from .log import configure_logging, current_correlation_id, new_correlation_id
+from .services import service_status
+from .state import STATUS_BOARD_TOKEN, StatusBoard
 from .pages import account, admin, callback, errors, home, login, setup  # noqa: F401  (registers @rx.page)
 
 logger = logging.getLogger("medianest.app")
@@ -59,6 +65,43 @@ _transformers = [build_api(), security_middleware]
 if os.environ.get("MEDIANEST_SERVE_PREBUILT_FRONTEND") == "1":
     _transformers.insert(0, _mount_prebuilt_frontend)
 
+async def refresh_status_board(target_app: rx.App) -> None:
+    """Re-read the status from the database into the shared board; Reflex fans it out."""
+    async with session_scope() as session:
+        cards = await service_status.board(session, interval_s=get_settings().status_check_interval_s)
+    token = rx.BaseStateToken(ident=STATUS_BOARD_TOKEN, cls=StatusBoard)
+    async with target_app.modify_state(token) as root:
+        (await root.get_state(StatusBoard))._show(cards)
+
+
+@contextlib.asynccontextmanager
+async def live_updates(app: rx.App):  # noqa: ANN201 - a Reflex lifespan task
+    """The live bridge in every web process; in embedded mode also the broker and the schedules."""
+    stop = asyncio.Event()
+
+    async def apply(event: dict) -> None:
+        if event.get("type") == "status":
+            await refresh_status_board(app)
+
+    tasks = [asyncio.create_task(live.bridge(apply, stop), name="live-bridge")]
+    embedded = not get_settings().redis_url
+    if embedded:
+        from .tasks import status as _status_tasks  # noqa: F401  (registers the tasks)
+        from .tasks.broker import broker, run_embedded_schedules
+
+        await broker.startup()
+        tasks.append(asyncio.create_task(run_embedded_schedules(stop), name="embedded-schedules"))
+    try:
+        yield
+    finally:
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if embedded:
+            await broker.shutdown()
+
+
 app = rx.App(
     api_transformer=_transformers,
     backend_exception_handler=handle_backend_exception,
@@ -66,3 +109,4 @@ app = rx.App(
     stylesheets=[],
 )
 app.add_page(errors.not_found, route="404", title="Not found · MediaNest")
+app.register_lifespan_task(live_updates)

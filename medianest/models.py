@@ -112,12 +112,29 @@ class ServiceStatus(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     service_name: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    display_name: str | None = Field(default=None, max_length=128)
     status: str = Field(default="pending", max_length=16)
     response_time_ms: int | None = None
     last_check_at: datetime | None = _ts(default=None)
     uptime_24h: float | None = None
     uptime_30d: float | None = None
     message: str | None = Field(default=None, max_length=512)
+    source: str = Field(default="builtin", max_length=16, sa_column_kwargs={"server_default": "builtin"})
+    url: str | None = Field(default=None, max_length=1024)
+    status_since: datetime | None = _ts(default=None)
+
+
+class ServiceStatusHistory(SQLModel, table=True):
+    """One check result per service, kept ``STATUS_HISTORY_DAYS`` days for charts and uptime."""
+
+    __tablename__ = "service_status_history"
+    __table_args__ = (sa.Index("ix_service_status_history_service_time", "service_name", "checked_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    service_name: str = Field(max_length=64)
+    status: str = Field(max_length=16)
+    response_time_ms: int | None = None
+    checked_at: datetime = _ts(default_factory=utcnow)
 
 
 class MediaRequest(SQLModel, table=True):

@@ -8,6 +8,8 @@ client cannot send a user id or role of its own.
 
 from __future__ import annotations
 
+from typing import Any
+
 import reflex as rx
 
 from .api import SESSION_COOKIE, cookie_value
@@ -16,7 +18,7 @@ from .db import session_scope
 from .errors import Forbidden, PasswordChangeRequired
 from .log import new_correlation_id
 from .models import Role
-from .services import auth
+from .services import auth, service_status
 from .services import settings as system
 
 
@@ -27,6 +29,43 @@ class TicketState(rx.State):
 
     ticket: str = ""
     next_path: str = "/"
+
+
+STATUS_BOARD_TOKEN = "status"
+
+
+def card_view(card: service_status.ServiceCard) -> dict[str, Any]:
+    """A service card as the page shows it (plain JSON)."""
+    label = {"up": "Up", "down": "Down", "pending": "Pending", "maintenance": "Maintenance"}.get(card.status, "Unknown")
+    return {
+        "key": card.key, "name": card.name, "status": card.status, "label": "Stale" if card.stale else label,
+        "stale": card.stale,
+        "response": f"{card.response_time_ms} ms" if card.response_time_ms is not None else "–",
+        "uptime_24h": f"{card.uptime_24h * 100:.2f}%" if card.uptime_24h is not None else "–",
+        "uptime_30d": f"{card.uptime_30d * 100:.2f}%" if card.uptime_30d is not None else "–",
+        "checked_at": card.last_check_at.isoformat() if card.last_check_at else "",
+        "since": card.status_since.isoformat() if card.status_since else "",
+        "url": card.url or "", "message": card.message or "", "source": card.source,
+        "history": [{"i": i, "ms": ms} for i, ms in enumerate(card.history_ms)],
+    }
+
+
+class StatusBoard(rx.SharedState):
+    """Live service status, one copy shared by every signed-in browser (token "status").
+
+    Written only by the server (the live bridge and the guard's first load); it has no handlers
+    of its own, and browsers are linked to it only after their session was checked."""
+
+    services: list[dict[str, Any]] = []
+    loaded: bool = False
+
+    @rx.var
+    def outages(self) -> list[dict[str, Any]]:
+        return [s for s in self.services if s["status"] == "down" and not s["stale"]]
+
+    def _show(self, cards: list[service_status.ServiceCard]) -> None:
+        self.services = [card_view(c) for c in cards]
+        self.loaded = True
 
 
 class SessionState(rx.State):
@@ -102,6 +141,10 @@ class SessionState(rx.State):
 
     async def _load_user(self, role: Role | None = None, *, allow_password_change: bool = False) -> auth.CurrentUser:
         user = await self._require_user(role, allow_password_change=allow_password_change)
+        board = await (await self.get_state(StatusBoard))._link_to(STATUS_BOARD_TOKEN)
+        if not board.loaded:
+            async with session_scope() as session:
+                board._show(await service_status.board(session, interval_s=get_settings().status_check_interval_s))
         tickets = await self.get_state(TicketState)
         if tickets.ticket:
             tickets.ticket = ""

@@ -6,6 +6,7 @@ import reflex as rx
 
 from ..state import SessionState
 from .native import auto_submit_form
+from .status import outage_banner
 
 NAV = [("Home", "/", "house", False), ("Admin", "/admin", "shield", True)]
 
@@ -87,7 +88,7 @@ def shell(*children: rx.Component, title: str = "") -> rx.Component:
         rx.box(
             rx.cond(
                 SessionState.checked,
-                rx.vstack(*([rx.heading(title, size="7", id="page-title")] if title else []),
+                rx.vstack(outage_banner(), *([rx.heading(title, size="7", id="page-title")] if title else []),
                           *children, spacing="5", width="100%"),
                 rx.center(rx.spinner(size="3"), padding="4em", id="page-loading"),
             ),

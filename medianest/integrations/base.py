@@ -14,12 +14,22 @@ from ..errors import IntegrationRejected, IntegrationUnavailable
 logger = logging.getLogger(__name__)
 
 _breakers: dict[str, pybreaker.CircuitBreaker] = {}
+_defaults = {"fail_max": 5, "reset_timeout": 30.0}
 
 
-def breaker_for(name: str, *, fail_max: int = 5, reset_timeout: float = 30.0) -> pybreaker.CircuitBreaker:
+def configure_breakers(*, fail_max: int, reset_timeout: float) -> None:
+    """Thresholds for breakers created from now on, and for the existing ones."""
+    _defaults.update(fail_max=fail_max, reset_timeout=reset_timeout)
+    for breaker in _breakers.values():
+        breaker.fail_max, breaker.reset_timeout = fail_max, reset_timeout
+
+
+def breaker_for(name: str, *, fail_max: int | None = None, reset_timeout: float | None = None) -> pybreaker.CircuitBreaker:
     """One breaker per external system per process, shared by every client instance."""
     breaker = _breakers.get(name)
     if breaker is None:
+        fail_max = fail_max or int(_defaults["fail_max"])
+        reset_timeout = reset_timeout or float(_defaults["reset_timeout"])
         # 4xx answers mean the service is up; only transport errors and 5xx trip the breaker.
         breaker = pybreaker.CircuitBreaker(fail_max=fail_max, reset_timeout=reset_timeout,
                                            exclude=[IntegrationRejected], name=name)

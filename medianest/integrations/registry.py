@@ -13,6 +13,8 @@ from ..config import Settings, get_settings
 from ..security import Encryptor
 from ..services import settings as system
 from ..services.ratelimit import Limit, RateLimiter
+from .base import configure_breakers
+from .overseerr import OverseerrClient
 from .plex import PlexServerClient, PlexTvClient
 
 
@@ -25,6 +27,7 @@ class Registry:
         self._redis: dict[int, aioredis.Redis] = {}
         self._limiters: dict[int, RateLimiter] = {}
         self.auth_limit = Limit("auth", settings.auth_rate_limit, settings.auth_rate_window_s)
+        configure_breakers(fail_max=settings.breaker_fail_max, reset_timeout=settings.breaker_reset_s)
 
     def redis(self) -> aioredis.Redis | None:
         if not self.settings.redis_url:
@@ -59,6 +62,27 @@ class Registry:
             self.settings.secret_value("plex_token") or None
         client_id = await system.plex_client_id(session, self.settings.plex_client_id)
         return PlexServerClient(url, token=token, client_id=client_id, timeout=self.settings.http_timeout_s)
+
+
+    def overseerr(self) -> OverseerrClient | None:
+        if not self.settings.overseerr_url:
+            return None
+        return OverseerrClient(self.settings.overseerr_url, api_key=self.settings.secret_value("overseerr_api_key") or None,
+                               timeout=self.settings.http_timeout_s)
+
+    async def status_checks(self, session: AsyncSession) -> list:
+        """The checks the status task runs: Uptime Kuma's monitors when configured, plus
+        MediaNest's own reachability checks of Plex and Overseerr (so status works without Kuma)."""
+        from ..services.service_status import timed_check
+
+        checks = []
+        plex = await self.plex_server(session)
+        if plex is not None:
+            checks.append(lambda: timed_check("plex", "Plex", plex.identity, url=plex.base_url))
+        overseerr = self.overseerr()
+        if overseerr is not None:
+            checks.append(lambda: timed_check("overseerr", "Overseerr", overseerr.status, url=overseerr.base_url))
+        return checks
 
 
 @functools.lru_cache(maxsize=1)

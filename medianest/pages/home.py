@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from ..components.layout import shell
+from ..components.status import status_section
 from ..state import SessionState
 
 
@@ -34,4 +35,5 @@ def index() -> rx.Component:
                   id="card-account"),
             columns=rx.breakpoints(initial="1", sm="2"), spacing="4", width="100%",
         ),
+        status_section(),
     )

@@ -56,16 +56,19 @@ def app_url(database_url, plex_sims, tmp_path_factory) -> str:  # noqa: ANN001
         "PLEX_LOGIN_TIMEOUT_SECONDS": "30",
         "ADMIN_USERNAME": "admin", "ADMIN_PASSWORD": LOCAL_ADMIN_PASSWORD,
         "GRANIAN_WORKERS": "2",
+        "STATUS_CHECK_INTERVAL_SECONDS": "1",
     }
     if "NPM_CONFIG_REGISTRY" not in env:
         registry = subprocess.run(["npm", "config", "get", "registry"], capture_output=True, text=True).stdout.strip()
         if registry:
             env["NPM_CONFIG_REGISTRY"] = registry
-    reflex = str(Path(os.sys.executable).parent / "reflex")
+    bin_dir = Path(os.sys.executable).parent
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([reflex, "run", "--env", "prod", "--frontend-port", str(port),
+        proc = subprocess.Popen([str(bin_dir / "reflex"), "run", "--env", "prod", "--frontend-port", str(port),
                                  "--backend-host", "127.0.0.1"], cwd=ROOT, env=env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
+        # Production has separate Taskiq processes: one worker and exactly one scheduler.
+        background = start_task_processes(env, log_path.parent)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 420
@@ -82,13 +85,37 @@ def app_url(database_url, plex_sims, tmp_path_factory) -> str:  # noqa: ANN001
             time.sleep(0.3)
         yield url
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
+        for process in [proc, *background.values()]:
+            stop_process(process)
         tail = log_path.read_text(errors="replace")[-3000:] if log_path.exists() else ""
         print(f"\n--- MediaNest server log (tail) ---\n{tail}")
+
+
+TASK_COMMANDS = {
+    "worker": ["taskiq", "worker", "medianest.tasks.broker:broker", "medianest.tasks.status", "--workers", "1"],
+    "scheduler": ["taskiq", "scheduler", "medianest.tasks.broker:scheduler", "medianest.tasks.status"],
+}
+
+
+def start_task_processes(env: dict, log_dir: Path, names=("worker", "scheduler")) -> dict[str, subprocess.Popen]:  # noqa: ANN001
+    bin_dir = Path(os.sys.executable).parent
+    started = {}
+    for name in names:
+        command = [str(bin_dir / TASK_COMMANDS[name][0]), *TASK_COMMANDS[name][1:]]
+        with open(log_dir / f"{name}.log", "ab") as log:
+            started[name] = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                             start_new_session=True)
+    return started
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="session")

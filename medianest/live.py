@@ -1,0 +1,122 @@
+"""Live updates: small JSON events from workers and the scheduler reach every open browser.
+
+Producers call :func:`publish`. With Redis the event goes into a stream; every web process runs
+:func:`bridge`, and one consumer group makes each event applied exactly once across them. The
+event is applied by writing the shared ``StatusBoard`` state, which Reflex fans out to every
+linked browser in every worker. Without Redis (embedded mode) the same events go through an
+in-process queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from .config import get_settings
+
+logger = logging.getLogger(__name__)
+
+GROUP = "medianest-web"
+_local: asyncio.Queue | None = None
+
+
+def stream_key() -> str:
+    return f"{get_settings().redis_prefix}events"
+
+
+def _local_queue() -> asyncio.Queue:
+    global _local
+    if _local is None:
+        _local = asyncio.Queue(maxsize=1000)
+    return _local
+
+
+async def publish(event: dict[str, Any]) -> None:
+    """Send one event to every web process (never raises: live updates are best effort,
+    the database already holds the truth)."""
+    settings = get_settings()
+    if not settings.redis_url:
+        try:
+            _local_queue().put_nowait(event)
+        except asyncio.QueueFull:
+            logger.warning("live event dropped: in-process queue full")
+        return
+    client = aioredis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        await client.xadd(stream_key(), {"data": json.dumps(event)}, maxlen=1000, approximate=True)
+    except RedisError as exc:
+        logger.warning("live event not published (Redis unavailable): %s", exc)
+    finally:
+        await client.aclose()
+
+
+Apply = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def bridge(apply: Apply, stop: asyncio.Event) -> None:
+    """Consume events until ``stop`` is set, surviving Redis restarts."""
+    settings = get_settings()
+    if not settings.redis_url:
+        queue = _local_queue()
+        while not stop.is_set():
+            try:
+                event = await asyncio.wait_for(queue.get(), timeout=1)
+            except TimeoutError:
+                continue
+            await _safely(apply, event)
+        return
+    consumer = f"{socket.gethostname()}-{os.getpid()}"
+    delay = 0.5
+    while not stop.is_set():
+        client = aioredis.from_url(settings.redis_url, socket_connect_timeout=5)
+        try:
+            await _ensure_group(client)
+            delay = 0.5
+            while not stop.is_set():
+                # Messages a dead consumer took but never acknowledged are picked up again.
+                _, claimed, *_ = await client.xautoclaim(stream_key(), GROUP, consumer, min_idle_time=30_000,
+                                                         start_id="0-0", count=50)
+                batches = [(stream_key(), claimed)] if claimed else []
+                batches += await client.xreadgroup(GROUP, consumer, {stream_key(): ">"}, count=50, block=1000) or []
+                for _, messages in batches:
+                    for message_id, fields in messages:
+                        raw = fields.get(b"data") or fields.get("data")
+                        if raw:
+                            await _safely(apply, json.loads(raw))
+                        await client.xack(stream_key(), GROUP, message_id)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                logger.warning("live bridge: %s", exc)
+        except (RedisError, OSError) as exc:
+            logger.warning("live bridge lost Redis (%s); retrying in %.1fs", exc, delay)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+            delay = min(delay * 2, 5.0)
+        finally:
+            await client.aclose()
+
+
+async def _ensure_group(client: aioredis.Redis) -> None:
+    try:
+        # "$": only events published from now on; a restarted web process does not replay history.
+        await client.xgroup_create(stream_key(), GROUP, id="$", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+async def _safely(apply: Apply, event: dict[str, Any]) -> None:
+    try:
+        await apply(event)
+    except Exception:  # one bad event must not stop the bridge
+        logger.exception("live event could not be applied: %s", str(event)[:200])

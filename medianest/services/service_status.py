@@ -1,0 +1,177 @@
+"""Service status: run the checks, keep the current state and its history, say what changed,
+and build the dashboard's view (with stale data marked as such)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ..db import as_utc
+from ..errors import IntegrationRejected, IntegrationUnavailable
+from ..models import ServiceStatus, ServiceStatusHistory, utcnow
+
+logger = logging.getLogger(__name__)
+
+STATUSES = ("up", "down", "pending", "maintenance", "unknown")
+STALE_AFTER_INTERVALS = 3
+SPARKLINE_POINTS = 30
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One service's state as a check saw it."""
+
+    key: str                 # stable id: "plex", "overseerr", "kuma:3"
+    name: str                # what members read: "Plex"
+    status: str              # one of STATUSES
+    response_time_ms: int | None = None
+    message: str | None = None
+    source: str = "builtin"  # builtin | kuma
+    url: str | None = None
+    uptime_24h: float | None = None
+    uptime_30d: float | None = None
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    key: str
+    name: str
+    old: str | None
+    new: str
+    since: datetime
+
+
+@dataclass(frozen=True)
+class ServiceCard:
+    key: str
+    name: str
+    status: str
+    stale: bool
+    response_time_ms: int | None
+    uptime_24h: float | None
+    uptime_30d: float | None
+    last_check_at: datetime | None
+    status_since: datetime | None
+    url: str | None
+    message: str | None
+    source: str
+    history_ms: list[int] = field(default_factory=list)
+
+
+async def timed_check(key: str, name: str, probe: Callable[[], Awaitable[object]], *,
+                      url: str | None = None) -> CheckResult:
+    """Run one reachability probe; an unavailable service is "down" with a plain reason."""
+    started = time.perf_counter()
+    try:
+        await probe()
+    except IntegrationUnavailable as exc:
+        reason = "timed out" if "timeout" in str(exc) else "not answering"
+        return CheckResult(key=key, name=name, status="down", message=f"{name} is {reason}.", url=url)
+    except IntegrationRejected as exc:
+        return CheckResult(key=key, name=name, status="down", url=url,
+                           message=f"{name} answered with HTTP {exc.status_code}.")
+    elapsed = int((time.perf_counter() - started) * 1000)
+    return CheckResult(key=key, name=name, status="up", response_time_ms=elapsed, url=url)
+
+
+async def run_checks(checks: list[Callable[[], Awaitable[list[CheckResult] | CheckResult]]]) -> list[CheckResult]:
+    """Run every check concurrently; one failing check never hides the others."""
+    results: list[CheckResult] = []
+    for outcome in await asyncio.gather(*(check() for check in checks), return_exceptions=True):
+        if isinstance(outcome, BaseException):
+            logger.warning("a status check failed unexpectedly: %r", outcome)
+            continue
+        results.extend(outcome if isinstance(outcome, list) else [outcome])
+    return results
+
+
+async def record(session: AsyncSession, results: list[CheckResult], *, now: datetime | None = None) -> list[StatusChange]:
+    """Store the results as the current status plus one history row each; return the changes."""
+    now = now or utcnow()
+    existing = {row.service_name: row for row in (await session.exec(select(ServiceStatus))).all()}
+    changes: list[StatusChange] = []
+    for result in results:
+        status = result.status if result.status in STATUSES else "unknown"
+        row = existing.get(result.key) or ServiceStatus(service_name=result.key)
+        if row.status != status or row.status_since is None:
+            if row.id is not None and row.status != status:
+                changes.append(StatusChange(key=result.key, name=result.name, old=row.status, new=status, since=now))
+            row.status_since = now
+        row.display_name = result.name
+        row.status = status
+        row.response_time_ms = result.response_time_ms
+        row.message = result.message
+        row.source = result.source
+        row.url = result.url
+        row.last_check_at = now
+        session.add(row)
+        session.add(ServiceStatusHistory(service_name=result.key, status=status,
+                                         response_time_ms=result.response_time_ms, checked_at=now))
+        if row.id is None:
+            changes.append(StatusChange(key=result.key, name=result.name, old=None, new=status, since=now))
+    await session.flush()
+    for result in results:
+        row = existing.get(result.key) or (await session.exec(
+            select(ServiceStatus).where(ServiceStatus.service_name == result.key))).one()
+        row.uptime_24h = result.uptime_24h if result.uptime_24h is not None else \
+            await _uptime(session, result.key, now - timedelta(hours=24))
+        row.uptime_30d = result.uptime_30d if result.uptime_30d is not None else \
+            await _uptime(session, result.key, now - timedelta(days=30))
+        session.add(row)
+    return changes
+
+
+async def _uptime(session: AsyncSession, key: str, since: datetime) -> float | None:
+    """Share of "up" among checks that gave an answer (pending and maintenance do not count)."""
+    counted = ServiceStatusHistory.status.in_(("up", "down"))
+    base = select(func.count()).select_from(ServiceStatusHistory).where(
+        ServiceStatusHistory.service_name == key, ServiceStatusHistory.checked_at >= since, counted)
+    total = (await session.exec(base)).one()
+    if not total:
+        return None
+    ups = (await session.exec(base.where(ServiceStatusHistory.status == "up"))).one()
+    return round(ups / total, 4)
+
+
+async def prune_history(session: AsyncSession, *, keep_days: int, now: datetime | None = None) -> int:
+    cutoff = (now or utcnow()) - timedelta(days=keep_days)
+    result = await session.exec(delete(ServiceStatusHistory).where(ServiceStatusHistory.checked_at < cutoff))
+    return result.rowcount or 0
+
+
+async def forget_missing(session: AsyncSession, *, keep_keys: set[str], source: str) -> None:
+    """Drop current rows of a source that no longer reports them (a monitor deleted in Kuma)."""
+    rows = (await session.exec(select(ServiceStatus).where(ServiceStatus.source == source))).all()
+    for row in rows:
+        if row.service_name not in keep_keys:
+            await session.delete(row)
+
+
+async def board(session: AsyncSession, *, interval_s: int, now: datetime | None = None) -> list[ServiceCard]:
+    """The dashboard: one card per service, stale ones marked, with recent response times."""
+    now = now or utcnow()
+    stale_after = timedelta(seconds=interval_s * STALE_AFTER_INTERVALS)
+    rows = (await session.exec(select(ServiceStatus).order_by(ServiceStatus.display_name,
+                                                              ServiceStatus.service_name))).all()
+    cards = []
+    for row in rows:
+        history = (await session.exec(
+            select(ServiceStatusHistory.response_time_ms)
+            .where(ServiceStatusHistory.service_name == row.service_name)
+            .order_by(ServiceStatusHistory.checked_at.desc()).limit(SPARKLINE_POINTS))).all()
+        last = as_utc(row.last_check_at)
+        cards.append(ServiceCard(
+            key=row.service_name, name=row.display_name or row.service_name, status=row.status,
+            stale=last is None or now - last > stale_after, response_time_ms=row.response_time_ms,
+            uptime_24h=row.uptime_24h, uptime_30d=row.uptime_30d, last_check_at=last,
+            status_since=as_utc(row.status_since), url=row.url, message=row.message, source=row.source,
+            history_ms=[v for v in reversed(history) if v is not None]))
+    return cards

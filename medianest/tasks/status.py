@@ -1,0 +1,42 @@
+"""Status tasks: check every service, record it, publish what changed; prune old history."""
+
+from __future__ import annotations
+
+import logging
+
+from ..db import session_scope
+from ..integrations.registry import get_registry
+from ..live import publish
+from ..services import service_status
+from .broker import broker
+
+logger = logging.getLogger(__name__)
+
+
+@broker.task(task_name="status.check")
+async def check_services() -> int:
+    """Run the checks once; returns how many services changed state."""
+    registry = get_registry()
+    async with session_scope() as session:
+        checks = await registry.status_checks(session)
+    results = await service_status.run_checks(checks)
+    async with session_scope() as session:
+        changes = await service_status.record(session, results)
+        kuma_keys = {r.key for r in results if r.source == "kuma"}
+        if registry.settings.uptime_kuma_url and kuma_keys:
+            await service_status.forget_missing(session, keep_keys=kuma_keys, source="kuma")
+    await publish({"type": "status", "changes": [
+        {"key": c.key, "name": c.name, "old": c.old, "new": c.new, "since": c.since.isoformat()} for c in changes]})
+    for change in changes:
+        if change.old is not None:
+            logger.info("status of %s: %s -> %s", change.name, change.old, change.new)
+    return len(changes)
+
+
+@broker.task(task_name="status.prune")
+async def prune_status_history() -> int:
+    registry = get_registry()
+    async with session_scope() as session:
+        removed = await service_status.prune_history(session, keep_days=registry.settings.status_history_days)
+    logger.info("pruned %s status history rows", removed)
+    return removed

@@ -1,0 +1,71 @@
+"""The status tasks as the worker runs them: real PMS simulator, PostgreSQL, Redis stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import redis.asyncio as aioredis
+
+from medianest import live
+from medianest.config import get_settings
+from medianest.db import session_scope
+from medianest.services import household
+from medianest.services import settings as system
+from medianest.tasks.status import check_services, prune_status_history
+
+HOUSEHOLD = "517aed8117af122796b91655a5bcb730f27164dd"
+
+
+async def _household(db, plex) -> None:  # noqa: ANN001
+    await system.set_household_server(db, system.HouseholdServer(machine_id=HOUSEHOLD, name="Household",
+                                                                 url=plex.pms_url, owner_plex_id=1001))
+    await db.commit()
+
+
+async def test_check_task_records_and_publishes_changes(db, plex):
+    await _household(db, plex)
+    client = aioredis.from_url(get_settings().redis_url)
+    last_id = (await client.xrevrange(live.stream_key(), count=1) or [(b"0-0", {})])[0][0]
+    assert await check_services() == 1  # plex: nothing -> up
+    assert await check_services() == 0
+    plex.sim.set_faults("pms", status=503)
+    assert await check_services() == 1  # up -> down
+    events = await client.xrange(live.stream_key(), min=f"({last_id.decode()}")
+    payloads = [json.loads(fields[b"data"]) for _, fields in events]
+    assert [p["type"] for p in payloads] == ["status"] * 3
+    assert payloads[-1]["changes"] == [{"key": "plex", "name": "Plex", "old": "up", "new": "down",
+                                        "since": payloads[-1]["changes"][0]["since"]}]
+    await client.aclose()
+
+
+async def test_no_services_configured_is_fine(db):
+    assert await check_services() == 0
+
+
+async def test_prune_task(db):
+    assert await prune_status_history() == 0
+
+
+async def test_bridge_applies_each_event_once_across_processes(db):
+    """Two bridges (two web processes) share the consumer group: each event is applied once."""
+    applied: list[tuple[str, dict]] = []
+    stop = asyncio.Event()
+
+    def collector(name):  # noqa: ANN001, ANN202
+        async def apply(event):  # noqa: ANN001, ANN202
+            applied.append((name, event))
+        return apply
+
+    bridges = [asyncio.create_task(live.bridge(collector(n), stop)) for n in ("web-1", "web-2")]
+    await asyncio.sleep(0.5)  # both joined the group
+    for i in range(10):
+        await live.publish({"type": "test", "n": i})
+    for _ in range(50):
+        if len(applied) >= 10:
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.3)
+    stop.set()
+    await asyncio.gather(*bridges)
+    assert sorted(e["n"] for _, e in applied) == list(range(10))

@@ -4,6 +4,10 @@
 # Arguments, if any, run instead (e.g. `docker compose run --rm medianest alembic current`).
 set -eu
 
+# Prometheus counters of every Granian worker add up in one scrape (multiprocess mode).
+export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-/tmp/prometheus}"
+rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+
 if [ "$#" -gt 0 ]; then
     exec "$@"
 fi

@@ -17,8 +17,10 @@ from starlette.routing import Route
 from .config import get_settings
 from .db import session_scope
 from .errors import IntegrationUnavailable, InvalidToken, NotAuthenticated, RateLimited
+from .integrations.base import breaker_states
 from .integrations.registry import get_registry
 from .log import current_correlation_id, new_correlation_id
+from .metrics import observe_http
 from .services import auth
 
 logger = logging.getLogger(__name__)
@@ -76,6 +78,10 @@ async def health(_: Request) -> JSONResponse:
         except Exception as exc:
             logger.warning("health: redis down: %s", exc)
             checks["redis"] = {"status": "down", "critical": True}
+    for name, state in breaker_states().items():
+        # Non-critical: an open breaker means that service is failing, not MediaNest.
+        checks[f"breaker:{name}"] = {"status": "up" if state == "closed" else "degraded", "critical": False,
+                                     "state": state}
     healthy = all(c["status"] == "up" for c in checks.values() if c["critical"])
     return JSONResponse({"status": "ok" if healthy else "error", "checks": checks},
                         status_code=200 if healthy else 503)
@@ -150,9 +156,17 @@ def _to_login(next_path: str, *, error: str, retry: int | None = None) -> Redire
     return RedirectResponse(f"/login?{urlencode(params, quote_via=quote)}", status_code=303)
 
 
+async def metrics_endpoint(_: Request) -> Response:
+    from .metrics import render
+
+    body, content_type = await render()
+    return Response(body, media_type=content_type)
+
+
 def build_api() -> Starlette:
     return Starlette(routes=[
         Route("/health", health),
+        Route("/metrics", metrics_endpoint),
         Route("/auth/plex/start", plex_start),
         Route("/auth/session", session_from_ticket),
         Route("/auth/logout", sign_out),
@@ -218,9 +232,11 @@ def security_middleware(app):  # noqa: ANN001, ANN201 - ASGI
                 await response(scope, receive, send_with_headers)
         finally:
             path = scope.get("path", "")
+            elapsed = time.perf_counter() - started
+            observe_http(scope.get("method", "GET"), path, status_holder.get("status", 500), elapsed)
             if not path.startswith(("/_next", "/assets", "/_event", "/ping")):
                 logger.debug("%s %s %s %.1fms", scope.get("method"), path, status_holder.get("status"),
-                             (time.perf_counter() - started) * 1000)
+                             elapsed * 1000)
         return None
 
     return wrapped

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -96,6 +97,11 @@ def main() -> int:
     log_dir = settings.data_dir.resolve() / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen] = []
+    # Prometheus counters of every web process add up in one scrape (multiprocess mode).
+    metrics_dir = settings.data_dir.resolve() / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
 
     def spawn(args: list[str], log_name: str) -> subprocess.Popen:
         log = open(log_dir / log_name, "ab")  # noqa: SIM115 - lives as long as the child

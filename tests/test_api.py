@@ -133,3 +133,21 @@ def test_json_log_lines_carry_the_correlation_id():
     record.correlation_id = cid
     line = json.loads(JsonFormatter().format(record))
     assert line["msg"] == "hello world" and line["correlation_id"] == cid and line["level"] == "info"
+
+
+async def test_health_lists_breakers_as_non_critical(database_url):
+    import pybreaker
+
+    from medianest.integrations.base import breaker_for
+
+    breaker = breaker_for("health-test-service", fail_max=1)
+    with pytest.raises((ValueError, pybreaker.CircuitBreakerError)), breaker.calling():
+        raise ValueError("boom")
+    try:
+        async with _client() as client:
+            response = await client.get("/health")
+        entry = response.json()["checks"]["breaker:health-test-service"]
+        assert entry == {"status": "degraded", "critical": False, "state": "open"}
+        assert response.status_code == 200  # an open breaker does not make MediaNest unhealthy
+    finally:
+        breaker.close()

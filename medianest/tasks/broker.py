@@ -36,7 +36,14 @@ def _build_broker() -> AsyncBroker:
     ).with_result_backend(RedisAsyncResultBackend(settings.redis_url, result_ex_time=3600))
 
 
-broker: AsyncBroker = _build_broker()
+def _with_metrics(built: AsyncBroker) -> AsyncBroker:
+    from ..metrics import TaskMetricsMiddleware
+
+    settings = get_settings()
+    return built.with_middlewares(TaskMetricsMiddleware(settings.redis_url, settings.redis_prefix))
+
+
+broker: AsyncBroker = _with_metrics(_build_broker())
 
 
 @dataclass(frozen=True)

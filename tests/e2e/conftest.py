@@ -57,6 +57,7 @@ def app_url(database_url, plex_sims, tmp_path_factory) -> str:  # noqa: ANN001
         "ADMIN_USERNAME": "admin", "ADMIN_PASSWORD": LOCAL_ADMIN_PASSWORD,
         "GRANIAN_WORKERS": "2",
         "STATUS_CHECK_INTERVAL_SECONDS": "1",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path_factory.mktemp("prometheus")),
     }
     if "NPM_CONFIG_REGISTRY" not in env:
         registry = subprocess.run(["npm", "config", "get", "registry"], capture_output=True, text=True).stdout.strip()

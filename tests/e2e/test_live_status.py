@@ -33,3 +33,21 @@ def test_outage_reaches_two_browsers_within_two_seconds_and_recovers(journeys, p
         expect(journey.page.locator("#status-plex")).to_have_text("Up", timeout=3_000)
     expect(bob.page.locator("#outage-plex")).to_have_count(0)
     assert alice.page.evaluate("window.__marker") == "no reload"
+
+
+def test_metrics_cover_requests_events_status_breakers_queue_tasks_and_sessions(journeys, app_url):
+    import httpx
+
+    alice = journeys()
+    setup_household(alice)
+    expect(alice.page.locator("#status-plex")).to_have_text("Up", timeout=15_000)
+    text = httpx.get(f"{app_url}/metrics", timeout=10).text
+    for name in ("medianest_http_requests_total", "medianest_http_request_duration_seconds_bucket",
+                 "medianest_event_handler_calls_total", "medianest_service_up", "medianest_active_sessions",
+                 "medianest_task_queue_depth", "medianest_task_runs_total", "medianest_task_duration_seconds_total"):
+        assert name in text, f"{name} missing from /metrics"
+    assert 'medianest_service_up{service="Plex",status="up"} 1.0' in text
+    assert "medianest_active_sessions 1.0" in text
+    assert 'medianest_task_runs_total{outcome="success",task="status.check"}' in text
+    assert 'handler="session_state.guard"' in text
+    assert 'route="/auth"' in text  # the sign-in hops, counted across both web workers

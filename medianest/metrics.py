@@ -1,0 +1,178 @@
+"""Prometheus metrics for ``/metrics``.
+
+- HTTP requests and event-handler calls are counted where they happen. With several web
+  processes set ``PROMETHEUS_MULTIPROC_DIR`` (the launcher, the tests and the Docker image do)
+  so that one scrape adds up every process.
+- Task runs and durations are recorded by the process that runs the task (a Taskiq middleware)
+  into Redis, or into this process in embedded mode, and read back at scrape time.
+- Service status, breaker state, queue depth and active sessions are read at scrape time.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+from typing import Any
+
+from prometheus_client import (CollectorRegistry, Counter, Histogram, generate_latest, multiprocess,
+                               REGISTRY)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from taskiq import TaskiqMessage, TaskiqMiddleware, TaskiqResult
+
+HTTP_REQUESTS = Counter("medianest_http_requests_total", "HTTP requests", ["method", "route", "status"])
+HTTP_SECONDS = Histogram("medianest_http_request_duration_seconds", "HTTP request duration", ["method", "route"])
+EVENTS = Counter("medianest_event_handler_calls_total", "Reflex event handler calls", ["handler"])
+EVENT_SECONDS = Histogram("medianest_event_handler_duration_seconds", "Event handler duration (handlers that "
+                          "report it)", ["handler"])
+
+_BREAKER_VALUES = {"closed": 0, "half-open": 1, "open": 2}
+_local_task_stats: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
+
+
+def route_of(path: str) -> str:
+    """A bounded label: the first path segment (``/auth/plex/start`` -> ``/auth``)."""
+    first = path.strip("/").split("/", 1)[0]
+    return f"/{first}" if first and not first.startswith("_") else ("/" if not first else "/_reflex")
+
+
+def observe_http(method: str, path: str, status: int, seconds: float) -> None:
+    route = route_of(path)
+    HTTP_REQUESTS.labels(method, route, str(status)).inc()
+    HTTP_SECONDS.labels(method, route).observe(seconds)
+
+
+class EventMetricsMiddleware:
+    """Reflex middleware: counts every event by handler name (Reflex 0.10 has no post-hook,
+    so durations are not measured here)."""
+
+    async def preprocess(self, app, state, event):  # noqa: ANN001, ANN201
+        EVENTS.labels(handler_label(event.name)).inc()
+        return None
+
+    async def postprocess(self, app, state, event, update):  # noqa: ANN001, ANN201
+        return update
+
+
+def handler_label(event_name: str) -> str:
+    """``reflex___state____state.medianest___state____session_state.guard`` -> ``session_state.guard``."""
+    state, _, handler = event_name.rpartition(".")
+    return f"{state.rpartition('.')[2].rpartition('____')[2]}.{handler}" if state else handler
+
+
+def _task_key(prefix: str) -> str:
+    return f"{prefix}metrics:tasks"
+
+
+class TaskMetricsMiddleware(TaskiqMiddleware):
+    """Counts task runs and their durations by task and outcome, where the task runs."""
+
+    def __init__(self, redis_url: str | None, prefix: str) -> None:
+        super().__init__()
+        self._redis_url = redis_url
+        self._prefix = prefix
+        self._started: dict[str, float] = {}
+
+    def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
+        self._started[message.task_id] = time.perf_counter()
+        return message
+
+    async def post_execute(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
+        seconds = time.perf_counter() - self._started.pop(message.task_id, time.perf_counter())
+        outcome = "error" if result.is_err else "success"
+        if not self._redis_url:
+            stats = _local_task_stats[(message.task_name, outcome)]
+            stats[0] += 1
+            stats[1] += seconds
+            return
+        import redis.asyncio as aioredis
+
+        client = aioredis.from_url(self._redis_url, socket_timeout=2, socket_connect_timeout=2)
+        try:
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.hincrby(_task_key(self._prefix), f"{message.task_name}|{outcome}|count", 1)
+                pipe.hincrbyfloat(_task_key(self._prefix), f"{message.task_name}|{outcome}|seconds", seconds)
+                await pipe.execute()
+        except Exception:  # metrics must never fail a task
+            pass
+        finally:
+            await client.aclose()
+
+
+async def render() -> tuple[bytes, str]:
+    """The text exposition for one scrape."""
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        for collector in (HTTP_REQUESTS, HTTP_SECONDS, EVENTS, EVENT_SECONDS):
+            registry.register(collector)
+    registry.register(_Snapshot(await _snapshot()))
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class _Snapshot:
+    def __init__(self, families: list) -> None:
+        self._families = families
+
+    def collect(self):  # noqa: ANN201
+        return self._families
+
+
+async def _snapshot() -> list:
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from .config import get_settings
+    from .db import session_scope
+    from .integrations.base import breaker_states
+    from .models import ServiceStatus, UserSession, utcnow
+
+    settings = get_settings()
+    families = []
+    status = GaugeMetricFamily("medianest_service_up", "1 when the service is up, 0 when down, "
+                               "-1 otherwise (pending, maintenance, unknown)", labels=["service", "status"])
+    sessions = GaugeMetricFamily("medianest_active_sessions", "Signed-in sessions that are still valid")
+    async with session_scope() as session:
+        for row in (await session.exec(select(ServiceStatus))).all():
+            value = {"up": 1, "down": 0}.get(row.status, -1)
+            status.add_metric([row.display_name or row.service_name, row.status], value)
+        now = utcnow()
+        active = (await session.exec(select(func.count()).select_from(UserSession).where(
+            UserSession.revoked_at.is_(None), UserSession.activated_at.is_not(None),
+            UserSession.expires_at > now))).one()
+    sessions.add_metric([], active)
+    breakers = GaugeMetricFamily("medianest_circuit_breaker_state", "0 closed, 1 half-open, 2 open (this process)",
+                                 labels=["service"])
+    for name, state in breaker_states().items():
+        breakers.add_metric([name], _BREAKER_VALUES.get(state, -1))
+    queue = GaugeMetricFamily("medianest_task_queue_depth", "Tasks waiting or being worked on")
+    runs = CounterMetricFamily("medianest_task_runs", "Task runs", labels=["task", "outcome"])
+    seconds = CounterMetricFamily("medianest_task_duration_seconds", "Total time spent in tasks",
+                                  labels=["task", "outcome"])
+    stats: dict[tuple[str, str], list[float]] = {k: list(v) for k, v in _local_task_stats.items()}
+    if settings.redis_url:
+        import redis.asyncio as aioredis
+
+        client = aioredis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        try:
+            for group in await client.xinfo_groups(f"{settings.redis_prefix}tasks"):
+                queue.add_metric([], float((group.get("lag") or 0) + (group.get("pending") or 0)))
+            raw = await client.hgetall(_task_key(settings.redis_prefix))
+            for field, value in raw.items():
+                task, outcome, kind = field.decode().split("|")
+                stats.setdefault((task, outcome), [0.0, 0.0])[0 if kind == "count" else 1] = float(value)
+        except Exception:  # Redis down: the other metrics still answer
+            pass
+        finally:
+            await client.aclose()
+    for (task, outcome), (count, total) in sorted(stats.items()):
+        runs.add_metric([task, outcome], count)
+        seconds.add_metric([task, outcome], total)
+    families += [status, sessions, breakers, queue, runs, seconds]
+    return families
+
+
+__all__ = ["observe_http", "EventMetricsMiddleware", "TaskMetricsMiddleware", "render", "REGISTRY"]

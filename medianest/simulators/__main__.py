@@ -1,6 +1,6 @@
-"""Run the plex.tv and Plex Media Server simulators: ``python -m medianest.simulators``.
+"""Run the plex.tv, Plex Media Server and Uptime Kuma simulators: ``python -m medianest.simulators``.
 
-Both apps are served by uvicorn in one process and one event loop. SIGINT or SIGTERM
+All apps are served by uvicorn in one process and one event loop. SIGINT or SIGTERM
 stops them cleanly (a second signal forces the stop).
 """
 
@@ -13,6 +13,8 @@ import signal
 import sys
 
 from medianest.simulators.plex import SimulatorStack
+from medianest.simulators.uptime_kuma import VERSIONS as KUMA_VERSIONS
+from medianest.simulators.uptime_kuma import KumaStack
 
 logger = logging.getLogger("medianest.simulators")
 
@@ -20,7 +22,8 @@ logger = logging.getLogger("medianest.simulators")
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of the runner."""
     parser = argparse.ArgumentParser(prog="python -m medianest.simulators",
-                                     description="Serve the plex.tv and Plex Media Server simulators.")
+                                     description="Serve the plex.tv, Plex Media Server and Uptime Kuma "
+                                                 "simulators.")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--plex-tv-port", type=int, default=32410, help="plex.tv port (default 32410, 0 = any)")
     parser.add_argument("--pms-port", type=int, default=32400, help="PMS port (default 32400, 0 = any)")
@@ -35,20 +38,37 @@ def build_parser() -> argparse.ArgumentParser:
                         help="answer 406 on plex.tv JSON endpoints without Accept: application/json")
     parser.add_argument("--advertise-host", default=None,
                         help="host name to put in URLs handed to clients (default: --host)")
+    parser.add_argument("--kuma-port", type=int, default=3001, help="Uptime Kuma port (default 3001, 0 = any)")
+    parser.add_argument("--kuma-version", default="2.x", choices=list(KUMA_VERSIONS),
+                        help="Uptime Kuma version to imitate (default 2.x)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
 
-async def _run(stack: SimulatorStack) -> None:
+async def _run(stack: SimulatorStack, kuma: KumaStack | None = None) -> None:
     loop = asyncio.get_running_loop()
+
+    def request_exit() -> None:
+        stack.request_exit()
+        if kuma is not None:
+            kuma.request_exit()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stack.request_exit)
+        loop.add_signal_handler(sig, request_exit)
     serving = asyncio.ensure_future(stack.serve())
+    kuma_serving = asyncio.ensure_future(kuma.serve()) if kuma is not None else None
     while not stack.started and not serving.done():
         await asyncio.sleep(0.02)
     if stack.started:
         logger.info("plex.tv simulator on %s", stack.plex_tv_url)
         logger.info("PMS simulator on %s", stack.pms_url)
+    if kuma is not None and kuma_serving is not None:
+        while not kuma.started and not kuma_serving.done():
+            await asyncio.sleep(0.02)
+        if kuma.started:
+            logger.info("Uptime Kuma simulator on %s", kuma.url)
+        await asyncio.gather(serving, kuma_serving)
+        return
     await serving
 
 
@@ -73,7 +93,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.auto_approve and args.auto_approve not in stack.sim.accounts:
         logger.error("unknown --auto-approve user %r", args.auto_approve)
         return 2
-    asyncio.run(_run(stack))
+    try:
+        # Monitors beat every 20 s (Kuma's shortest interval) so the demo looks alive.
+        kuma = KumaStack(args.host, args.kuma_port, version=args.kuma_version, auto_beat_seconds=20.0,
+                         log_level=args.log_level if args.log_level != "info" else "warning",
+                         advertise_host=args.advertise_host)
+    except OSError as exc:
+        logger.error("cannot bind the Uptime Kuma simulator (--kuma-port %s): %s", args.kuma_port, exc)
+        return 1
+    asyncio.run(_run(stack, kuma))
     logger.info("simulators stopped")
     return 0
 

@@ -174,3 +174,98 @@ MOVIE_RATING_KEY_START = 101
 SHOW_RATING_KEY_START = 201
 SEASON_RATING_KEY_START = 301
 EPISODE_RATING_KEY_START = 401
+
+
+# ======================================================================================
+# Uptime Kuma (``medianest.simulators.uptime_kuma.KumaSim``)
+# ======================================================================================
+#
+# Monitors (id, name, type, target); Home Assistant is paused and Downloader (a push
+# monitor) has never beaten, so neither appears in ``/metrics``:
+#
+# ==  ==============  ======  ==========================================  ======================
+# id  name            type    target                                      notes
+# ==  ==============  ======  ==========================================  ======================
+# 1   Plex            http    http://plex.lan:32400/identity              tag ``media``
+# 2   Overseerr       http    https://requests.example.org/api/v1/status  tags ``media``, ``public``
+# 3   NAS             ping    nas.lan                                     tag ``infra``
+# 4   VPN             port    vpn.example.org:443                         tag ``infra``
+# 5   Home Assistant  http    http://homeassistant.lan:8123               paused
+# 6   Downloader      push    push token ``medianest-downloader``         never beat
+# ==  ==============  ======  ==========================================  ======================
+#
+# User ``admin`` / ``kuma-sim-password``. API key ``KUMA_API_KEY`` (id 1, active) and an
+# inactive key ``KUMA_INACTIVE_API_KEY`` (id 2). Status page ``household``.
+
+
+@dataclass(frozen=True)
+class KumaMonitorFixture:
+    """One Uptime Kuma monitor and the shape of its seeded history."""
+
+    id: int
+    name: str
+    type: str
+    url: str | None
+    hostname: str | None
+    port: int | None
+    active: bool
+    interval: int
+    tags: tuple[tuple[str, str], ...]
+    #: Typical response time of the seeded beats, ms (``None``: no beats are seeded).
+    base_ping_ms: float | None
+    push_token: str | None = None
+    cert_days_remaining: int | None = None
+    #: Seeded beats (counted back from the newest, 0 = newest) that are DOWN / PENDING.
+    down_beats: tuple[int, ...] = ()
+    pending_beats: tuple[int, ...] = ()
+
+
+KUMA_USERNAME = "admin"
+KUMA_PASSWORD = "kuma-sim-password"
+#: Secret the simulator signs its login JWT with (the token is therefore deterministic).
+KUMA_JWT_SECRET = "medianest-kuma-simulator-jwt-secret"
+KUMA_API_KEY_ID = 1
+KUMA_API_KEY = "uk1_MediaNestSimulatorKey0123456789abcdefghi"
+KUMA_INACTIVE_API_KEY_ID = 2
+KUMA_INACTIVE_API_KEY = "uk2_InactiveSimulatorKey0123456789abcdefghij"
+KUMA_STATUS_PAGE_SLUG = "household"
+KUMA_STATUS_PAGE_TITLE = "Household services"
+KUMA_PUSH_TOKEN = "medianest-downloader"
+#: Beats seeded per monitor at start and on reset, so charts have history.
+KUMA_HISTORY_BEATS = 100
+KUMA_VERSIONS = {"1.23": "1.23.16", "2.x": "2.5.3"}
+KUMA_TAG_COLORS = {"media": "#7C3AED", "public": "#059669", "infra": "#2563EB", "home": "#D97706"}
+
+KUMA_MONITORS: tuple[KumaMonitorFixture, ...] = (
+    KumaMonitorFixture(1, "Plex", "http", "http://plex.lan:32400/identity", None, None, True, 60,
+                       (("media", ""),), 24.0),
+    KumaMonitorFixture(2, "Overseerr", "http", "https://requests.example.org/api/v1/status", None, None, True, 60,
+                       (("media", ""), ("public", "yes")), 140.0, cert_days_remaining=42,
+                       down_beats=(40, 41, 42, 43)),
+    KumaMonitorFixture(3, "NAS", "ping", None, "nas.lan", None, True, 60, (("infra", ""),), 1.5,
+                       pending_beats=(70,)),
+    KumaMonitorFixture(4, "VPN", "port", None, "vpn.example.org", 443, True, 60, (("infra", ""),), 35.0),
+    KumaMonitorFixture(5, "Home Assistant", "http", "http://homeassistant.lan:8123", None, None, False, 60,
+                       (("home", ""),), 12.0),
+    KumaMonitorFixture(6, "Downloader", "push", None, None, None, True, 60, (), None,
+                       push_token=KUMA_PUSH_TOKEN),
+)
+
+#: The pinned incident of the status page (``incident`` in 1.23, ``incidents[0]`` in 2.x).
+KUMA_INCIDENT = {
+    "id": 1,
+    "style": "warning",
+    "title": "Overseerr was slow this morning",
+    "content": "Requests took a while to load; it is fine again.",
+    "pin": True,
+}
+
+#: One scheduled maintenance window (not active yet), for ``maintenanceList``.
+KUMA_MAINTENANCE = {
+    "id": 1,
+    "title": "NAS disk replacement",
+    "description": "The NAS is swapped to a new disk; media may be unavailable.",
+    "strategy": "single",
+    "active": True,
+    "status": "scheduled",
+}

@@ -28,6 +28,14 @@ OFFLINE_ENV = {
 }
 
 
+# The bundled Uptime Kuma simulator's fixture credentials (see medianest/simulators/uptime_kuma.py).
+SIMULATED_KUMA = {
+    "UPTIME_KUMA_API_KEY": "uk1_MediaNestSimulatorKey0123456789abcdefghi",
+    "UPTIME_KUMA_USERNAME": "admin",
+    "UPTIME_KUMA_PASSWORD": "kuma-sim-password",
+}
+
+
 def free_port(preferred: int) -> int:
     """``preferred`` when it is free on 127.0.0.1, otherwise any free port."""
     for candidate in (preferred, 0):
@@ -113,11 +121,13 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         if "plex_tv_url" not in settings.model_fields_set:
-            tv_port, pms_port = free_port(32410), free_port(32400)
+            tv_port, pms_port, kuma_port = free_port(32410), free_port(32400), free_port(3001)
             sims = spawn([sys.executable, "-m", "medianest.simulators", "--plex-tv-port", str(tv_port),
-                          "--pms-port", str(pms_port)], "simulators.log")
+                          "--pms-port", str(pms_port), "--kuma-port", str(kuma_port)], "simulators.log")
             env["PLEX_TV_URL"] = f"http://127.0.0.1:{tv_port}"
             env["PLEX_AUTH_URL"] = f"http://127.0.0.1:{tv_port}/auth"
+            if "uptime_kuma_url" not in settings.model_fields_set:
+                env.update(SIMULATED_KUMA, UPTIME_KUMA_URL=f"http://127.0.0.1:{kuma_port}")
             wait_http(f"{env['PLEX_TV_URL']}/__sim__/state", sims, 30)
             logger.info("Plex simulators: plex.tv on %s, Plex Media Server on port %s "
                         "(sign in as alice = owner/admin, bob or carol = members, mallory = no access)",

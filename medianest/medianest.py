@@ -84,7 +84,10 @@ async def live_updates(app: rx.App):  # noqa: ANN201 - a Reflex lifespan task
         if event.get("type") == "status":
             await refresh_status_board(app)
 
-    tasks = [asyncio.create_task(live.bridge(apply, stop), name="live-bridge")]
+    from .tasks.kuma_live import watch_kuma
+
+    tasks = [asyncio.create_task(live.bridge(apply, stop), name="live-bridge"),
+             asyncio.create_task(watch_kuma(stop), name="kuma-live")]
     embedded = not get_settings().redis_url
     if embedded:
         from .tasks import status as _status_tasks  # noqa: F401  (registers the tasks)

@@ -16,6 +16,7 @@ from ..services.ratelimit import Limit, RateLimiter
 from .base import configure_breakers
 from .overseerr import OverseerrClient
 from .plex import PlexServerClient, PlexTvClient
+from .uptime_kuma import UptimeKumaClient
 
 
 class Registry:
@@ -82,7 +83,31 @@ class Registry:
         overseerr = self.overseerr()
         if overseerr is not None:
             checks.append(lambda: timed_check("overseerr", "Overseerr", overseerr.status, url=overseerr.base_url))
+        kuma = self.uptime_kuma()
+        if kuma is not None:
+            checks.append(lambda: kuma_check(kuma))
         return checks
+
+    def uptime_kuma(self) -> UptimeKumaClient | None:
+        if not self.settings.uptime_kuma_url:
+            return None
+        return UptimeKumaClient(self.settings.uptime_kuma_url,
+                                api_key=self.settings.secret_value("uptime_kuma_api_key") or None,
+                                username=self.settings.uptime_kuma_username,
+                                password=self.settings.secret_value("uptime_kuma_password") or None,
+                                timeout=self.settings.http_timeout_s)
+
+
+async def kuma_check(kuma: UptimeKumaClient) -> list:
+    """Every Kuma monitor via ``/metrics``; Kuma itself unreachable is one "down" card."""
+    from ..errors import IntegrationRejected, IntegrationUnavailable
+    from ..services.service_status import CheckResult, from_kuma
+
+    try:
+        return [from_kuma(m) for m in await kuma.fetch_metrics()]
+    except (IntegrationUnavailable, IntegrationRejected) as exc:
+        return [CheckResult(key="uptime-kuma", name="Uptime Kuma", status="down", url=kuma.base_url,
+                            message=exc.user_message)]
 
 
 @functools.lru_cache(maxsize=1)

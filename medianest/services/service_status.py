@@ -82,6 +82,25 @@ async def timed_check(key: str, name: str, probe: Callable[[], Awaitable[object]
     return CheckResult(key=key, name=name, status="up", response_time_ms=elapsed, url=url)
 
 
+def kuma_key(name: str) -> str:
+    # By name: 1.23's /metrics has no monitor ids, and the socket and /metrics must agree.
+    return f"kuma:{name}"
+
+
+def from_kuma(monitor) -> CheckResult:  # noqa: ANN001 - integrations.uptime_kuma.MonitorState
+    """A Kuma monitor as one of our check results (Kuma's own uptime figures are kept)."""
+    ms = monitor.response_time_ms
+    return CheckResult(key=kuma_key(monitor.name), name=monitor.name, status=monitor.status,
+                       response_time_ms=int(ms) if ms is not None else None, source="kuma",
+                       url=monitor.url, uptime_24h=monitor.uptime_24h, uptime_30d=monitor.uptime_30d)
+
+
+def without_duplicates(results: list[CheckResult]) -> list[CheckResult]:
+    """When Uptime Kuma watches Plex or Overseerr itself, its monitor wins over our own check."""
+    kuma_names = {r.name.casefold() for r in results if r.source == "kuma"}
+    return [r for r in results if r.source != "builtin" or r.name.casefold() not in kuma_names]
+
+
 async def run_checks(checks: list[Callable[[], Awaitable[list[CheckResult] | CheckResult]]]) -> list[CheckResult]:
     """Run every check concurrently; one failing check never hides the others."""
     results: list[CheckResult] = []
@@ -90,7 +109,7 @@ async def run_checks(checks: list[Callable[[], Awaitable[list[CheckResult] | Che
             logger.warning("a status check failed unexpectedly: %r", outcome)
             continue
         results.extend(outcome if isinstance(outcome, list) else [outcome])
-    return results
+    return without_duplicates(results)
 
 
 async def record(session: AsyncSession, results: list[CheckResult], *, now: datetime | None = None) -> list[StatusChange]:

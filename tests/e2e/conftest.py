@@ -18,6 +18,7 @@ import pytest
 import redis
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+from medianest.launcher import SIMULATED_KUMA
 from tests.conftest import REDIS_PREFIX, ROOT, TEST_REDIS_URL
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -41,7 +42,17 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def app_url(database_url, plex_sims, tmp_path_factory) -> str:  # noqa: ANN001
+def kuma_sim():  # noqa: ANN201
+    """The Uptime Kuma simulator (2.x), for the whole run."""
+    from medianest.simulators.uptime_kuma import serve_kuma_in_thread
+
+    handle = serve_kuma_in_thread()
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(scope="session")
+def app_url(database_url, plex_sims, kuma_sim, tmp_path_factory) -> str:  # noqa: ANN001
     """MediaNest in production mode, as Docker runs it, on a free loopback port."""
     port = _free_port()
     log_path = tmp_path_factory.mktemp("server") / "medianest.log"
@@ -57,6 +68,8 @@ def app_url(database_url, plex_sims, tmp_path_factory) -> str:  # noqa: ANN001
         "ADMIN_USERNAME": "admin", "ADMIN_PASSWORD": LOCAL_ADMIN_PASSWORD,
         "GRANIAN_WORKERS": "2",
         "STATUS_CHECK_INTERVAL_SECONDS": "1",
+        "UPTIME_KUMA_URL": kuma_sim.url,
+        **SIMULATED_KUMA,
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path_factory.mktemp("prometheus")),
     }
     if "NPM_CONFIG_REGISTRY" not in env:

@@ -151,9 +151,6 @@ def test_local_admin_must_change_the_bootstrap_password(journeys):
     page.locator("#pw-confirm").fill("a-long-new-password")
     page.locator("#pw-submit").click()
     expect(page.locator("#welcome-name")).to_have_text("admin")
-    # Nothing is watched yet (no household server, no Uptime Kuma): the dashboard says so.
-    expect(page.locator("#status-empty")).to_contain_text("No services are being watched yet.")
-    expect(page.locator("#status-empty")).to_contain_text("UPTIME_KUMA_URL")
 
 
 def test_not_found_page_and_security_headers(journeys):

@@ -1,0 +1,109 @@
+"""The live Uptime Kuma connection (Socket.IO), held by exactly one process.
+
+Which process: a web process. In embedded mode there is only one; in production every web
+process competes for a Redis lock and the holder keeps the connection (another takes over within
+seconds if it dies). A heartbeat that changes a monitor is recorded and published at once;
+``/metrics`` polling by the ``status.check`` task goes on underneath, and is all there is when no
+Kuma username/password is configured or Kuma refuses the socket login.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from ..config import get_settings
+from ..db import session_scope
+from ..integrations.uptime_kuma import KumaLiveConnection, KumaLoginRefused, LiveEvent
+from ..live import publish
+from ..services import service_status
+
+logger = logging.getLogger(__name__)
+LOCK_TTL_MS = 15_000
+
+
+async def watch_kuma(stop: asyncio.Event) -> None:
+    """Run until ``stop``: hold the connection while this process is the elected holder."""
+    settings = get_settings()
+    if not settings.uptime_kuma_url or not settings.uptime_kuma_username or settings.uptime_kuma_password is None:
+        return
+    if not settings.redis_url:
+        while not stop.is_set():
+            await _hold(stop)
+        return
+    lock_key = f"{settings.redis_prefix}kuma-live-holder"
+    me = f"{socket.gethostname()}-{os.getpid()}"
+    client = aioredis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        while not stop.is_set():
+            try:
+                if await client.set(lock_key, me, nx=True, px=LOCK_TTL_MS):
+                    logger.info("this process holds the live Uptime Kuma connection")
+                    await _hold(stop, renew=lambda: _renew(client, lock_key, me))
+            except RedisError as exc:
+                logger.warning("live Uptime Kuma: Redis unavailable (%s)", exc)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=5)
+            except TimeoutError:
+                pass
+    finally:
+        await client.aclose()
+
+
+async def _renew(client: aioredis.Redis, key: str, me: str) -> bool:
+    if (await client.get(key) or b"").decode() != me:
+        return False
+    await client.pexpire(key, LOCK_TTL_MS)
+    return True
+
+
+async def _hold(stop: asyncio.Event, renew=None) -> None:  # noqa: ANN001
+    settings = get_settings()
+    names: dict[int, tuple[str, str | None]] = {}
+    connection: KumaLiveConnection
+
+    async def on_event(event: LiveEvent) -> None:
+        if event.kind == "monitors":
+            names.update({m.monitor_id: (m.name, m.url) for m in event.monitors if m.monitor_id is not None})
+            return
+        if event.kind != "heartbeat" or event.initial or event.monitor_id not in names or not event.status:
+            return
+        name, url = names[event.monitor_id]
+        result = service_status.CheckResult(
+            key=service_status.kuma_key(name), name=name, status=event.status, source="kuma", url=url,
+            response_time_ms=int(event.ping_ms) if event.ping_ms is not None else None, message=None)
+        async with session_scope() as session:
+            changes = await service_status.record(session, [result])
+        await publish({"type": "status", "changes": [
+            {"key": c.key, "name": c.name, "old": c.old, "new": c.new, "since": c.since.isoformat()}
+            for c in changes]})
+
+    connection = KumaLiveConnection(settings.uptime_kuma_url, on_event=on_event,
+                                    username=settings.uptime_kuma_username,
+                                    password=settings.secret_value("uptime_kuma_password"),
+                                    timeout=settings.http_timeout_s)
+    runner = asyncio.create_task(connection.run())
+    try:
+        while not stop.is_set() and not runner.done():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=5)
+            except TimeoutError:
+                if renew is not None and not await renew():
+                    logger.warning("lost the live Uptime Kuma lock; letting go of the connection")
+                    break
+        if runner.done() and not runner.cancelled() and isinstance(runner.exception(), KumaLoginRefused):
+            # Kuma allows 20 logins a minute; try again much later, /metrics polling goes on meanwhile.
+            logger.warning("Uptime Kuma refused the socket login: live updates off, polling /metrics instead")
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=300)
+            except TimeoutError:
+                pass
+    finally:
+        await connection.stop()
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)

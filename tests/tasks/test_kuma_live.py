@@ -1,0 +1,110 @@
+"""The live Uptime Kuma connection: one holder (Redis lock), heartbeats recorded and published
+at once, and a refused socket login leaves polling to the status task."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import redis.asyncio as aioredis
+from pydantic import SecretStr
+from sqlmodel import select
+
+from medianest import live
+from medianest.config import get_settings
+from medianest.launcher import SIMULATED_KUMA
+from medianest.models import ServiceStatus
+from medianest.tasks import kuma_live
+
+
+@pytest.fixture
+def kuma():  # noqa: ANN201
+    from medianest.simulators.uptime_kuma import serve_kuma_in_thread
+
+    handle = serve_kuma_in_thread()
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def kuma_settings(kuma, monkeypatch):  # noqa: ANN001, ANN201
+    settings = get_settings().model_copy(update={
+        "uptime_kuma_url": kuma.url, "uptime_kuma_username": SIMULATED_KUMA["UPTIME_KUMA_USERNAME"],
+        "uptime_kuma_password": SecretStr(SIMULATED_KUMA["UPTIME_KUMA_PASSWORD"])})
+    monkeypatch.setattr(kuma_live, "get_settings", lambda: settings)
+    return settings
+
+
+async def _wait_for(predicate, timeout: float = 5.0) -> None:  # noqa: ANN001
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await predicate():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_heartbeat_is_recorded_and_published_at_once(db, kuma, kuma_settings):
+    client = aioredis.from_url(kuma_settings.redis_url)
+    last = (await client.xrevrange(live.stream_key(), count=1) or [(b"0-0", {})])[0][0].decode()
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(kuma_live.watch_kuma(stop))
+    try:
+        holder = f"{kuma_settings.redis_prefix}kuma-live-holder"
+        await _wait_for(lambda: client.exists(holder))
+        await asyncio.sleep(1.0)  # logged in, monitor list received
+        kuma.sim.set_status(3, "down", msg="No route to host")
+        started = asyncio.get_running_loop().time()
+
+        async def nas_down() -> bool:
+            db.expire_all()
+            row = (await db.exec(select(ServiceStatus).where(ServiceStatus.service_name == "kuma:NAS"))).first()
+            return row is not None and row.status == "down"
+
+        await _wait_for(nas_down, timeout=3)
+        assert asyncio.get_running_loop().time() - started < 1.0
+        events = [json.loads(f[b"data"]) for _, f in await client.xrange(live.stream_key(), min=f"({last}")]
+        assert any(c["key"] == "kuma:NAS" and c["new"] == "down" for e in events for c in e.get("changes", []))
+    finally:
+        stop.set()
+        await asyncio.wait_for(watcher, timeout=20)
+        await client.delete(f"{kuma_settings.redis_prefix}kuma-live-holder")
+        await client.aclose()
+
+
+async def test_only_one_process_holds_the_connection(db, kuma, kuma_settings):
+    client = aioredis.from_url(kuma_settings.redis_url)
+    await client.set(f"{kuma_settings.redis_prefix}kuma-live-holder", "another-process", px=60_000)
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(kuma_live.watch_kuma(stop))
+    try:
+        await asyncio.sleep(1.5)
+        kuma.sim.set_status(4, "down")
+        await asyncio.sleep(1.0)
+        row = (await db.exec(select(ServiceStatus).where(ServiceStatus.service_name == "kuma:VPN"))).first()
+        assert row is None  # not the holder: nothing recorded by this process
+    finally:
+        stop.set()
+        await asyncio.wait_for(watcher, timeout=20)
+        await client.delete(f"{kuma_settings.redis_prefix}kuma-live-holder")
+        await client.aclose()
+
+
+async def test_refused_login_turns_live_mode_off_without_crashing(db, kuma, kuma_settings, caplog):
+    kuma.sim.refuse_socket_logins(True)
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(kuma_live.watch_kuma(stop))
+    try:
+        for _ in range(100):
+            if any("polling /metrics instead" in r.getMessage() for r in caplog.records):
+                break
+            await asyncio.sleep(0.1)
+        assert any("polling /metrics instead" in r.getMessage() for r in caplog.records), caplog.text
+        assert not watcher.done()
+    finally:
+        stop.set()
+        await asyncio.wait_for(watcher, timeout=20)
+        import redis.asyncio as r
+        c = r.from_url(kuma_settings.redis_url)
+        await c.delete(f"{kuma_settings.redis_prefix}kuma-live-holder")
+        await c.aclose()

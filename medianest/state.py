@@ -164,6 +164,12 @@ class SessionState(rx.State):
         return None
 
     @rx.event
+    async def keepalive(self, _tick: str = ""):
+        """Every 15 s from each signed-in page: a revoked session ends here, and the link to the
+        live status board is restored if Redis lost it (a restart empties Reflex's state)."""
+        await self._load_user(allow_password_change=True)
+
+    @rx.event
     async def guard_admin(self):
         """on_load of admin pages."""
         await self._load_user(Role.ADMIN)

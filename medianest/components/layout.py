@@ -8,6 +8,7 @@ from ..state import SessionState
 from .native import auto_submit_form
 from .status import outage_banner
 
+KEEPALIVE_MS = 15_000
 NAV = [("Home", "/", "house", False), ("Admin", "/admin", "shield", True)]
 
 
@@ -81,6 +82,10 @@ def shell(*children: rx.Component, title: str = "") -> rx.Component:
     """A signed-in page. Content shows once the guard has confirmed the session."""
     return rx.box(
         header(),
+        # A hidden clock whose text changes every 15 s: its change event is the page's keepalive.
+        rx.cond(SessionState.checked,
+                rx.moment(format="X", interval=KEEPALIVE_MS, on_change=SessionState.keepalive, display="none"),
+                rx.fragment()),
         rx.cond(SessionState.signing_out,
                 rx.box(auto_submit_form("/auth/logout", {}, form_id="sign-out-form", label="Finish signing out"),
                        padding="1em"),

@@ -19,7 +19,7 @@ import redis
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from medianest.launcher import SIMULATED_KUMA
-from tests.conftest import REDIS_PREFIX, ROOT, TEST_REDIS_URL
+from tests.conftest import REDIS_PREFIX, ROOT
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"]
@@ -41,6 +41,59 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+class PrivateRedis:
+    """A Redis server of the browser tests' own, so that a test may restart it."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, start_new_session=True)
+        client = redis.Redis.from_url(self.url)
+        for _ in range(100):
+            try:
+                if client.ping():
+                    return
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise RuntimeError("private redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture(scope="session")
+def private_redis() -> PrivateRedis:
+    server = PrivateRedis()
+    server.start()
+    yield server
+    server.stop()
+
+
+class Stack:
+    """What the browser tests run against, with handles to restart parts of it."""
+
+    env: dict
+    log_dir: Path
+    background: dict[str, subprocess.Popen]
+
+    def restart_worker(self) -> None:
+        stop_process(self.background["worker"])
+        self.background.update(start_task_processes(self.env, self.log_dir, names=("worker",)))
+
+
+STACK = Stack()
+
+
 @pytest.fixture(scope="session")
 def kuma_sim():  # noqa: ANN201
     """The Uptime Kuma simulator (2.x), for the whole run."""
@@ -52,7 +105,7 @@ def kuma_sim():  # noqa: ANN201
 
 
 @pytest.fixture(scope="session")
-def app_url(database_url, plex_sims, kuma_sim, tmp_path_factory) -> str:  # noqa: ANN001
+def app_url(database_url, plex_sims, kuma_sim, private_redis, tmp_path_factory) -> str:  # noqa: ANN001
     """MediaNest in production mode, as Docker runs it, on a free loopback port."""
     port = _free_port()
     log_path = tmp_path_factory.mktemp("server") / "medianest.log"
@@ -67,6 +120,7 @@ def app_url(database_url, plex_sims, kuma_sim, tmp_path_factory) -> str:  # noqa
         "PLEX_LOGIN_TIMEOUT_SECONDS": "30",
         "ADMIN_USERNAME": "admin", "ADMIN_PASSWORD": LOCAL_ADMIN_PASSWORD,
         "GRANIAN_WORKERS": "2",
+        "REDIS_URL": private_redis.url,
         "STATUS_CHECK_INTERVAL_SECONDS": "1",
         "UPTIME_KUMA_URL": kuma_sim.url,
         **SIMULATED_KUMA,
@@ -83,6 +137,7 @@ def app_url(database_url, plex_sims, kuma_sim, tmp_path_factory) -> str:  # noqa
                                 stderr=subprocess.STDOUT, start_new_session=True)
         # Production has separate Taskiq processes: one worker and exactly one scheduler.
         background = start_task_processes(env, log_path.parent)
+        STACK.env, STACK.log_dir, STACK.background = env, log_path.parent, background
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 420
@@ -99,7 +154,7 @@ def app_url(database_url, plex_sims, kuma_sim, tmp_path_factory) -> str:  # noqa
             time.sleep(0.3)
         yield url
     finally:
-        for process in [proc, *background.values()]:
+        for process in [proc, *STACK.background.values()]:
             stop_process(process)
         tail = log_path.read_text(errors="replace")[-3000:] if log_path.exists() else ""
         print(f"\n--- MediaNest server log (tail) ---\n{tail}")
@@ -152,12 +207,12 @@ def _reset_database() -> None:
 
 
 @pytest.fixture
-def fresh(app_url, plex_sims) -> str:  # noqa: ANN001
+def fresh(app_url, plex_sims, private_redis) -> str:  # noqa: ANN001
     """Empty database, simulators at their fixtures, rate-limit counters cleared."""
     _reset_database()
     plex_sims.sim.reset()
     plex_sims.sim.clear_faults()
-    client = redis.Redis.from_url(TEST_REDIS_URL)
+    client = redis.Redis.from_url(private_redis.url)
     keys = list(client.scan_iter(match=f"{REDIS_PREFIX}rl:*", count=1000))
     if keys:
         client.delete(*keys)

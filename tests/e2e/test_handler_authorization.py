@@ -29,7 +29,7 @@ PUBLIC = {
 }
 ADMIN = {"SessionState.guard_admin", "SetupState.load", "SetupState.choose", "AdminUsersState.load",
          "AdminUsersState.suspend", "AdminUsersState.reactivate", "AdminUsersState.set_role"}
-MEMBER = {"SessionState.guard", "SessionState.sign_out", "PasswordState.load", "PasswordState.change_password"}
+MEMBER = {"SessionState.guard", "SessionState.sign_out", "SessionState.keepalive", "PasswordState.load", "PasswordState.change_password"}
 
 
 def medianest_states() -> list[type[rx.State]]:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from urllib.parse import quote
 
 import reflex as rx
@@ -20,7 +21,7 @@ from .db import session_scope
 from .log import configure_logging, current_correlation_id, new_correlation_id
 from .metrics import EventMetricsMiddleware
 from .services import service_status
-from .state import STATUS_BOARD_TOKEN, StatusBoard
+from .state import StatusBoard, status_board_token
 from .pages import account, admin, callback, errors, home, login, setup  # noqa: F401  (registers @rx.page)
 
 logger = logging.getLogger("medianest.app")
@@ -66,13 +67,36 @@ _transformers = [build_api(), security_middleware]
 if os.environ.get("MEDIANEST_SERVE_PREBUILT_FRONTEND") == "1":
     _transformers.insert(0, _mount_prebuilt_frontend)
 
+PRUNE_LINKS_EVERY_S = 60.0
+_last_prune = 0.0
+
+
 async def refresh_status_board(target_app: rx.App) -> None:
     """Re-read the status from the database into the shared board; Reflex fans it out."""
+    global _last_prune
     async with session_scope() as session:
         cards = await service_status.board(session, interval_s=get_settings().status_check_interval_s)
-    token = rx.BaseStateToken(ident=STATUS_BOARD_TOKEN, cls=StatusBoard)
+    token = rx.BaseStateToken(ident=status_board_token(), cls=StatusBoard)
     async with target_app.modify_state(token) as root:
-        (await root.get_state(StatusBoard))._show(cards)
+        board = await root.get_state(StatusBoard)
+        if time.monotonic() - _last_prune > PRUNE_LINKS_EVERY_S:
+            _last_prune = time.monotonic()
+            await _forget_closed_tabs(target_app, board)
+        board._show(cards)
+
+
+async def _forget_closed_tabs(target_app: rx.App, board: StatusBoard) -> None:
+    """Reflex never unlinks a tab that went away, so every change would be fanned out to every
+    tab ever opened; drop the ones whose socket is gone (they re-link on their next page load)."""
+    namespace = target_app.event_namespace
+    if namespace is None:
+        return
+    manager = namespace._token_manager  # internal API, isolated here
+    linked = set(board._linked_from)
+    gone = {t for t in linked if not await manager.is_token_connected(t)}
+    if gone:
+        board._linked_from = linked - gone
+        logger.info("status board: forgot %s closed tabs, %s linked", len(gone), len(linked) - len(gone))
 
 
 @contextlib.asynccontextmanager

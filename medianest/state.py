@@ -8,6 +8,7 @@ client cannot send a user id or role of its own.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import reflex as rx
@@ -31,7 +32,10 @@ class TicketState(rx.State):
     next_path: str = "/"
 
 
-STATUS_BOARD_TOKEN = "status"
+def status_board_token() -> str:
+    """The shared board's token, distinct per install: Reflex's own Redis keys carry no prefix,
+    so two MediaNests on one Redis database must not share a board (tokens may not hold "_")."""
+    return "status" + hashlib.sha1(get_settings().redis_prefix.encode()).hexdigest()[:12]
 
 
 def card_view(card: service_status.ServiceCard) -> dict[str, Any]:
@@ -141,7 +145,7 @@ class SessionState(rx.State):
 
     async def _load_user(self, role: Role | None = None, *, allow_password_change: bool = False) -> auth.CurrentUser:
         user = await self._require_user(role, allow_password_change=allow_password_change)
-        board = await (await self.get_state(StatusBoard))._link_to(STATUS_BOARD_TOKEN)
+        board = await (await self.get_state(StatusBoard))._link_to(status_board_token())
         if not board.loaded:
             async with session_scope() as session:
                 board._show(await service_status.board(session, interval_s=get_settings().status_check_interval_s))

@@ -63,11 +63,13 @@ class Stack:
             **os.environ, "MEDIANEST_ENV": "test", "DATABASE_URL": f"{base}/{self.db_name}",
             "REDIS_URL": REDIS_URL, "REDIS_KEY_PREFIX": f"mnbench:{secrets.token_hex(3)}:",
             "JWT_SECRET": secrets.token_urlsafe(48), "ENCRYPTION_KEY": secrets.token_urlsafe(48),
-            "MEDIANEST_DATA_DIR": str(self.tmp), "MEDIANEST_PUBLIC_URL": self.url, "GRANIAN_WORKERS": "2",
+            "MEDIANEST_DATA_DIR": str(self.tmp), "MEDIANEST_PUBLIC_URL": self.url,
+            "GRANIAN_WORKERS": os.environ.get("BENCH_WEB_WORKERS", "2"),
             "STATUS_CHECK_INTERVAL_SECONDS": "3600", "PROMETHEUS_MULTIPROC_DIR": str(self.tmp),
             "REFLEX_USE_SYSTEM_BUN": "1", "REFLEX_TELEMETRY_ENABLED": "false",
             "REFLEX_CHECK_LATEST_VERSION": "false", "REFLEX_HTTP_CLIENT_BIND_ADDRESS": "0.0.0.0",
             "REFLEX_DIR": str(ROOT / ".reflex"), "LOG_LEVEL": "WARNING",
+            "REFLEX_REDIS_MAX_CONNECTIONS": os.environ.get("REFLEX_REDIS_MAX_CONNECTIONS", "64"),
         }
 
     def __enter__(self) -> "Stack":

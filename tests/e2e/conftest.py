@@ -120,6 +120,7 @@ def app_url(database_url, plex_sims, kuma_sim, private_redis, tmp_path_factory) 
         "PLEX_LOGIN_TIMEOUT_SECONDS": "30",
         "ADMIN_USERNAME": "admin", "ADMIN_PASSWORD": LOCAL_ADMIN_PASSWORD,
         "GRANIAN_WORKERS": "2",
+        "REFLEX_REDIS_MAX_CONNECTIONS": "64",
         "REDIS_URL": private_redis.url,
         "STATUS_CHECK_INTERVAL_SECONDS": "1",
         "UPTIME_KUMA_URL": kuma_sim.url,

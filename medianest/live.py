@@ -85,7 +85,8 @@ async def bridge(apply: Apply, stop: asyncio.Event) -> None:
                 _, claimed, *_ = await client.xautoclaim(stream_key(), GROUP, consumer, min_idle_time=30_000,
                                                          start_id="0-0", count=50)
                 batches = [(stream_key(), claimed)] if claimed else []
-                batches += await client.xreadgroup(GROUP, consumer, {stream_key(): ">"}, count=50, block=1000) or []
+                # One at a time: events that arrive together are shared among the web processes.
+                batches += await client.xreadgroup(GROUP, consumer, {stream_key(): ">"}, count=1, block=1000) or []
                 for _, messages in batches:
                     for message_id, fields in messages:
                         raw = fields.get(b"data") or fields.get("data")

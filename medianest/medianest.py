@@ -21,7 +21,7 @@ from .db import session_scope
 from .log import configure_logging, current_correlation_id, new_correlation_id
 from .metrics import EventMetricsMiddleware
 from .services import service_status
-from .state import StatusBoard, status_board_token
+from .state import STATUS_BOARD_SHARDS, StatusBoard, card_view, status_board_token
 from .pages import account, admin, callback, errors, home, login, setup  # noqa: F401  (registers @rx.page)
 
 logger = logging.getLogger("medianest.app")
@@ -68,21 +68,28 @@ if os.environ.get("MEDIANEST_SERVE_PREBUILT_FRONTEND") == "1":
     _transformers.insert(0, _mount_prebuilt_frontend)
 
 PRUNE_LINKS_EVERY_S = 60.0
-_last_prune = 0.0
+_last_prune: dict[int, float] = {}
 
 
-async def refresh_status_board(target_app: rx.App) -> None:
-    """Re-read the status from the database into the shared board; Reflex fans it out."""
-    global _last_prune
+async def fan_out_status() -> None:
+    """A status event: read the board once, then one follow-up event per board shard, so that
+    the web processes share the fan-out (each is applied by whichever process reads it first)."""
     async with session_scope() as session:
         cards = await service_status.board(session, interval_s=get_settings().status_check_interval_s)
-    token = rx.BaseStateToken(ident=status_board_token(), cls=StatusBoard)
+    views = [card_view(card) for card in cards]
+    for shard in range(STATUS_BOARD_SHARDS):
+        await live.publish({"type": "status-shard", "shard": shard, "services": views})
+
+
+async def refresh_status_board(target_app: rx.App, shard: int, views: list[dict]) -> None:
+    """Write the board into one shard; Reflex fans it out to the tabs linked to it."""
+    token = rx.BaseStateToken(ident=status_board_token(shard), cls=StatusBoard)
     async with target_app.modify_state(token) as root:
         board = await root.get_state(StatusBoard)
-        if time.monotonic() - _last_prune > PRUNE_LINKS_EVERY_S:
-            _last_prune = time.monotonic()
+        if time.monotonic() - _last_prune.get(shard, 0.0) > PRUNE_LINKS_EVERY_S:
+            _last_prune[shard] = time.monotonic()
             await _forget_closed_tabs(target_app, board)
-        board._show(cards)
+        board._show_views(views)
 
 
 async def _forget_closed_tabs(target_app: rx.App, board: StatusBoard) -> None:
@@ -104,14 +111,31 @@ async def live_updates(app: rx.App):  # noqa: ANN201 - a Reflex lifespan task
     """The live bridge in every web process; in embedded mode also the broker and the schedules."""
     stop = asyncio.Event()
 
+    last_status = [time.monotonic()]
+
     async def apply(event: dict) -> None:
         if event.get("type") == "status":
-            await refresh_status_board(app)
+            last_status[0] = time.monotonic()
+            await fan_out_status()
+        elif event.get("type") == "status-shard" and isinstance(event.get("shard"), int):
+            await refresh_status_board(app, event["shard"] % STATUS_BOARD_SHARDS, list(event.get("services") or []))
 
     from .tasks.kuma_live import watch_kuma
 
+    async def stale_watchdog() -> None:
+        """With the worker or scheduler gone no event arrives, and the board would keep showing
+        old data as current: after three silent intervals, re-read it (cards turn "Stale")."""
+        interval = get_settings().status_check_interval_s
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+            except TimeoutError:
+                if time.monotonic() - last_status[0] > 3 * interval:
+                    await live.publish({"type": "status", "changes": [], "reason": "stale"})
+
     tasks = [asyncio.create_task(live.bridge(apply, stop), name="live-bridge"),
-             asyncio.create_task(watch_kuma(stop), name="kuma-live")]
+             asyncio.create_task(watch_kuma(stop), name="kuma-live"),
+             asyncio.create_task(stale_watchdog(), name="stale-watchdog")]
     embedded = not get_settings().redis_url
     if embedded:
         from .tasks import status as _status_tasks  # noqa: F401  (registers the tasks)

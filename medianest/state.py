@@ -9,6 +9,7 @@ client cannot send a user id or role of its own.
 from __future__ import annotations
 
 import hashlib
+import zlib
 from typing import Any
 
 import reflex as rx
@@ -32,10 +33,20 @@ class TicketState(rx.State):
     next_path: str = "/"
 
 
-def status_board_token() -> str:
-    """The shared board's token, distinct per install: Reflex's own Redis keys carry no prefix,
-    so two MediaNests on one Redis database must not share a board (tokens may not hold "_")."""
-    return "status" + hashlib.sha1(get_settings().redis_prefix.encode()).hexdigest()[:12]
+STATUS_BOARD_SHARDS = 4
+
+
+def status_board_token(shard: int) -> str:
+    """One shard of the shared board, distinct per install: Reflex's own Redis keys carry no
+    prefix, so two MediaNests on one Redis database must not share a board (no "_" allowed).
+
+    Tabs are spread over a few shards because Reflex fans a shared state out from the one
+    process that changed it; separate shards are changed by separate web processes."""
+    return f"status{hashlib.sha1(get_settings().redis_prefix.encode()).hexdigest()[:12]}s{shard}"
+
+
+def board_shard_of(client_token: str) -> int:
+    return zlib.crc32(client_token.encode()) % STATUS_BOARD_SHARDS
 
 
 def card_view(card: service_status.ServiceCard) -> dict[str, Any]:
@@ -68,7 +79,10 @@ class StatusBoard(rx.SharedState):
         return [s for s in self.services if s["status"] == "down" and not s["stale"]]
 
     def _show(self, cards: list[service_status.ServiceCard]) -> None:
-        self.services = [card_view(c) for c in cards]
+        self._show_views([card_view(c) for c in cards])
+
+    def _show_views(self, views: list[dict[str, Any]]) -> None:
+        self.services = views
         self.loaded = True
 
 
@@ -145,7 +159,8 @@ class SessionState(rx.State):
 
     async def _load_user(self, role: Role | None = None, *, allow_password_change: bool = False) -> auth.CurrentUser:
         user = await self._require_user(role, allow_password_change=allow_password_change)
-        board = await (await self.get_state(StatusBoard))._link_to(status_board_token())
+        shard = board_shard_of(self.router.session.client_token)
+        board = await (await self.get_state(StatusBoard))._link_to(status_board_token(shard))
         if not board.loaded:
             async with session_scope() as session:
                 board._show(await service_status.board(session, interval_s=get_settings().status_check_interval_s))

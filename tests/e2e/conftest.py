@@ -87,8 +87,14 @@ class Stack:
     background: dict[str, subprocess.Popen]
 
     def restart_worker(self) -> None:
-        stop_process(self.background["worker"])
-        self.background.update(start_task_processes(self.env, self.log_dir, names=("worker",)))
+        self.stop("worker")
+        self.start("worker")
+
+    def stop(self, name: str) -> None:
+        stop_process(self.background[name])
+
+    def start(self, name: str) -> None:
+        self.background.update(start_task_processes(self.env, self.log_dir, names=(name,)))
 
 
 STACK = Stack()

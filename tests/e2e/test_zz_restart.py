@@ -27,3 +27,17 @@ def test_dashboard_recovers_after_worker_and_redis_restart(journeys, kuma_sim, p
     kuma_sim.sim.set_status(3, "up", ping=10)
     expect(page.locator(NAS)).to_have_text("Up", timeout=10_000)
     assert page.evaluate("window.__marker") == "no reload"
+
+
+def test_cards_turn_stale_when_no_check_arrives_and_recover(journeys):
+    alice = journeys()
+    setup_household(alice)
+    page = alice.page
+    expect(page.locator(NAS)).to_have_text("Up", timeout=15_000)
+    STACK.stop("scheduler")  # no more checks (the interval here is 1 s)
+    try:
+        expect(page.locator(NAS)).to_have_text("Stale", timeout=15_000)
+        expect(page.locator("#outage-kuma-NAS")).to_have_count(0)  # stale data is not claimed as current
+    finally:
+        STACK.start("scheduler")
+    expect(page.locator(NAS)).to_have_text("Up", timeout=15_000)

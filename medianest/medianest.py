@@ -19,7 +19,7 @@ from .errors import (AccessDenied, Forbidden, IntegrationUnavailable, MediaNestE
 from . import live
 from .db import session_scope
 from .log import configure_logging, current_correlation_id, new_correlation_id
-from .metrics import EventMetricsMiddleware
+from .metrics import instrument_event_handlers
 from .services import service_status
 from .state import STATUS_BOARD_SHARDS, StatusBoard, card_view, status_board_token
 from .pages import account, admin, callback, errors, home, login, setup  # noqa: F401  (registers @rx.page)
@@ -162,4 +162,4 @@ app = rx.App(
 )
 app.add_page(errors.not_found, route="404", title="Not found · MediaNest")
 app.register_lifespan_task(live_updates)
-app.add_middleware(EventMetricsMiddleware())
+instrument_event_handlers()

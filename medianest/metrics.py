@@ -22,9 +22,8 @@ from taskiq import TaskiqMessage, TaskiqMiddleware, TaskiqResult
 
 HTTP_REQUESTS = Counter("medianest_http_requests_total", "HTTP requests", ["method", "route", "status"])
 HTTP_SECONDS = Histogram("medianest_http_request_duration_seconds", "HTTP request duration", ["method", "route"])
-EVENTS = Counter("medianest_event_handler_calls_total", "Reflex event handler calls", ["handler"])
-EVENT_SECONDS = Histogram("medianest_event_handler_duration_seconds", "Event handler duration (handlers that "
-                          "report it)", ["handler"])
+EVENTS = Counter("medianest_event_handler_calls_total", "Reflex event handler calls", ["handler", "outcome"])
+EVENT_SECONDS = Histogram("medianest_event_handler_duration_seconds", "Reflex event handler duration", ["handler"])
 
 _BREAKER_VALUES = {"closed": 0, "half-open": 1, "open": 2}
 _local_task_stats: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
@@ -42,22 +41,32 @@ def observe_http(method: str, path: str, status: int, seconds: float) -> None:
     HTTP_SECONDS.labels(method, route).observe(seconds)
 
 
-class EventMetricsMiddleware:
-    """Reflex middleware: counts every event by handler name (Reflex 0.10 has no post-hook,
-    so durations are not measured here)."""
+def instrument_event_handlers() -> None:
+    """Count and time every Reflex event handler run.
 
-    async def preprocess(self, app, state, event):  # noqa: ANN001, ANN201
-        EVENTS.labels(handler_label(event.name)).inc()
-        return None
+    Reflex 0.10's middleware has no hook after a handler (``postprocess`` is never called), so
+    this wraps the processor's ``process_event`` function: an internal API, isolated here.
+    """
+    from reflex_base.event.processor import base_state_processor as processor
 
-    async def postprocess(self, app, state, event, update):  # noqa: ANN001, ANN201
-        return update
+    original = processor.process_event
+    if getattr(original, "_medianest_instrumented", False):
+        return
 
+    async def timed(handler, payload, state, root_state):  # noqa: ANN001, ANN202
+        label = getattr(handler.fn, "__qualname__", "unknown")
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            result = await original(handler=handler, payload=payload, state=state, root_state=root_state)
+            outcome = "ok"
+            return result
+        finally:
+            EVENTS.labels(label, outcome).inc()
+            EVENT_SECONDS.labels(label).observe(time.perf_counter() - started)
 
-def handler_label(event_name: str) -> str:
-    """``reflex___state____state.medianest___state____session_state.guard`` -> ``session_state.guard``."""
-    state, _, handler = event_name.rpartition(".")
-    return f"{state.rpartition('.')[2].rpartition('____')[2]}.{handler}" if state else handler
+    timed._medianest_instrumented = True  # type: ignore[attr-defined]
+    processor.process_event = timed
 
 
 def _task_key(prefix: str) -> str:
@@ -175,4 +184,4 @@ async def _snapshot() -> list:
     return families
 
 
-__all__ = ["observe_http", "EventMetricsMiddleware", "TaskMetricsMiddleware", "render", "REGISTRY"]
+__all__ = ["observe_http", "instrument_event_handlers", "TaskMetricsMiddleware", "render", "REGISTRY"]

@@ -50,8 +50,9 @@ def service_card(service: rx.Var) -> rx.Component:
             _sparkline(service),
             rx.hstack(
                 rx.cond(service["checked_at"] != "",
-                        rx.text("checked ", rx.moment(service["checked_at"], from_now=True, interval=1000),
-                                size="1", color_scheme="gray"),
+                        # "now" minus the check time, in seconds, redrawn every second.
+                        rx.text("checked ", rx.moment(diff=service["checked_at"], unit="seconds", interval=1000),
+                                " s ago", size="1", color_scheme="gray", class_name="checked-ago"),
                         rx.text("not checked yet", size="1", color_scheme="gray")),
                 rx.spacer(),
                 rx.cond(service["url"] != "",
@@ -77,8 +78,8 @@ def status_section() -> rx.Component:
                 rx.vstack(
                     rx.text("No services are being watched yet."),
                     rx.cond(SessionState.is_admin,
-                            rx.text("Choose the household Plex server, or set UPTIME_KUMA_URL and OVERSEERR_URL, "
-                                    "and MediaNest starts checking them."),
+                            rx.text(rx.link("Choose the household Plex server", href="/setup", id="status-setup-link"),
+                                    ", or set UPTIME_KUMA_URL and OVERSEERR_URL, and MediaNest starts checking them."),
                             rx.text("An admin can set this up.")),
                     spacing="1"),
                 icon="activity", color_scheme="gray", width="100%", id="status-empty"),

@@ -35,6 +35,8 @@ def test_monitor_flip_reaches_two_browsers_within_two_seconds_and_recovers(journ
         expect(journey.page.locator(NAS)).to_have_text("Up", timeout=2_000)
     expect(bob.page.locator("#outage-kuma-NAS")).to_have_count(0)
     assert alice.page.evaluate("window.__marker") == "no reload"
+    checked = alice.page.locator("#card-kuma-NAS .checked-ago")
+    expect(checked).to_have_text(__import__("re").compile(r"^checked \d+ s ago$"))
     # Kuma's Plex monitor replaces MediaNest's own Plex check; Kuma's uptime figures are shown.
     expect(alice.page.locator("#card-kuma-Overseerr")).to_contain_text("96.00%")
     expect(alice.page.locator("#card-plex")).to_have_count(0)
@@ -63,5 +65,6 @@ def test_metrics_cover_requests_events_status_breakers_queue_tasks_and_sessions(
     assert 'medianest_service_up{service="NAS",status="up"} 1.0' in text
     assert "medianest_active_sessions 1.0" in text
     assert 'medianest_task_runs_total{outcome="success",task="status.check"}' in text
-    assert 'handler="session_state.guard"' in text
+    assert 'medianest_event_handler_calls_total{handler="SessionState.guard",outcome="ok"}' in text
+    assert 'medianest_event_handler_duration_seconds_count{handler="SessionState.guard"}' in text
     assert 'route="/auth"' in text  # the sign-in hops, counted across both web workers

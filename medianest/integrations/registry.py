@@ -85,7 +85,7 @@ class Registry:
             checks.append(lambda: timed_check("overseerr", "Overseerr", overseerr.status, url=overseerr.base_url))
         kuma = self.uptime_kuma()
         if kuma is not None:
-            checks.append(lambda: kuma_check(kuma))
+            checks.append(lambda: kuma_check(kuma, status_page=self.settings.uptime_kuma_status_page))
         return checks
 
     def uptime_kuma(self) -> UptimeKumaClient | None:
@@ -98,16 +98,31 @@ class Registry:
                                 timeout=self.settings.http_timeout_s)
 
 
-async def kuma_check(kuma: UptimeKumaClient) -> list:
-    """Every Kuma monitor via ``/metrics``; Kuma itself unreachable is one "down" card."""
+async def kuma_check(kuma: UptimeKumaClient, *, status_page: str | None = None) -> list:
+    """Every Kuma monitor via ``/metrics``; Kuma itself unreachable is one "down" card.
+
+    With ``UPTIME_KUMA_STATUS_PAGE`` the public status page adds Kuma's own 24-hour uptime where
+    ``/metrics`` has none (Kuma 1.23); a failing status page never hides the monitors."""
+    import dataclasses
+    import logging
+
     from ..errors import IntegrationRejected, IntegrationUnavailable
     from ..services.service_status import CheckResult, from_kuma
 
     try:
-        return [from_kuma(m) for m in await kuma.fetch_metrics()]
+        monitors = await kuma.fetch_metrics()
     except (IntegrationUnavailable, IntegrationRejected) as exc:
         return [CheckResult(key="uptime-kuma", name="Uptime Kuma", status="down", url=kuma.base_url,
                             message=exc.user_message)]
+    if status_page:
+        try:
+            published = {h.name: h for h in await kuma.fetch_status_page(status_page)}
+        except (IntegrationUnavailable, IntegrationRejected) as exc:
+            logging.getLogger(__name__).warning("Uptime Kuma status page %r unavailable: %s", status_page, exc)
+            published = {}
+        monitors = [dataclasses.replace(m, uptime_24h=published[m.name].uptime_24h)
+                    if m.uptime_24h is None and m.name in published else m for m in monitors]
+    return [from_kuma(m) for m in monitors]
 
 
 @functools.lru_cache(maxsize=1)

@@ -69,3 +69,32 @@ async def test_bridge_applies_each_event_once_across_processes(db):
     stop.set()
     await asyncio.gather(*bridges)
     assert sorted(e["n"] for _, e in applied) == list(range(10))
+
+
+async def test_kuma_1_23_uptime_comes_from_the_status_page(db):
+    """1.23's /metrics carries no uptime; the public status page fills in Kuma's own figure."""
+    from medianest.integrations.registry import kuma_check
+    from medianest.integrations.uptime_kuma import UptimeKumaClient
+    from medianest.launcher import SIMULATED_KUMA
+    from medianest.simulators.uptime_kuma import serve_kuma_in_thread
+
+    with serve_kuma_in_thread(version="1.23") as kuma:
+        client = UptimeKumaClient(kuma.url, api_key=SIMULATED_KUMA["UPTIME_KUMA_API_KEY"], timeout=5)
+        plain = {r.name: r for r in await kuma_check(client)}
+        enriched = {r.name: r for r in await kuma_check(client, status_page="household")}
+    assert plain["Overseerr"].uptime_24h is None
+    assert enriched["Overseerr"].uptime_24h == 0.96
+    assert enriched["NAS"].status == "up" and enriched["NAS"].source == "kuma"
+
+
+async def test_missing_status_page_never_hides_the_monitors(db):
+    from medianest.integrations.registry import kuma_check
+    from medianest.integrations.uptime_kuma import UptimeKumaClient
+    from medianest.launcher import SIMULATED_KUMA
+    from medianest.simulators.uptime_kuma import serve_kuma_in_thread
+
+    with serve_kuma_in_thread(version="2.x") as kuma:
+        client = UptimeKumaClient(kuma.url, api_key=SIMULATED_KUMA["UPTIME_KUMA_API_KEY"], timeout=5)
+        results = {r.name: r for r in await kuma_check(client, status_page="no-such-page")}
+    assert {"Plex", "Overseerr", "NAS", "VPN"} <= set(results)
+    assert all(r.status == "up" for r in results.values())

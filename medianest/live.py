@@ -61,6 +61,15 @@ async def publish(event: dict[str, Any]) -> None:
 Apply = Callable[[dict[str, Any]], Awaitable[None]]
 
 
+async def wait_or_stop(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep ``seconds`` unless ``stop`` is set first; True when it is time to stop."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        return False
+    return True
+
+
 async def bridge(apply: Apply, stop: asyncio.Event) -> None:
     """Consume events until ``stop`` is set, surviving Redis restarts."""
     settings = get_settings()
@@ -98,10 +107,7 @@ async def bridge(apply: Apply, stop: asyncio.Event) -> None:
                 logger.warning("live bridge: %s", exc)
         except (RedisError, OSError) as exc:
             logger.warning("live bridge lost Redis (%s); retrying in %.1fs", exc, delay)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=delay)
-            except TimeoutError:
-                pass
+            await wait_or_stop(stop, delay)
             delay = min(delay * 2, 5.0)
         finally:
             await client.aclose()

@@ -126,12 +126,9 @@ async def live_updates(app: rx.App):  # noqa: ANN201 - a Reflex lifespan task
         """With the worker or scheduler gone no event arrives, and the board would keep showing
         old data as current: after three silent intervals, re-read it (cards turn "Stale")."""
         interval = get_settings().status_check_interval_s
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval)
-            except TimeoutError:
-                if time.monotonic() - last_status[0] > 3 * interval:
-                    await live.publish({"type": "status", "changes": [], "reason": "stale"})
+        while not await live.wait_or_stop(stop, interval):
+            if time.monotonic() - last_status[0] > 3 * interval:
+                await live.publish({"type": "status", "changes": [], "reason": "stale"})
 
     tasks = [asyncio.create_task(live.bridge(apply, stop), name="live-bridge"),
              asyncio.create_task(watch_kuma(stop), name="kuma-live"),

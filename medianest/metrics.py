@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections import defaultdict
@@ -19,6 +20,8 @@ from prometheus_client import (CollectorRegistry, Counter, Histogram, generate_l
                                REGISTRY)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from taskiq import TaskiqMessage, TaskiqMiddleware, TaskiqResult
+
+logger = logging.getLogger(__name__)
 
 HTTP_REQUESTS = Counter("medianest_http_requests_total", "HTTP requests", ["method", "route", "status"])
 HTTP_SECONDS = Histogram("medianest_http_request_duration_seconds", "HTTP request duration", ["method", "route"])
@@ -102,8 +105,8 @@ class TaskMetricsMiddleware(TaskiqMiddleware):
                 pipe.hincrby(_task_key(self._prefix), f"{message.task_name}|{outcome}|count", 1)
                 pipe.hincrbyfloat(_task_key(self._prefix), f"{message.task_name}|{outcome}|seconds", seconds)
                 await pipe.execute()
-        except Exception:  # metrics must never fail a task
-            pass
+        except Exception as exc:  # metrics must never fail a task
+            logger.debug("task metrics not recorded: %s", exc)
         finally:
             await client.aclose()
 
@@ -173,8 +176,8 @@ async def _snapshot() -> list:
             for field, value in raw.items():
                 task, outcome, kind = field.decode().split("|")
                 stats.setdefault((task, outcome), [0.0, 0.0])[0 if kind == "count" else 1] = float(value)
-        except Exception:  # Redis down: the other metrics still answer
-            pass
+        except Exception as exc:  # Redis down: the other metrics still answer
+            logger.warning("/metrics: task figures unavailable (%s)", exc)
         finally:
             await client.aclose()
     for (task, outcome), (count, total) in sorted(stats.items()):

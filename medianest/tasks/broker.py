@@ -75,6 +75,7 @@ scheduler = TaskiqScheduler(broker=broker, sources=[MediaNestScheduleSource()])
 
 async def run_embedded_schedules(stop: asyncio.Event) -> None:
     """Embedded mode's scheduler: one loop per schedule inside the single web process."""
+    from ..live import wait_or_stop
     from . import status  # noqa: F401  (registers the tasks)
 
     async def every(item: Schedule) -> None:
@@ -87,9 +88,6 @@ async def run_embedded_schedules(stop: asyncio.Event) -> None:
                 await task.kiq()
             except Exception:  # a failed send must not end the schedule
                 logger.exception("could not start %s", item.task_name)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=item.interval_s)
-            except TimeoutError:
-                pass
+            await wait_or_stop(stop, item.interval_s)
 
     await asyncio.gather(*(every(item) for item in schedules()))

@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from ..config import get_settings
 from ..db import session_scope
 from ..integrations.uptime_kuma import KumaLiveConnection, KumaLoginRefused, LiveEvent
-from ..live import publish
+from ..live import publish, wait_or_stop
 from ..services import service_status
 
 logger = logging.getLogger(__name__)
@@ -47,10 +47,7 @@ async def watch_kuma(stop: asyncio.Event) -> None:
                     await _hold(stop, renew=lambda: _renew(client, lock_key, me))
             except RedisError as exc:
                 logger.warning("live Uptime Kuma: Redis unavailable (%s)", exc)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=5)
-            except TimeoutError:
-                pass
+            await wait_or_stop(stop, 5)
     finally:
         await client.aclose()
 
@@ -90,19 +87,13 @@ async def _hold(stop: asyncio.Event, renew=None) -> None:  # noqa: ANN001
     runner = asyncio.create_task(connection.run())
     try:
         while not stop.is_set() and not runner.done():
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=5)
-            except TimeoutError:
-                if renew is not None and not await renew():
-                    logger.warning("lost the live Uptime Kuma lock; letting go of the connection")
-                    break
+            if not await wait_or_stop(stop, 5) and renew is not None and not await renew():
+                logger.warning("lost the live Uptime Kuma lock; letting go of the connection")
+                break
         if runner.done() and not runner.cancelled() and isinstance(runner.exception(), KumaLoginRefused):
             # Kuma allows 20 logins a minute; try again much later, /metrics polling goes on meanwhile.
             logger.warning("Uptime Kuma refused the socket login: live updates off, polling /metrics instead")
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=300)
-            except TimeoutError:
-                pass
+            await wait_or_stop(stop, 300)
     finally:
         await connection.stop()
         runner.cancel()

@@ -33,7 +33,7 @@ class TicketState(rx.State):
     next_path: str = "/"
 
 
-STATUS_BOARD_SHARDS = 4
+STATUS_BOARD_SHARDS = 8
 
 
 def status_board_token(shard: int) -> str:

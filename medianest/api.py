@@ -19,7 +19,7 @@ from .db import session_scope
 from .errors import IntegrationUnavailable, InvalidToken, NotAuthenticated, RateLimited
 from .integrations.base import breaker_states
 from .integrations.registry import get_registry
-from .log import current_correlation_id, new_correlation_id
+from .log import new_correlation_id
 from .metrics import observe_http
 from .services import auth
 
@@ -242,5 +242,4 @@ def security_middleware(app):  # noqa: ANN001, ANN201 - ASGI
     return wrapped
 
 
-__all__ = ["build_api", "security_middleware", "cookie_value", "client_ip_from", "SESSION_COOKIE",
-           "PIN_COOKIE", "current_correlation_id"]
+__all__ = ["build_api", "security_middleware", "cookie_value", "client_ip_from", "SESSION_COOKIE", "PIN_COOKIE"]

@@ -189,11 +189,6 @@ class SessionState(rx.State):
         await self._load_user(allow_password_change=True)
 
     @rx.event
-    async def guard_admin(self):
-        """on_load of admin pages."""
-        await self._load_user(Role.ADMIN)
-
-    @rx.event
     async def sign_out(self):
         """End this session on the server, then let the HTTP route clear the cookie."""
         user = await self._require_user(allow_password_change=True)

@@ -4,12 +4,15 @@ routes and (later) the workers get their clients here and nowhere else."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
+import logging
 
 import redis.asyncio as aioredis
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..config import Settings, get_settings
+from ..errors import IntegrationRejected, IntegrationUnavailable
 from ..security import Encryptor
 from ..services import settings as system
 from ..services.ratelimit import Limit, RateLimiter
@@ -17,6 +20,8 @@ from .base import configure_breakers
 from .overseerr import OverseerrClient
 from .plex import PlexServerClient, PlexTvClient
 from .uptime_kuma import UptimeKumaClient
+
+logger = logging.getLogger(__name__)
 
 
 class Registry:
@@ -103,10 +108,6 @@ async def kuma_check(kuma: UptimeKumaClient, *, status_page: str | None = None) 
 
     With ``UPTIME_KUMA_STATUS_PAGE`` the public status page adds Kuma's own 24-hour uptime where
     ``/metrics`` has none (Kuma 1.23); a failing status page never hides the monitors."""
-    import dataclasses
-    import logging
-
-    from ..errors import IntegrationRejected, IntegrationUnavailable
     from ..services.service_status import CheckResult, from_kuma
 
     try:
@@ -118,7 +119,7 @@ async def kuma_check(kuma: UptimeKumaClient, *, status_page: str | None = None) 
         try:
             published = {h.name: h for h in await kuma.fetch_status_page(status_page)}
         except (IntegrationUnavailable, IntegrationRejected) as exc:
-            logging.getLogger(__name__).warning("Uptime Kuma status page %r unavailable: %s", status_page, exc)
+            logger.warning("Uptime Kuma status page %r unavailable: %s", status_page, exc)
             published = {}
         monitors = [dataclasses.replace(m, uptime_24h=published[m.name].uptime_24h)
                     if m.uptime_24h is None and m.name in published else m for m in monitors]

@@ -27,7 +27,7 @@ PUBLIC = {
     "PlexCallbackState.finish": "authorised by the signed PIN cookie, not a session",
     "ErrorPageState.load": "shows the reference from the URL",
 }
-ADMIN = {"SessionState.guard_admin", "SetupState.load", "SetupState.choose", "AdminUsersState.load",
+ADMIN = {"SetupState.load", "SetupState.choose", "AdminUsersState.load",
          "AdminUsersState.suspend", "AdminUsersState.reactivate", "AdminUsersState.set_role"}
 MEMBER = {"SessionState.guard", "SessionState.sign_out", "SessionState.keepalive", "PasswordState.load", "PasswordState.change_password"}
 

@@ -269,3 +269,84 @@ KUMA_MAINTENANCE = {
     "active": True,
     "status": "scheduled",
 }
+
+
+# ======================================================================================
+# Overseerr / Seerr (``medianest.simulators.overseerr.OverseerrSim``)
+# ======================================================================================
+#
+# Users (Overseerr id, Plex account, permissions, quota). The owner is always id 1:
+#
+# ==  =======  ======  ======================  ==================================
+# id  user     plexId  permissions             notes
+# ==  =======  ======  ======================  ==================================
+# 1   alice    1001    ADMIN (2)               owner; what the API key acts as
+# 2   bob      1002    REQUEST (32)            no auto-approve, no quota
+# 3   carol    1003    REQUEST (32)            movie quota 1 per 7 days
+# ==  =======  ======  ======================  ==================================
+#
+# mallory (1004) has no access to the household server, so import-from-plex never
+# creates her. Catalogue: every Plex fixture movie/show (AVAILABLE, or PARTIALLY_AVAILABLE
+# when TMDB knows more seasons than the library holds) plus the extra titles below,
+# which Overseerr has no Media row for.
+
+OVERSEERR_API_KEY = "MTczNTY4OTYwMDAwMGMzYjZlZmQtNGQ3ZC00ZmFkLWE1ZTEtbWVkaWFuZXN0c2lt"
+OVERSEERR_VERSIONS = {"overseerr": "1.34.0", "seerr": "3.1.0"}
+OVERSEERR_COMMIT_TAGS = {"overseerr": "46a9b244", "seerr": "f74306ed"}
+#: ``machineIdentifier`` used in ``plexUrl``; the household PMS.
+OVERSEERR_PLEX_MACHINE_ID = HOUSEHOLD_MACHINE_ID
+
+
+@dataclass(frozen=True)
+class OverseerrUserFixture:
+    """One Overseerr user linked to a Plex account (``plexId``)."""
+
+    id: int
+    plex_username: str
+    permissions: int
+    movie_quota_limit: int | None = None
+    movie_quota_days: int | None = None
+    tv_quota_limit: int | None = None
+    tv_quota_days: int | None = None
+
+
+@dataclass(frozen=True)
+class OverseerrTitleFixture:
+    """A TMDB title the simulator knows that is not in the Plex library."""
+
+    media_type: str  # "movie" | "tv"
+    tmdb: int
+    title: str
+    year: int
+    overview: str
+    seasons: int = 0  # TV only: number of regular seasons
+    tvdb: int | None = None
+
+
+OVERSEERR_USERS: tuple[OverseerrUserFixture, ...] = (
+    OverseerrUserFixture(1, "alice", 2),
+    OverseerrUserFixture(2, "bob", 32),
+    OverseerrUserFixture(3, "carol", 32, movie_quota_limit=1, movie_quota_days=7),
+)
+
+#: Number of regular seasons TMDB knows for the Plex fixture shows (by TMDB id).
+OVERSEERR_TMDB_SEASONS: dict[int, int] = {1396: 5, 2316: 9, 19885: 4, 70523: 2}
+
+OVERSEERR_EXTRA_TITLES: tuple[OverseerrTitleFixture, ...] = (
+    OverseerrTitleFixture("movie", 438631, "Dune", 2021,
+                          "A noble family's heir is sent to the most dangerous planet in the universe."),
+    OverseerrTitleFixture("movie", 872585, "Oppenheimer", 2023,
+                          "The story of the physicist who led the project that built the atomic bomb."),
+    OverseerrTitleFixture("movie", 136795, "The Heat", 2013,
+                          "An uptight FBI agent is paired with a foul-mouthed Boston detective."),
+    OverseerrTitleFixture("movie", 424, "Schindler's List", 1993,
+                          "A businessman saves the lives of more than a thousand refugees."),
+    OverseerrTitleFixture("movie", 335984, "Blade Runner 2049", 2017,
+                          "A young blade runner discovers a secret that could plunge society into chaos."),
+    OverseerrTitleFixture("tv", 95396, "Severance", 2022,
+                          "Office workers have their work and private memories surgically divided.",
+                          seasons=2, tvdb=371980),
+    OverseerrTitleFixture("tv", 100088, "The Last of Us", 2023,
+                          "A smuggler escorts a teenage girl across a ruined America.",
+                          seasons=2, tvdb=392256),
+)

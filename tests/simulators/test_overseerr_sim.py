@@ -1,0 +1,228 @@
+"""Contract tests of the Overseerr / Seerr simulator over real HTTP (integrations.md §3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from medianest.simulators import fixtures
+from medianest.simulators.overseerr import OverseerrHandle, serve_overseerr_in_thread
+
+KEY = fixtures.OVERSEERR_API_KEY
+BOB, CAROL = 2, 3
+DUNE, OPPENHEIMER, HEAT, SEVERANCE, BREAKING_BAD = 438631, 872585, 949, 95396, 1396
+
+
+@pytest.fixture(scope="module")
+def overseerr() -> Iterator[OverseerrHandle]:
+    handle = serve_overseerr_in_thread("127.0.0.1", 0)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(params=["overseerr", "seerr"])
+def flavour(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def api(overseerr: OverseerrHandle, flavour: str) -> Iterator[httpx.Client]:
+    overseerr.sim.reset()
+    with httpx.Client(base_url=overseerr.url, timeout=5, headers={"X-Api-Key": KEY}) as client:
+        assert client.post("/__sim__/flavour", json={"flavour": flavour}).status_code == 200
+        yield client
+    overseerr.sim.clear_faults()
+
+
+def _request(api: httpx.Client, media_type: str, tmdb: int, *, user: int | None = None, **extra: object
+             ) -> httpx.Response:
+    headers = {"X-Api-User": str(user)} if user is not None else {}
+    return api.post("/api/v1/request", json={"mediaType": media_type, "mediaId": tmdb, "is4k": False, **extra},
+                    headers=headers)
+
+
+def test_status_needs_no_auth_and_reports_flavour_version(overseerr: OverseerrHandle, api: httpx.Client,
+                                                          flavour: str) -> None:
+    data = httpx.get(f"{overseerr.url}/api/v1/status").json()
+    assert data["version"] == fixtures.OVERSEERR_VERSIONS[flavour]
+    assert set(data) >= {"commitTag", "updateAvailable", "commitsBehind", "restartRequired"}
+
+
+def test_auth_missing_key_is_401_wrong_key_or_user_is_403(overseerr: OverseerrHandle, api: httpx.Client) -> None:
+    missing = httpx.get(f"{overseerr.url}/api/v1/request")
+    assert missing.status_code == 401
+    assert missing.json() == {"message": "cookie 'connect.sid' required"}
+    wrong = httpx.get(f"{overseerr.url}/api/v1/request", headers={"X-Api-Key": "nope"})
+    assert wrong.status_code == 403
+    assert wrong.json() == {"status": 403, "error": "You do not have permission to access this endpoint"}
+    assert api.get("/api/v1/request", headers={"X-Api-User": "99"}).status_code == 403
+
+
+def test_search_rejects_reserved_characters_in_raw_query(api: httpx.Client) -> None:
+    plus = api.get("/api/v1/search?query=the+heat")
+    assert plus.status_code == 400
+    assert plus.json()["message"].startswith("Parameter 'query' must be url encoded")
+    assert plus.json()["errors"][0]["path"] == ".query.query"
+    # httpx's own params= encoding sends '+' for spaces and is refused the same way.
+    assert api.get("/api/v1/search", params={"query": "the heat"}).status_code == 400
+    assert api.get("/api/v1/search?query=schindler's").status_code == 400
+    ok = api.get("/api/v1/search?query=the%20heat")
+    assert ok.status_code == 200
+    assert [r["title"] for r in ok.json()["results"]] == ["The Heat"]
+    assert api.get("/api/v1/search?query=schindler%27s%20list").json()["results"][0]["id"] == 424
+    assert api.get("/api/v1/search").status_code == 400
+
+
+def test_search_results_carry_media_info_only_when_known(api: httpx.Client) -> None:
+    data = api.get("/api/v1/search?query=heat").json()
+    by_id = {r["id"]: r for r in data["results"]}
+    assert data["totalResults"] == 2 and data["page"] == 1 and data["totalPages"] == 1
+    assert by_id[HEAT]["mediaType"] == "movie" and by_id[HEAT]["mediaInfo"]["status"] == 5
+    assert by_id[HEAT]["mediaInfo"]["ratingKey"] == str(fixtures.MOVIE_RATING_KEY_START)
+    assert "mediaInfo" not in by_id[136795]
+    show = api.get("/api/v1/search?query=breaking%20bad").json()["results"][0]
+    assert show["mediaType"] == "tv" and show["name"] == "Breaking Bad" and "firstAirDate" in show
+    assert show["mediaInfo"]["status"] == 4  # 2 of 5 seasons in Plex
+
+
+def test_movie_and_tv_details_unknown_id_is_500(api: httpx.Client) -> None:
+    movie = api.get(f"/api/v1/movie/{HEAT}").json()
+    assert movie["title"] == "Heat" and movie["mediaInfo"]["requests"] == []
+    tv = api.get(f"/api/v1/tv/{BREAKING_BAD}").json()
+    assert tv["numberOfSeasons"] == 5
+    assert {s["seasonNumber"]: s["status"] for s in tv["mediaInfo"]["seasons"]} == {1: 5, 2: 5}
+    missing = api.get("/api/v1/movie/1")
+    assert missing.status_code == 500 and missing.json() == {"message": "Unable to retrieve movie."}
+    assert api.get("/api/v1/tv/1").status_code == 500
+
+
+def test_admin_key_auto_approves_member_request_is_pending(api: httpx.Client) -> None:
+    admin = _request(api, "movie", DUNE)
+    assert admin.status_code == 201
+    assert admin.json()["status"] == 2 and admin.json()["media"]["status"] == 3
+    assert admin.json()["modifiedBy"]["id"] == 1
+    member = _request(api, "movie", OPPENHEIMER, user=BOB)
+    body = member.json()
+    assert member.status_code == 201 and body["status"] == 1 and body["media"]["status"] == 2
+    assert body["requestedBy"]["plexId"] == 1002 and body["modifiedBy"] is None
+    assert body["type"] == "movie" and body["is4k"] is False and body["seasonCount"] == 0
+
+
+def test_duplicate_409_unless_is4k_missing(api: httpx.Client) -> None:
+    assert _request(api, "movie", DUNE, user=BOB).status_code == 201
+    dup = _request(api, "movie", DUNE, user=BOB)
+    assert dup.status_code == 409 and dup.json() == {"message": "Request for this media already exists."}
+    # §3.15: without is4k the duplicate check matches nothing.
+    loose = api.post("/api/v1/request", json={"mediaType": "movie", "mediaId": DUNE})
+    assert loose.status_code == 201
+
+
+def test_quota_and_permission_403(api: httpx.Client, overseerr: OverseerrHandle) -> None:
+    assert _request(api, "movie", DUNE, user=CAROL).status_code == 201
+    over = _request(api, "movie", OPPENHEIMER, user=CAROL)
+    assert over.status_code == 403 and over.json() == {"message": "Movie Quota exceeded."}
+    other = _request(api, "movie", OPPENHEIMER, user=BOB, userId=CAROL)
+    assert other.status_code == 403
+    assert other.json() == {"message": "You do not have permission to modify the request user."}
+    overseerr.sim.users[BOB]["permissions"] = 0
+    denied = _request(api, "tv", SEVERANCE, user=BOB, seasons=[1])
+    assert denied.json() == {"message": "You do not have permission to make series requests."}
+
+
+def test_tv_seasons_rules(api: httpx.Client) -> None:
+    missing = _request(api, "tv", SEVERANCE, user=BOB)
+    assert missing.status_code == 500
+    first = _request(api, "tv", BREAKING_BAD, user=BOB, seasons="all")
+    assert first.status_code == 201
+    assert [s["seasonNumber"] for s in first.json()["seasons"]] == [3, 4, 5]
+    again = _request(api, "tv", BREAKING_BAD, user=CAROL, seasons=[1, 3])
+    assert again.status_code == 202 and again.json() == {"message": "No seasons available to request"}
+    assert _request(api, "movie", 1, user=BOB).status_code == 500
+
+
+def test_state_machine_and_hooks(api: httpx.Client, flavour: str) -> None:
+    rid = _request(api, "movie", DUNE, user=BOB).json()["id"]
+    approved = api.post(f"/api/v1/request/{rid}/approve").json()
+    assert approved["status"] == 2 and approved["media"]["status"] == 3 and approved["modifiedBy"]["id"] == 1
+    done = api.post(f"/__sim__/requests/{rid}/available").json()
+    assert done["media"]["status"] == 5 and done["media"]["ratingKey"]
+    assert done["status"] == (5 if flavour == "seerr" else 2)
+    rid2 = _request(api, "movie", OPPENHEIMER, user=BOB).json()["id"]
+    declined = api.post(f"/__sim__/requests/{rid2}/decline").json()
+    assert declined["status"] == 3 and declined["media"]["status"] == 1
+    rid3 = _request(api, "movie", 424, user=BOB).json()["id"]
+    assert api.post(f"/__sim__/requests/{rid3}/fail").json()["status"] == 4
+    assert api.post(f"/__sim__/requests/{rid3}/approve").json()["status"] == 2
+    assert api.post("/__sim__/requests/999/approve").status_code == 404
+    assert api.post(f"/api/v1/request/{rid}/pending").status_code == 400
+    assert api.post(f"/api/v1/request/{rid}/approve", headers={"X-Api-User": str(BOB)}).status_code == 403
+    count = api.get("/api/v1/request/count").json()
+    assert count["total"] == 3 and count["declined"] == 1 and count["approved"] == (1 if flavour == "seerr" else 2)
+    assert ("completed" in count) is (flavour == "seerr")
+
+
+def test_get_and_delete_single_request(api: httpx.Client) -> None:
+    rid = _request(api, "movie", DUNE, user=BOB).json()["id"]
+    assert api.get(f"/api/v1/request/{rid}").json()["id"] == rid
+    assert api.get(f"/api/v1/request/{rid}", headers={"X-Api-User": str(CAROL)}).status_code == 403
+    assert api.get("/api/v1/request/999").json() == {"message": "Request not found."}
+    assert api.delete(f"/api/v1/request/{rid}").status_code == 204
+    assert api.get(f"/api/v1/request/{rid}").status_code == 404
+    assert api.get(f"/api/v1/movie/{DUNE}").json()["mediaInfo"]["status"] == 1
+    rid2 = _request(api, "movie", OPPENHEIMER).json()["id"]  # approved by the admin key
+    denied = api.delete(f"/api/v1/request/{rid2}", headers={"X-Api-User": str(CAROL)})
+    assert denied.status_code == 401
+
+
+def test_request_listing_paging_filter_sort(api: httpx.Client, flavour: str) -> None:
+    ids = [_request(api, "movie", tmdb, user=BOB).json()["id"] for tmdb in (DUNE, OPPENHEIMER, 424, 335984)]
+    api.post(f"/api/v1/request/{ids[0]}/approve")
+    page1 = api.get("/api/v1/request", params={"take": 3, "skip": 0}).json()
+    assert page1["pageInfo"] == {"pages": 2, "pageSize": 3, "results": 4, "page": 1}
+    assert [r["id"] for r in page1["results"]] == ids[::-1][:3]
+    page2 = api.get("/api/v1/request", params={"take": 3, "skip": 3}).json()
+    assert page2["pageInfo"]["page"] == 2 and [r["id"] for r in page2["results"]] == [ids[0]]
+    modified = api.get("/api/v1/request", params={"sort": "modified"}).json()["results"]
+    assert modified[0]["id"] == ids[0]
+    assert api.get("/api/v1/request", params={"filter": "pending"}).json()["pageInfo"]["results"] == 3
+    assert [r["id"] for r in api.get("/api/v1/request", params={"filter": "processing"}).json()["results"]] == [ids[0]]
+    bad = api.get("/api/v1/request", params={"filter": "foo"})
+    assert bad.status_code == 400 and bad.json()["errors"][0]["path"] == ".query.filter"
+    completed = api.get("/api/v1/request", params={"filter": "completed"})
+    assert completed.status_code == (200 if flavour == "seerr" else 400)
+    listing = api.get("/api/v1/request").json()
+    assert ("serviceErrors" in listing) is (flavour == "seerr")
+    # A member sees only their own requests and may not ask for someone else's.
+    assert api.get("/api/v1/request", headers={"X-Api-User": str(CAROL)}).json()["pageInfo"]["results"] == 0
+    assert api.get("/api/v1/request", params={"requestedBy": BOB},
+                   headers={"X-Api-User": str(CAROL)}).status_code == 403
+
+
+def test_users_listing_and_import_from_plex(api: httpx.Client, overseerr: OverseerrHandle) -> None:
+    data = api.get("/api/v1/user", params={"take": 2}).json()
+    assert data["pageInfo"] == {"pages": 2, "pageSize": 2, "results": 3, "page": 1}
+    assert [(u["id"], u["plexId"], u["displayName"]) for u in data["results"]] == [(1, 1001, "alice"), (2, 1002, "bob")]
+    member_view = api.get("/api/v1/user", headers={"X-Api-User": str(BOB)}).json()["results"][0]
+    assert "plexId" not in member_view and "email" not in member_view
+    assert api.post("/api/v1/user/import-from-plex", json={}).json() == []
+    overseerr.sim.remove_user(CAROL)
+    assert api.post("/api/v1/user/import-from-plex", headers={"X-Api-User": str(BOB)}, json={}).status_code == 403
+    none = api.post("/api/v1/user/import-from-plex", json={"plexIds": ["1004"]})
+    assert none.status_code == 201 and none.json() == []
+    created = api.post("/api/v1/user/import-from-plex", json={"plexIds": ["1003"]}).json()
+    assert [(u["id"], u["plexId"], u["permissions"]) for u in created] == [(4, 1003, 32)]
+
+
+def test_faults_and_state_and_reset(api: httpx.Client, overseerr: OverseerrHandle) -> None:
+    assert api.post("/__sim__/faults", json={"status": 503, "path_prefix": "/api/v1/search"}).status_code == 200
+    assert api.get("/api/v1/search?query=heat").status_code == 503
+    assert api.get("/api/v1/status").status_code == 200
+    api.delete("/__sim__/faults")
+    assert api.get("/api/v1/search?query=heat").status_code == 200
+    _request(api, "movie", DUNE, user=BOB)
+    assert len(api.get("/__sim__/state").json()["requests"]) == 1
+    assert api.post("/__sim__/flavour", json={"flavour": "jellyfin"}).status_code == 400
+    assert api.post("/__sim__/reset").status_code == 200
+    assert api.get("/__sim__/state").json()["requests"] == []

@@ -140,6 +140,27 @@ def plex_sims():  # noqa: ANN201
     handle.stop()
 
 
+@pytest.fixture(scope="session")
+def kuma_server():  # noqa: ANN201
+    """The Uptime Kuma simulator for the simulator and client tests (1.23's unknown-slug hang
+    shortened to 5 s so timeouts are testable); each test resets it."""
+    from medianest.simulators.uptime_kuma import serve_kuma_in_thread
+
+    handle = serve_kuma_in_thread(unknown_slug_hang_seconds=5)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(scope="session")
+def overseerr_server():  # noqa: ANN201
+    """The Overseerr simulator for the simulator and client tests; each test resets it."""
+    from medianest.simulators.overseerr import serve_overseerr_in_thread
+
+    handle = serve_overseerr_in_thread("127.0.0.1", 0)
+    yield handle
+    handle.stop()
+
+
 @pytest.fixture
 def plex(plex_sims):  # noqa: ANN001, ANN201
     """The simulators, reset to their fixtures before the test."""

@@ -67,6 +67,7 @@ from starlette.routing import Route
 
 from medianest.simulators import fixtures
 from medianest.simulators.faults import FaultInjector, FaultsMiddleware
+from medianest.simulators.threads import ServerThread, ThreadHandle
 from medianest.simulators.plex import SimError, _advertised_host, _bind, _make_server
 
 logger = logging.getLogger(__name__)
@@ -835,27 +836,15 @@ def create_overseerr_app(sim: OverseerrSim) -> Any:
 
 
 @dataclass
-class OverseerrHandle:
+class OverseerrHandle(ThreadHandle):
     """A running Overseerr simulator (see ``serve_overseerr_in_thread``)."""
 
     sim: OverseerrSim
     url: str
-    _server: Any
-    _thread: threading.Thread
+    _runner: ServerThread
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the server and wait for its thread."""
-        self.sim.clear_faults()
-        self._server.should_exit = True
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            logger.warning("Overseerr simulator thread did not stop within %.1f s", timeout)
-
-    def __enter__(self) -> OverseerrHandle:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _before_stop(self) -> None:
+        self.sim.clear_faults()  # an "outage" would otherwise keep requests (and the thread) hanging
 
 
 def serve_overseerr_in_thread(host: str = "127.0.0.1", port: int = 0, *, log_level: str = "warning",
@@ -883,27 +872,14 @@ def serve_overseerr_in_thread(host: str = "127.0.0.1", port: int = 0, *, log_lev
         sock.close()
         raise
     server = _make_server(create_overseerr_app(sim), log_level)
-    errors: list[BaseException] = []
 
-    def run() -> None:
-        try:
-            asyncio.run(server.serve(sockets=[sock]))
-        except BaseException as exc:  # surfaced to the caller below
-            errors.append(exc)
-            logger.exception("Overseerr simulator thread crashed")
+    def request_exit() -> None:
+        server.should_exit = True
 
-    thread = threading.Thread(target=run, name="overseerr-simulator", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if errors or not thread.is_alive():
-            raise RuntimeError(f"Overseerr simulator failed to start: {errors[:1]}")
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError("Overseerr simulator did not start within 10 s")
-        time.sleep(0.01)
+    runner = ServerThread("overseerr-simulator", lambda: server.serve(sockets=[sock]),
+                          started=lambda: server.started, request_exit=request_exit)
     logger.info("Overseerr simulator on %s", url)
-    return OverseerrHandle(sim, url, server, thread)
+    return OverseerrHandle(sim, url, runner)
 
 
 __all__ = [

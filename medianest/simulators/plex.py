@@ -99,6 +99,7 @@ from starlette.routing import Route
 
 from medianest.simulators import fixtures
 from medianest.simulators.faults import FaultInjector, FaultsMiddleware
+from medianest.simulators.threads import ServerThread, ThreadHandle
 
 logger = logging.getLogger(__name__)
 
@@ -2399,27 +2400,13 @@ class SimulatorStack:
 
 
 @dataclass
-class SimulatorHandle:
+class SimulatorHandle(ThreadHandle):
     """A running pair of simulators (see ``serve_in_thread``)."""
 
     sim: PlexSim
     plex_tv_url: str
     pms_url: str
-    _stack: SimulatorStack
-    _thread: threading.Thread
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop both servers and wait for the thread."""
-        self._stack.request_exit()
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            logger.warning("simulator thread did not stop within %.1f s", timeout)
-
-    def __enter__(self) -> SimulatorHandle:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    _runner: ServerThread
 
 
 def serve_in_thread(host: str = "127.0.0.1", plex_tv_port: int = 0, pms_port: int = 0,
@@ -2440,27 +2427,10 @@ def serve_in_thread(host: str = "127.0.0.1", plex_tv_port: int = 0, pms_port: in
         RuntimeError: If the servers do not start within 10 seconds.
     """
     stack = SimulatorStack(host, plex_tv_port, pms_port, **opts)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            asyncio.run(stack.serve())
-        except BaseException as exc:  # surfaced to the caller below
-            errors.append(exc)
-            logger.exception("simulator thread crashed")
-
-    thread = threading.Thread(target=run, name="plex-simulators", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not stack.started:
-        if errors or not thread.is_alive():
-            raise RuntimeError(f"simulators failed to start: {errors[:1]}")
-        if time.monotonic() > deadline:
-            stack.request_exit()
-            raise RuntimeError("simulators did not start within 10 s")
-        time.sleep(0.01)
+    runner = ServerThread("plex-simulators", stack.serve, started=lambda: stack.started,
+                          request_exit=stack.request_exit)
     logger.info("plex.tv simulator on %s, PMS simulator on %s", stack.plex_tv_url, stack.pms_url)
-    return SimulatorHandle(stack.sim, stack.plex_tv_url, stack.pms_url, stack, thread)
+    return SimulatorHandle(stack.sim, stack.plex_tv_url, stack.pms_url, runner)
 
 
 __all__ = [

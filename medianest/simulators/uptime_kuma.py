@@ -105,6 +105,7 @@ from starlette.routing import Route
 
 from medianest.simulators import fixtures
 from medianest.simulators.faults import FaultInjector, FaultsMiddleware
+from medianest.simulators.threads import ServerThread, ThreadHandle
 from medianest.simulators.plex import SimError, _advertised_host, _bind, _make_server
 
 logger = logging.getLogger(__name__)
@@ -1406,26 +1407,12 @@ class KumaStack:
 
 
 @dataclass
-class KumaHandle:
+class KumaHandle(ThreadHandle):
     """A running Uptime Kuma simulator (see ``serve_kuma_in_thread``)."""
 
     sim: KumaSim
     url: str
-    _stack: KumaStack
-    _thread: threading.Thread
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the server and wait for its thread."""
-        self._stack.request_exit()
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            logger.warning("Uptime Kuma simulator thread did not stop within %.1f s", timeout)
-
-    def __enter__(self) -> KumaHandle:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    _runner: ServerThread
 
 
 def serve_kuma_in_thread(host: str = "127.0.0.1", port: int = 0, **opts: Any) -> KumaHandle:
@@ -1444,27 +1431,10 @@ def serve_kuma_in_thread(host: str = "127.0.0.1", port: int = 0, **opts: Any) ->
         RuntimeError: If the server does not start within 10 seconds.
     """
     stack = KumaStack(host, port, **opts)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            asyncio.run(stack.serve())
-        except BaseException as exc:  # surfaced to the caller below
-            errors.append(exc)
-            logger.exception("Uptime Kuma simulator thread crashed")
-
-    thread = threading.Thread(target=run, name="kuma-simulator", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not stack.started:
-        if errors or not thread.is_alive():
-            raise RuntimeError(f"Uptime Kuma simulator failed to start: {errors[:1]}")
-        if time.monotonic() > deadline:
-            stack.request_exit()
-            raise RuntimeError("Uptime Kuma simulator did not start within 10 s")
-        time.sleep(0.01)
+    runner = ServerThread("kuma-simulator", stack.serve, started=lambda: stack.started,
+                          request_exit=stack.request_exit)
     logger.info("Uptime Kuma simulator on %s", stack.url)
-    return KumaHandle(stack.sim, stack.url, stack, thread)
+    return KumaHandle(stack.sim, stack.url, runner)
 
 
 __all__ = [

@@ -19,17 +19,15 @@ from medianest.integrations.overseerr import (
     search_query_string,
 )
 from medianest.simulators import fixtures
-from medianest.simulators.overseerr import OverseerrHandle, serve_overseerr_in_thread
+from medianest.simulators.overseerr import OverseerrHandle
 
 BOB, CAROL = 2, 3
 DUNE, OPPENHEIMER, HEAT, SEVERANCE, BREAKING_BAD = 438631, 872585, 949, 95396, 1396
 
 
-@pytest.fixture(scope="module")
-def overseerr() -> Iterator[OverseerrHandle]:
-    handle = serve_overseerr_in_thread("127.0.0.1", 0)
-    yield handle
-    handle.stop()
+@pytest.fixture
+def overseerr(overseerr_server: OverseerrHandle) -> OverseerrHandle:
+    return overseerr_server
 
 
 @pytest.fixture(params=["overseerr", "seerr"])

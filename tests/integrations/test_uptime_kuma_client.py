@@ -24,7 +24,7 @@ from medianest.integrations.uptime_kuma import (
     parse_prometheus,
 )
 from medianest.simulators import fixtures
-from medianest.simulators.uptime_kuma import KumaHandle, serve_kuma_in_thread
+from medianest.simulators.uptime_kuma import KumaHandle
 
 SLUG = fixtures.KUMA_STATUS_PAGE_SLUG
 
@@ -51,18 +51,16 @@ http_request_duration_seconds_bucket{le="+Inf",route="/metrics"} 3
 '''
 
 
-@pytest.fixture(scope="module")
-def kuma() -> Iterator[KumaHandle]:
-    handle = serve_kuma_in_thread(unknown_slug_hang_seconds=5)
-    yield handle
-    handle.stop()
+@pytest.fixture
+def kuma(kuma_server: KumaHandle) -> Iterator[KumaHandle]:
+    kuma_server.sim.reset()
+    yield kuma_server
+    kuma_server.sim.reset()
 
 
 @pytest.fixture(autouse=True)
-def fresh_kuma(kuma: KumaHandle) -> Iterator[None]:
-    kuma.sim.reset()
-    yield
-    kuma.sim.reset()
+def fresh_kuma(kuma: KumaHandle) -> None:
+    """Every test here starts from the fixtures."""
 
 
 def _breaker(name: str, fail_max: int = 5, reset_timeout: float = 30) -> pybreaker.CircuitBreaker:

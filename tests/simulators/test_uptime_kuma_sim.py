@@ -13,7 +13,7 @@ import pytest
 import socketio
 
 from medianest.simulators import fixtures
-from medianest.simulators.uptime_kuma import KumaHandle, serve_kuma_in_thread
+from medianest.simulators.uptime_kuma import KumaHandle
 
 KEY = fixtures.KUMA_API_KEY
 SLUG = fixtures.KUMA_STATUS_PAGE_SLUG
@@ -22,18 +22,16 @@ _SAMPLE = re.compile(r"^(\w+)(?:\{(.*)\})? (\S+)$")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
-@pytest.fixture(scope="module")
-def kuma() -> Iterator[KumaHandle]:
-    handle = serve_kuma_in_thread(unknown_slug_hang_seconds=5)
-    yield handle
-    handle.stop()
+@pytest.fixture
+def kuma(kuma_server: KumaHandle) -> Iterator[KumaHandle]:
+    kuma_server.sim.reset()
+    yield kuma_server
+    kuma_server.sim.reset()
 
 
 @pytest.fixture(autouse=True)
-def fresh_kuma(kuma: KumaHandle) -> Iterator[None]:
-    kuma.sim.reset()
-    yield
-    kuma.sim.reset()
+def fresh_kuma(kuma: KumaHandle) -> None:
+    """Every test here starts from the fixtures."""
 
 
 @pytest.fixture

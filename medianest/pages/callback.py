@@ -12,7 +12,7 @@ import reflex as rx
 from ..api import PIN_COOKIE, cookie_value
 from ..config import get_settings
 from ..db import session_scope
-from ..errors import AccessDenied, IntegrationUnavailable, InvalidToken
+from ..errors import AccessDenied, IntegrationRejected, IntegrationUnavailable, InvalidToken
 from ..integrations.registry import get_registry
 from ..log import new_correlation_id
 from ..services import auth
@@ -78,6 +78,11 @@ class PlexCallbackState(rx.State):
                 return None
             except AccessDenied as exc:
                 await self._set("denied", exc.user_message)
+                return None
+            except IntegrationRejected as exc:
+                # plex.tv answered but refused (for instance a token revoked in the meantime).
+                logger.warning("plex.tv refused the sign-in: %s", exc)
+                await self._set("error", "Plex refused this sign-in. Please start again.")
                 return None
             except IntegrationUnavailable as exc:
                 failures += 1

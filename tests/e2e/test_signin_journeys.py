@@ -198,3 +198,11 @@ def test_cors_only_for_our_own_origin(fresh):
     preflight = httpx.options(f"{fresh}/health", headers={"Origin": "https://evil.example",
                                                           "Access-Control-Request-Method": "GET"})
     assert "access-control-allow-origin" not in preflight.headers
+
+
+def test_plex_refusing_the_account_lookup_ends_in_a_clear_message(journeys, plex_sims):
+    visitor = journeys()
+    plex_sims.sim.set_faults("plex_tv", status=401, path_prefix="/api/v2/user")
+    visitor.sign_in_with_plex("bob")
+    expect(visitor.page.locator("#callback-message")).to_have_text("Plex refused this sign-in. Please start again.")
+    assert visitor.session_cookie() is None

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from .config import Settings
+from .simulators.fixtures import OVERSEERR_API_KEY
 
 logger = logging.getLogger("medianest.launcher")
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +35,19 @@ SIMULATED_KUMA = {
     "UPTIME_KUMA_USERNAME": "admin",
     "UPTIME_KUMA_PASSWORD": "kuma-sim-password",
 }
+
+
+#: Seconds after which the bundled Overseerr simulator makes an approved request available (and
+#: adds it to the simulated Plex library), so the demo shows the whole request journey. Approval
+#: itself stays with the admin.
+DEMO_AVAILABLE_AFTER_S = 30
+
+
+def simulated_overseerr_env(overseerr_url: str) -> dict[str, str]:
+    """What the app needs to use the bundled Overseerr simulator at ``overseerr_url``,
+    including the simulator's stand-in for TMDB's image server."""
+    return {"OVERSEERR_URL": overseerr_url, "OVERSEERR_API_KEY": OVERSEERR_API_KEY,
+            "TMDB_IMAGE_URL": f"{overseerr_url}/__sim__/tmdb/t/p"}
 
 
 def free_port(preferred: int) -> int:
@@ -122,16 +136,31 @@ def main() -> int:
     try:
         if "plex_tv_url" not in settings.model_fields_set:
             tv_port, pms_port, kuma_port = free_port(32410), free_port(32400), free_port(3001)
+            overseerr_port = free_port(5055)
             sims = spawn([sys.executable, "-m", "medianest.simulators", "--plex-tv-port", str(tv_port),
-                          "--pms-port", str(pms_port), "--kuma-port", str(kuma_port)], "simulators.log")
+                          "--pms-port", str(pms_port), "--kuma-port", str(kuma_port),
+                          "--overseerr-port", str(overseerr_port),
+                          "--overseerr-available-after", str(DEMO_AVAILABLE_AFTER_S)], "simulators.log")
             env["PLEX_TV_URL"] = f"http://127.0.0.1:{tv_port}"
             env["PLEX_AUTH_URL"] = f"http://127.0.0.1:{tv_port}/auth"
             if "uptime_kuma_url" not in settings.model_fields_set:
                 env.update(SIMULATED_KUMA, UPTIME_KUMA_URL=f"http://127.0.0.1:{kuma_port}")
+            overseerr_url = f"http://127.0.0.1:{overseerr_port}"
+            if "overseerr_url" not in settings.model_fields_set:
+                env.update(simulated_overseerr_env(overseerr_url))
             wait_http(f"{env['PLEX_TV_URL']}/__sim__/state", sims, 30)
+            wait_http(f"{overseerr_url}/api/v1/status", sims, 30)
             logger.info("Plex simulators: plex.tv on %s, Plex Media Server on port %s "
                         "(sign in as alice = owner/admin, bob or carol = members, mallory = no access)",
                         env["PLEX_TV_URL"], pms_port)
+            if "overseerr_url" in settings.model_fields_set:
+                logger.info("Using Overseerr at %s (the simulator on %s is unused)", settings.overseerr_url,
+                            overseerr_url)
+            else:
+                logger.info("Overseerr simulator on %s (requests become available %s s after approval)",
+                            overseerr_url, DEMO_AVAILABLE_AFTER_S)
+            if "uptime_kuma_url" not in settings.model_fields_set:
+                logger.info("Uptime Kuma simulator on %s", env["UPTIME_KUMA_URL"])
         else:
             logger.info("Using plex.tv at %s", settings.plex_tv_url)
         logger.info("Applying database migrations…")

@@ -1,7 +1,9 @@
-"""Run the plex.tv, Plex Media Server and Uptime Kuma simulators: ``python -m medianest.simulators``.
+"""Run the plex.tv, Plex Media Server, Overseerr and Uptime Kuma simulators:
+``python -m medianest.simulators``.
 
-All apps are served by uvicorn in one process and one event loop. SIGINT or SIGTERM
-stops them cleanly (a second signal forces the stop).
+All apps are served by uvicorn in one process and one event loop. The Overseerr simulator
+is attached to the PMS simulator, so a request that becomes available shows up in the Plex
+library. SIGINT or SIGTERM stops them cleanly (a second signal forces the stop).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import logging
 import signal
 import sys
 
+from medianest.simulators.overseerr import FLAVOURS as OVERSEERR_FLAVOURS
+from medianest.simulators.overseerr import OverseerrStack
 from medianest.simulators.plex import SimulatorStack
 from medianest.simulators.uptime_kuma import VERSIONS as KUMA_VERSIONS
 from medianest.simulators.uptime_kuma import KumaStack
@@ -22,8 +26,8 @@ logger = logging.getLogger("medianest.simulators")
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of the runner."""
     parser = argparse.ArgumentParser(prog="python -m medianest.simulators",
-                                     description="Serve the plex.tv, Plex Media Server and Uptime Kuma "
-                                                 "simulators.")
+                                     description="Serve the plex.tv, Plex Media Server, Overseerr and "
+                                                 "Uptime Kuma simulators.")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--plex-tv-port", type=int, default=32410, help="plex.tv port (default 32410, 0 = any)")
     parser.add_argument("--pms-port", type=int, default=32400, help="PMS port (default 32400, 0 = any)")
@@ -41,35 +45,45 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--kuma-port", type=int, default=3001, help="Uptime Kuma port (default 3001, 0 = any)")
     parser.add_argument("--kuma-version", default="2.x", choices=list(KUMA_VERSIONS),
                         help="Uptime Kuma version to imitate (default 2.x)")
+    parser.add_argument("--overseerr-port", type=int, default=5055,
+                        help="Overseerr port (default 5055, 0 = any)")
+    parser.add_argument("--overseerr-flavour", default="overseerr", choices=list(OVERSEERR_FLAVOURS),
+                        help="imitate Overseerr 1.34 or Seerr 3.x (default overseerr)")
+    parser.add_argument("--overseerr-auto-approve-after", metavar="SECONDS", type=float, default=None,
+                        help="approve pending Overseerr requests after SECONDS (default: never)")
+    parser.add_argument("--overseerr-available-after", metavar="SECONDS", type=float, default=None,
+                        help="make approved Overseerr requests available (and add them to the Plex "
+                             "library) after SECONDS (default: never)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
 
-async def _run(stack: SimulatorStack, kuma: KumaStack | None = None) -> None:
+async def _run(stack: SimulatorStack, kuma: KumaStack | None = None, overseerr: OverseerrStack | None = None
+               ) -> None:
     loop = asyncio.get_running_loop()
+    others: list[tuple[str, OverseerrStack | KumaStack]] = [
+        (name, other) for name, other in (("Overseerr", overseerr), ("Uptime Kuma", kuma)) if other is not None]
 
     def request_exit() -> None:
         stack.request_exit()
-        if kuma is not None:
-            kuma.request_exit()
+        for _, other in others:
+            other.request_exit()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, request_exit)
     serving = asyncio.ensure_future(stack.serve())
-    kuma_serving = asyncio.ensure_future(kuma.serve()) if kuma is not None else None
+    others_serving = [asyncio.ensure_future(other.serve()) for _, other in others]
     while not stack.started and not serving.done():
         await asyncio.sleep(0.02)
     if stack.started:
         logger.info("plex.tv simulator on %s", stack.plex_tv_url)
         logger.info("PMS simulator on %s", stack.pms_url)
-    if kuma is not None and kuma_serving is not None:
-        while not kuma.started and not kuma_serving.done():
+    for (name, other), other_serving in zip(others, others_serving, strict=True):
+        while not other.started and not other_serving.done():
             await asyncio.sleep(0.02)
-        if kuma.started:
-            logger.info("Uptime Kuma simulator on %s", kuma.url)
-        await asyncio.gather(serving, kuma_serving)
-        return
-    await serving
+        if other.started:
+            logger.info("%s simulator on %s", name, other.url)
+    await asyncio.gather(serving, *others_serving)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,7 +115,19 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         logger.error("cannot bind the Uptime Kuma simulator (--kuma-port %s): %s", args.kuma_port, exc)
         return 1
-    asyncio.run(_run(stack, kuma))
+    try:
+        overseerr = OverseerrStack(args.host, args.overseerr_port, flavour=args.overseerr_flavour, plex=stack.sim,
+                                   auto_approve_after_s=args.overseerr_auto_approve_after,
+                                   available_after_s=args.overseerr_available_after,
+                                   log_level=args.log_level if args.log_level != "info" else "warning",
+                                   advertise_host=args.advertise_host)
+    except OSError as exc:
+        logger.error("cannot bind the Overseerr simulator (--overseerr-port %s): %s", args.overseerr_port, exc)
+        return 1
+    except ValueError as exc:
+        logger.error("bad Overseerr simulator option: %s", exc)
+        return 2
+    asyncio.run(_run(stack, kuma, overseerr))
     logger.info("simulators stopped")
     return 0
 

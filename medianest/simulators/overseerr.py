@@ -17,58 +17,103 @@ duplicate movie request     first request not DECLINED    … and not COMPLETED
 
 Public API:
     ``OverseerrSim``: the state (users, catalogue, media, requests, faults) with a
-        thread-safe Python API (``approve``, ``decline``, ``mark_available``, ``mark_failed``,
-        ``set_flavour``, ``remove_user``, ``state``, ``reset``, ``set_faults``/``clear_faults``).
+        thread-safe Python API (``approve``, ``decline``, ``mark_available``,
+        ``mark_media_available``, ``mark_failed``, ``configure``/``config``, ``set_flavour``,
+        ``remove_user``, ``flush_webhooks``, ``state``, ``reset``, ``close``,
+        ``set_faults``/``clear_faults``). Its ``plex`` attribute (constructor keyword, or set
+        later) is the ``PlexSim`` the simulated Plex scans write to.
     ``create_overseerr_app(sim)``: the Starlette app (wrapped in ``FaultsMiddleware``).
+    ``OverseerrStack``: the app bound to a socket, to serve in an event loop of one's own
+        (``python -m medianest.simulators``).
     ``serve_overseerr_in_thread(host, port=0, **opts)``: uvicorn in a daemon thread; returns an
         ``OverseerrHandle`` with ``.sim``, ``.url`` and ``.stop()``.
 
 Fixtures (``fixtures.py``): API key ``fixtures.OVERSEERR_API_KEY`` (acts as user 1);
 users 1 alice (plexId 1001, ADMIN), 2 bob (1002, REQUEST), 3 carol (1003, REQUEST, movie
 quota 1 per 7 days). The Plex library titles are AVAILABLE (Breaking Bad, The Office and
-Sherlock PARTIALLY_AVAILABLE); the extra titles have no Media row.
+Sherlock PARTIALLY_AVAILABLE) with the ratingKeys of the PMS simulator's fixtures; the extra
+titles have no Media row. Every title has a deterministic TMDB-style ``posterPath``.
 
 Auth: no ``X-Api-Key`` → 401 ``{"message":"cookie 'connect.sid' required"}`` (§3.15); a
 wrong key or an unknown ``X-Api-User`` → 403 ``{"status":403,"error":…}``.
 
+The request → Plex loop (§6): when media becomes available (``mark_available``,
+``mark_media_available`` or the hooks below) and a ``PlexSim`` is attached, the title is put
+into the PMS simulator the way a download plus a library scan would: a movie in section 1
+(``PlexSim.add_movie``), a show in section 2 with the requested seasons, one episode each
+(``PlexSim.add_show``), all carrying ``Guid`` ``tmdb://<id>`` (and ``imdb://``/``tvdb://``
+when known); a title already there (same ``tmdb://`` guid) is reused. The media's
+``ratingKey`` is that PMS item's, and ``plexUrl`` points at the PMS simulator's household
+``machineIdentifier``. Without a ``PlexSim`` ratingKeys come from a counter (9001…).
+
+Background work (both stopped by ``reset()``, which restores the constructor's settings, and
+by ``close()``/``OverseerrHandle.stop()``):
+    auto-progress: with ``auto_approve_after_s`` a PENDING request is approved (as user 1)
+        that many seconds after it was created; with ``available_after_s`` an APPROVED
+        request becomes available that many seconds after its approval. ``None`` = off.
+    webhook agent: with ``webhook_url`` set, Overseerr's *default* webhook JSON (every value
+        a string, as its template makes them) is POSTed for MEDIA_PENDING /
+        MEDIA_AUTO_APPROVED (request created), MEDIA_APPROVED, MEDIA_DECLINED, MEDIA_FAILED
+        and MEDIA_AVAILABLE, with ``webhook_authorization`` as the ``Authorization`` header
+        when set. Deliveries run in order on one daemon thread, never under the state lock,
+        with a short timeout; failures (transport errors, non-2xx) are logged and listed in
+        ``state()["webhooks"]["errors"]``; every attempt is in ``…["sent"]``. Overseerr
+        skips the approved/declined notification when the media is already AVAILABLE; so
+        does the simulator.
+
+TMDB image stand-in: ``GET /__sim__/tmdb/t/p/{size}/{file}`` answers a small deterministic
+placeholder PNG (``size`` like ``w500``, ``w300_and_h450_face``, ``h632`` or ``original``),
+so ``<sim url>/__sim__/tmdb/t/p`` can replace ``https://image.tmdb.org/t/p`` offline.
+
 Test hooks (JSON; errors are ``{"error": …}``):
     ``POST /__sim__/requests/{id}/approve|decline|available|fail``. ``available`` plays the
-    Plex scan: media (and the requested seasons) AVAILABLE with a ``ratingKey``; in Seerr the
-    request becomes COMPLETED. (It does not talk to the PMS simulator yet.)
+    Plex scan for that request: media (and the requested seasons) AVAILABLE with a
+    ``ratingKey``; in Seerr the request becomes COMPLETED.
+    ``POST /__sim__/media/{movie|tv}/{tmdbId}/available``: the scan finds the title; every
+    APPROVED request for it becomes available, or, without one, the media itself (every
+    TMDB season of a show). Answers ``{"media": …, "requests": […]}``; 404 for an unknown title.
     ``POST /__sim__/flavour`` ``{"flavour": "overseerr"|"seerr"}``,
-    ``POST /__sim__/config`` ``{"arr_fail": true}`` (approved requests become FAILED),
+    ``POST /__sim__/config`` with any of ``{"arr_fail": bool, "auto_approve_after_s": s|null,
+    "available_after_s": s|null, "webhook_url": url|null, "webhook_authorization": str|null}``
+    (answers the whole configuration),
     ``GET /__sim__/state``, ``POST /__sim__/reset``, ``GET|POST|DELETE /__sim__/faults``.
 
 Choices where the docs are silent (UNVERIFIED): the clock is simulated (starts at
 ``FIXTURE_EPOCH`` and moves one second per change); an unknown TV id answers
 ``"Unable to retrieve series."``; search pages hold 20 results, no people or collections;
-``userId`` of an unknown user answers 404 ``"User not found."``.
+``userId`` of an unknown user answers 404 ``"User not found."``; the webhook ``image`` uses
+the stand-in above when the simulator knows its own URL (TMDB's otherwise); the stand-in
+serves PNG whatever the file name says and 404 for sizes TMDB would not know.
 """
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 import json
 import logging
 import math
+import queue
+import re
+import string
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
+import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from medianest.simulators import fixtures
 from medianest.simulators.faults import FaultInjector, FaultsMiddleware
+from medianest.simulators.plex import PlexSim, SimError, _advertised_host, _bind, _make_server, _png_response
 from medianest.simulators.threads import ServerThread, ThreadHandle
-from medianest.simulators.plex import SimError, _advertised_host, _bind, _make_server
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +122,9 @@ FLAVOURS = ("overseerr", "seerr")
 # Request statuses (MediaRequestStatus) and media statuses (MediaStatus), §3.3.
 PENDING, APPROVED, DECLINED, FAILED, COMPLETED = 1, 2, 3, 4, 5
 M_UNKNOWN, M_PENDING, M_PROCESSING, M_PARTIAL, M_AVAILABLE = 1, 2, 3, 4, 5
+#: ``MediaStatus[n]`` as Overseerr's webhook template writes it.
+MEDIA_STATUS_NAMES = {M_UNKNOWN: "UNKNOWN", M_PENDING: "PENDING", M_PROCESSING: "PROCESSING",
+                      M_PARTIAL: "PARTIALLY_AVAILABLE", M_AVAILABLE: "AVAILABLE"}
 
 # Permission bits, §3.3.
 ADMIN, MANAGE_USERS, MANAGE_REQUESTS, REQUEST = 2, 8, 16, 32
@@ -90,10 +138,59 @@ RESERVED = frozenset(":/?#[]@!$'()*+,;=")
 SEARCH_PAGE_SIZE = 20
 NO_PERMISSION = {"status": 403, "error": "You do not have permission to access this endpoint"}
 
+#: Settings ``POST /__sim__/config`` and ``configure()`` accept.
+CONFIG_KEYS = ("arr_fail", "auto_approve_after_s", "available_after_s", "webhook_url", "webhook_authorization")
+#: Where the TMDB image stand-in lives on the simulator (append ``/{size}{posterPath}``).
+TMDB_IMAGE_PATH = "/__sim__/tmdb/t/p"
+TMDB_IMAGE_URL = "https://image.tmdb.org/t/p"
+#: Poster size Overseerr puts in notification images.
+WEBHOOK_IMAGE_SIZE = "w600_and_h900_bestv2"
+#: Seconds one webhook POST may take before it counts as failed.
+WEBHOOK_TIMEOUT_S = 5.0
+#: How often the auto-progress thread looks for due requests.
+AUTO_PROGRESS_TICK_S = 0.1
+#: Seconds ``close()`` waits for each background thread.
+_JOIN_TIMEOUT_S = 2.0
+
+_BASE62 = string.digits + string.ascii_letters
+_IMAGE_FILE = re.compile(r"[A-Za-z0-9_-]{1,64}\.(?:jpe?g|png|webp|svg)")
+
 
 def _has(perms: int, *bits: int) -> bool:
     """Overseerr's ``hasPermission(..., {type: 'or'})``: ADMIN passes every check."""
     return bool(perms & ADMIN) or any(perms & b for b in bits)
+
+
+def _tmdb_image_path(*parts: object) -> str:
+    """A deterministic TMDB-style image path (``/`` + 27 base-62 characters + ``.jpg``)."""
+    number = int.from_bytes(hashlib.sha1(":".join(str(p) for p in parts).encode()).digest(), "big")
+    chars = []
+    for _ in range(27):
+        number, digit = divmod(number, 62)
+        chars.append(_BASE62[digit])
+    return "/" + "".join(chars) + ".jpg"
+
+
+def _tmdb_size(size: str) -> tuple[int, int] | None:
+    """Pixel size of a TMDB image size name (posters are 2:3), ``None`` if TMDB would not know it."""
+    if size == "original":
+        return 500, 750
+    if match := re.fullmatch(r"w(\d{1,4})_and_h(\d{1,4})(?:_[a-z0-9]+)?", size):
+        return int(match.group(1)), int(match.group(2))
+    if match := re.fullmatch(r"w(\d{1,4})", size):
+        return int(match.group(1)), round(int(match.group(1)) * 1.5)
+    if match := re.fullmatch(r"h(\d{1,4})", size):
+        return round(int(match.group(1)) / 1.5), int(match.group(1))
+    return None
+
+
+def _truncate(text: str, length: int = 500) -> str:
+    """lodash ``truncate(text, {length, separator: /\\s/, omission: '…'})`` as Overseerr uses it."""
+    if len(text) <= length:
+        return text
+    cut = text[: length - 1]
+    space = max(cut.rfind(" "), cut.rfind("\n"), cut.rfind("\t"))
+    return (cut[:space] if space > 0 else cut) + "…"
 
 
 class ApiError(Exception):
@@ -126,19 +223,215 @@ class _Title:
     library_key: int | None  # Plex ratingKey when in the library
     library_seasons: int  # seasons present in Plex
 
+    @property
+    def poster_path(self) -> str:
+        return _tmdb_image_path("poster", self.media_type, self.tmdb)
+
+    @property
+    def backdrop_path(self) -> str:
+        return _tmdb_image_path("backdrop", self.media_type, self.tmdb)
+
+
+# --------------------------------------------------------------------------------------
+# Background helpers: the auto-progress ticker and the webhook sender
+# --------------------------------------------------------------------------------------
+
+
+class _Ticker:
+    """Calls ``tick()`` every ``interval`` seconds on a daemon thread until ``stop()``."""
+
+    def __init__(self, name: str, interval: float, tick: Callable[[], None]) -> None:
+        self._interval = interval
+        self._tick = tick
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            try:
+                self._tick()
+            except Exception:  # one bad tick must not end the auto-progress
+                logger.exception("%s tick failed", self._thread.name)
+
+    def stop(self) -> None:
+        """Stop and wait for the thread (never call while holding a lock ``tick()`` takes)."""
+        self._stopped.set()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(_JOIN_TIMEOUT_S)
+
+
+@dataclass(frozen=True)
+class _Delivery:
+    generation: int
+    url: str
+    authorization: str | None
+    payload: dict[str, Any]
+
+
+class _WebhookSender:
+    """Posts webhook payloads in order from one daemon thread; never raises into the caller."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._queue: queue.SimpleQueue[_Delivery | None] | None = None
+        self._generation = 0
+        self._pending = 0
+        self._sent: list[dict[str, Any]] = []
+        self._errors: list[str] = []
+
+    def submit(self, url: str, authorization: str | None, payload: dict[str, Any]) -> None:
+        """Queue one POST (starts the sender thread when needed)."""
+        with self._cond:
+            if self._thread is None or self._queue is None:
+                self._queue = queue.SimpleQueue()
+                self._thread = threading.Thread(target=self._run, args=(self._queue,), name="overseerr-webhooks",
+                                                daemon=True)
+                self._thread.start()
+            self._pending += 1
+            self._queue.put(_Delivery(self._generation, url, authorization, payload))
+
+    def _run(self, deliveries: queue.SimpleQueue[_Delivery | None]) -> None:
+        while (delivery := deliveries.get()) is not None:
+            self._deliver(delivery)
+
+    def _deliver(self, delivery: _Delivery) -> None:
+        with self._cond:
+            stale = delivery.generation != self._generation
+        record: dict[str, Any] | None = None
+        if not stale:
+            kind = delivery.payload.get("notification_type")
+            headers = {"Authorization": delivery.authorization} if delivery.authorization else {}
+            status: int | None = None
+            error: str | None = None
+            try:
+                response = httpx.post(delivery.url, json=delivery.payload, headers=headers, timeout=self.timeout)
+                status = response.status_code
+                if not 200 <= status < 300:
+                    error = f"HTTP {status}"
+            except Exception as exc:  # noqa: BLE001 - any failure is recorded, never raised
+                error = f"{type(exc).__name__}: {exc}"
+            if error:
+                logger.warning("webhook %s to %s failed: %s", kind, delivery.url, error)
+            record = {"notification_type": kind, "url": delivery.url, "status_code": status, "ok": error is None,
+                      "error": error, "payload": delivery.payload}
+        with self._cond:
+            if record is not None and delivery.generation == self._generation:
+                self._sent.append(record)
+                if record["error"]:
+                    self._errors.append(f"{record['notification_type']} → {record['url']}: {record['error']}")
+            self._pending -= 1
+            self._cond.notify_all()
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every queued delivery is done; ``False`` on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._pending:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def clear(self) -> None:
+        """Forget the log; deliveries still queued are dropped."""
+        with self._cond:
+            self._generation += 1
+            self._sent.clear()
+            self._errors.clear()
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._cond:
+            return {"sent": [dict(r) for r in self._sent], "errors": list(self._errors), "pending": self._pending}
+
+    def close(self) -> None:
+        """Let the thread finish what is queued, then end it."""
+        with self._cond:
+            thread, deliveries = self._thread, self._queue
+            self._thread = self._queue = None
+        if thread is not None and deliveries is not None:
+            deliveries.put(None)
+            if threading.current_thread() is not thread:
+                thread.join(_JOIN_TIMEOUT_S)
+
+
+def _check_config(key: str, value: Any) -> Any:
+    """Validate one ``CONFIG_KEYS`` value; returns it normalised.
+
+    Raises:
+        ValueError: Unknown key or unusable value.
+    """
+    if key == "arr_fail":
+        if not isinstance(value, bool):
+            raise ValueError("arr_fail must be true or false")
+        return value
+    if key in ("auto_approve_after_s", "available_after_s"):
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"{key} must be a number of seconds >= 0, or null")
+        return float(value)
+    if key == "webhook_url":
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str) or not re.match(r"https?://[^/\s]+", value):
+            raise ValueError("webhook_url must be an http(s) URL, or null")
+        return value
+    if key == "webhook_authorization":
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str) or "\n" in value or "\r" in value:
+            raise ValueError("webhook_authorization must be a one-line string, or null")
+        return value
+    raise ValueError(f"unknown config key {key!r}; known: {', '.join(CONFIG_KEYS)}")
+
+
+# --------------------------------------------------------------------------------------
+# State
+# --------------------------------------------------------------------------------------
+
 
 class OverseerrSim:
     """In-memory Overseerr: users, TMDB catalogue, media rows and requests (thread-safe)."""
 
     def __init__(self, *, flavour: str = "overseerr", api_key: str = fixtures.OVERSEERR_API_KEY,
-                 base_url: str = "", arr_fail: bool = False) -> None:
+                 base_url: str = "", arr_fail: bool = False, plex: PlexSim | None = None,
+                 auto_approve_after_s: float | None = None, available_after_s: float | None = None,
+                 webhook_url: str | None = None, webhook_authorization: str | None = None) -> None:
+        """Create the state from the fixtures.
+
+        Args:
+            flavour: ``"overseerr"`` or ``"seerr"``.
+            api_key: The key clients send as ``X-Api-Key``.
+            base_url: Where the simulator is served (used for webhook image URLs).
+            arr_fail: Approved requests become FAILED (Radarr/Sonarr refused them).
+            plex: The PMS simulator that simulated scans add titles to (``None``: no PMS).
+            auto_approve_after_s: Approve PENDING requests after this many seconds (``None``: never).
+            available_after_s: Make APPROVED requests available after this many seconds
+                (``None``: never).
+            webhook_url: Where the webhook agent posts (``None``: agent off).
+            webhook_authorization: ``Authorization`` header value of the webhook posts.
+
+        Raises:
+            ValueError: Unknown flavour or unusable setting.
+        """
         if flavour not in FLAVOURS:
             raise ValueError(f"flavour must be one of {FLAVOURS}")
         self.api_key = api_key
-        self.base_url = base_url
+        self.base_url = base_url.rstrip("/")
+        self.plex = plex
         self.faults = FaultInjector("overseerr")
         self._lock = threading.RLock()
-        self._initial = (flavour, arr_fail)
+        self._initial_flavour = flavour
+        self._initial_config = {key: _check_config(key, value) for key, value in (
+            ("arr_fail", arr_fail), ("auto_approve_after_s", auto_approve_after_s),
+            ("available_after_s", available_after_s), ("webhook_url", webhook_url),
+            ("webhook_authorization", webhook_authorization))}
+        self._webhooks = _WebhookSender(WEBHOOK_TIMEOUT_S)
+        self._ticker: _Ticker | None = None
         self.catalogue: dict[tuple[str, int], _Title] = {}
         for i, m in enumerate(fixtures.MOVIES):
             self.catalogue[("movie", m.tmdb)] = _Title("movie", m.tmdb, m.title, m.year, m.summary, m.imdb, None, 0,
@@ -155,9 +448,21 @@ class OverseerrSim:
     # ---- state ---------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Back to the fixtures: no requests, library media only, initial flavour."""
+        """Back to the fixtures: no requests, library media only, the constructor's settings.
+
+        Stops the auto-progress thread (restarted when the constructor turned it on) and drops
+        the webhook log and queued deliveries. The attached ``PlexSim`` is left alone.
+        """
+        self._stop_ticker()
         with self._lock:
-            self.flavour, self.arr_fail = self._initial
+            self.flavour = self._initial_flavour
+            self.arr_fail: bool = self._initial_config["arr_fail"]
+            self.auto_approve_after_s: float | None = self._initial_config["auto_approve_after_s"]
+            self.available_after_s: float | None = self._initial_config["available_after_s"]
+            self.webhook_url: str | None = self._initial_config["webhook_url"]
+            self.webhook_authorization: str | None = self._initial_config["webhook_authorization"]
+            self._webhooks.clear()
+            self._since: dict[int, float] = {}  # request id -> monotonic time it got its status
             self._clock = fixtures.FIXTURE_EPOCH
             self._ids = {"user": 1, "media": 1, "request": 1, "season": 1}
             self.users: dict[int, dict[str, Any]] = {}
@@ -181,6 +486,12 @@ class OverseerrSim:
                         media["seasons"].append(self._season_row(n, M_AVAILABLE))
                     media["status"] = M_AVAILABLE if t.library_seasons >= t.seasons else M_PARTIAL
         self.faults.clear()
+        self._sync_ticker()
+
+    def close(self) -> None:
+        """Stop the background threads (auto-progress, webhook sender); the state stays usable."""
+        self._stop_ticker()
+        self._webhooks.close()
 
     def _now(self) -> str:
         self._clock += 1
@@ -190,6 +501,11 @@ class OverseerrSim:
         value = self._ids[kind]
         self._ids[kind] += 1
         return value
+
+    def _set_status(self, req: dict[str, Any], status: int, **changes: Any) -> None:
+        """Change a request's status and remember when (auto-progress measures from it)."""
+        req.update(status=status, **changes)
+        self._since[req["id"]] = time.monotonic()
 
     def _add_user(self, account: Any, permissions: int, *, user_id: int | None = None,
                   quotas: tuple[int | None, ...] = (None, None, None, None)) -> dict[str, Any]:
@@ -219,7 +535,74 @@ class OverseerrSim:
     def _media_for(self, media_type: str, tmdb: int) -> dict[str, Any] | None:
         return next((m for m in self.media.values() if m["mediaType"] == media_type and m["tmdbId"] == tmdb), None)
 
+    def _title_of(self, media: dict[str, Any]) -> _Title:
+        return self.catalogue[(media["mediaType"], media["tmdbId"])]
+
+    # ---- configuration -------------------------------------------------------------
+
+    def config(self) -> dict[str, Any]:
+        """The current settings (``CONFIG_KEYS``)."""
+        with self._lock:
+            return {key: getattr(self, key) for key in CONFIG_KEYS}
+
+    def configure(self, **changes: Any) -> dict[str, Any]:
+        """Change some settings (``CONFIG_KEYS``); starts or stops the auto-progress thread.
+
+        Returns:
+            The whole configuration after the change.
+
+        Raises:
+            ValueError: Unknown key or unusable value (nothing is changed then).
+        """
+        checked = {key: _check_config(key, value) for key, value in changes.items()}
+        with self._lock:
+            for key, value in checked.items():
+                setattr(self, key, value)
+        self._sync_ticker()
+        logger.info("Overseerr simulator settings: %s", checked)
+        return self.config()
+
+    def _sync_ticker(self) -> None:
+        """Run the auto-progress thread exactly when some auto-progress is on."""
+        with self._lock:
+            wanted = self.auto_approve_after_s is not None or self.available_after_s is not None
+            if wanted and self._ticker is None:
+                self._ticker = _Ticker("overseerr-auto-progress", AUTO_PROGRESS_TICK_S, self._auto_progress)
+                return
+        if not wanted:
+            self._stop_ticker()
+
+    def _stop_ticker(self) -> None:
+        with self._lock:
+            ticker, self._ticker = self._ticker, None
+        if ticker is not None:
+            ticker.stop()  # outside the lock: the tick takes it
+
+    def _auto_progress(self) -> None:
+        """Approve PENDING and complete APPROVED requests whose time has come."""
+        now = time.monotonic()
+        with self._lock:
+            approve_after, available_after = self.auto_approve_after_s, self.available_after_s
+            for rid in sorted(self.requests):
+                req = self.requests.get(rid)
+                if req is None:
+                    continue
+                waited = now - self._since.get(rid, now)
+                if approve_after is not None and req["status"] == PENDING and waited >= approve_after:
+                    logger.info("auto-approving request %s after %.1f s", rid, waited)
+                    self.approve(rid)
+                elif (available_after is not None and req["status"] == APPROVED and waited >= available_after
+                      and not self._fulfilled(req)):
+                    logger.info("request %s becomes available after %.1f s", rid, waited)
+                    self.mark_available(rid)
+
     # ---- serialisation -------------------------------------------------------------
+
+    def _machine_id(self) -> str:
+        return self.plex.household.machine_id if self.plex is not None else fixtures.OVERSEERR_PLEX_MACHINE_ID
+
+    def _tmdb_image_base(self) -> str:
+        return f"{self.base_url}{TMDB_IMAGE_PATH}" if self.base_url else TMDB_IMAGE_URL
 
     def user_json(self, user: dict[str, Any], *, full: bool = True) -> dict[str, Any]:
         data = dict(user)
@@ -233,8 +616,8 @@ class OverseerrSim:
     def media_json(self, media: dict[str, Any], *, with_requests: bool = False) -> dict[str, Any]:
         data = {k: (list(map(dict, v)) if k == "seasons" else v) for k, v in media.items()}
         if media["ratingKey"]:
-            data["plexUrl"] = (f"https://app.plex.tv/desktop#!/server/{fixtures.OVERSEERR_PLEX_MACHINE_ID}"
-                               f"/details?key=%2Flibrary%2Fmetadata%2F{media['ratingKey']}")
+            key = quote(f"/library/metadata/{media['ratingKey']}", safe="")
+            data["plexUrl"] = f"https://app.plex.tv/desktop#!/server/{self._machine_id()}/details?key={key}"
         if with_requests:
             data["requests"] = [self.request_json(r, with_media=False) for r in self.requests.values()
                                 if r["mediaId"] == media["id"]]
@@ -260,14 +643,13 @@ class OverseerrSim:
 
     def title_json(self, t: _Title, *, detail: bool = False) -> dict[str, Any]:
         media = self._media_for(t.media_type, t.tmdb)
-        poster = f"/sim{t.media_type}{t.tmdb}.jpg"
         if t.media_type == "movie":
             data: dict[str, Any] = {"id": t.tmdb, "mediaType": "movie", "title": t.title, "originalTitle": t.title,
                                     "releaseDate": f"{t.year}-06-01", "video": False}
         else:
             data = {"id": t.tmdb, "mediaType": "tv", "name": t.title, "originalName": t.title,
                     "firstAirDate": f"{t.year}-01-20", "originCountry": ["US"]}
-        data.update(posterPath=poster, backdropPath=f"/sim{t.media_type}{t.tmdb}-backdrop.jpg",
+        data.update(posterPath=t.poster_path, backdropPath=t.backdrop_path,
                     overview=t.overview, popularity=10.0, voteAverage=7.5, voteCount=1000, genreIds=[18],
                     originalLanguage="en", adult=False)
         if detail:
@@ -282,11 +664,66 @@ class OverseerrSim:
                 data.update(lastAirDate=f"{t.year + t.seasons}-01-20", numberOfSeasons=t.seasons,
                             numberOfEpisodes=t.seasons * 8, networks=[], seasons=[
                                 {"id": t.tmdb * 100 + n, "seasonNumber": n, "name": f"Season {n}", "episodeCount": 8,
-                                 "airDate": f"{t.year + n - 1}-01-20", "posterPath": None, "overview": ""}
+                                 "airDate": f"{t.year + n - 1}-01-20",
+                                 "posterPath": _tmdb_image_path("season", t.tmdb, n), "overview": ""}
                                 for n in range(1, t.seasons + 1)])
         if media is not None:
             data["mediaInfo"] = self.media_json(media, with_requests=detail)
         return data
+
+    # ---- webhook agent -------------------------------------------------------------
+
+    def _notify(self, kind: str, req: dict[str, Any]) -> None:
+        """Queue Overseerr's default webhook payload for ``kind`` about ``req`` (caller holds the lock).
+
+        The shape is the default ``jsonPayload`` of Overseerr 1.34 / Seerr 3.1
+        (``server/lib/settings``) filled the way ``WebhookAgent.parseKeys`` fills it: every
+        template value is a string, ``issue``/``comment`` are ``null``, ``extra`` holds the
+        requested seasons for series.
+        """
+        url = self.webhook_url
+        if not url:
+            return
+        media = self.media[req["mediaId"]]
+        t = self._title_of(media)
+        user = self.users.get(req["requestedBy"])
+        what = "Movie" if media["mediaType"] == "movie" else "Series"
+        four_k = "4K " if req["is4k"] else ""
+        event = {
+            "MEDIA_PENDING": f"New {four_k}{what} Request",
+            "MEDIA_AUTO_APPROVED": f"{four_k}{what} Request Automatically Approved",
+            "MEDIA_APPROVED": f"{four_k}{what} Request Approved",
+            "MEDIA_DECLINED": f"{four_k}{what} Request Declined",
+            "MEDIA_FAILED": f"{four_k}{what} Request Failed",
+            "MEDIA_AVAILABLE": f"{four_k}{what} Request Now Available",
+        }[kind]
+        extra = [] if media["mediaType"] == "movie" else [
+            {"name": "Requested Seasons", "value": ", ".join(str(s["seasonNumber"]) for s in req["seasons"])}]
+        payload = {
+            "notification_type": kind,
+            "event": event,
+            "subject": f"{t.title} ({t.year})",
+            "message": _truncate(t.overview),
+            "image": f"{self._tmdb_image_base()}/{WEBHOOK_IMAGE_SIZE}{t.poster_path}",
+            "media": {"media_type": media["mediaType"], "tmdbId": str(media["tmdbId"]),
+                      "tvdbId": "" if media["tvdbId"] is None else str(media["tvdbId"]),
+                      "status": MEDIA_STATUS_NAMES.get(media["status"], ""),
+                      "status4k": MEDIA_STATUS_NAMES.get(media["status4k"], "")},
+            "request": {"request_id": str(req["id"]),
+                        "requestedBy_email": (user or {}).get("email") or "",
+                        "requestedBy_username": self.user_json(user)["displayName"] if user else "",
+                        "requestedBy_avatar": (user or {}).get("avatar") or "",
+                        "requestedBy_settings_discordId": "",
+                        "requestedBy_settings_telegramChatId": ""},
+            "issue": None,
+            "comment": None,
+            "extra": extra,
+        }
+        self._webhooks.submit(url, self.webhook_authorization, payload)
+
+    def flush_webhooks(self, timeout: float = WEBHOOK_TIMEOUT_S + 1) -> bool:
+        """Wait until every queued webhook has been posted (or failed); ``False`` on timeout."""
+        return self._webhooks.flush(timeout)
 
     # ---- auth ----------------------------------------------------------------------
 
@@ -398,11 +835,17 @@ class OverseerrSim:
                    "seasons": [{"id": self._next("season"), "seasonNumber": n, "status": APPROVED if auto else PENDING,
                                 "createdAt": now, "updatedAt": now} for n in seasons]}
             self.requests[req["id"]] = req
+            self._since[req["id"]] = time.monotonic()
             for n in seasons:
                 if not any(s["seasonNumber"] == n for s in media["seasons"]):
                     media["seasons"].append(self._season_row(n, M_PENDING))
             if auto:
                 self._after_approve(req)
+                self._notify("MEDIA_AUTO_APPROVED", req)
+                if req["status"] == FAILED:
+                    self._notify("MEDIA_FAILED", req)
+            else:
+                self._notify("MEDIA_PENDING", req)
             return 201, self.request_json(req)
 
     def _quota(self, user: dict[str, Any], media_type: str) -> tuple[int | None, int]:
@@ -429,13 +872,22 @@ class OverseerrSim:
                 s[key] = M_PROCESSING
         media["updatedAt"] = self._now()
         if self.arr_fail:
-            req["status"] = FAILED
+            self._set_status(req, FAILED)
 
     def _get(self, request_id: int) -> dict[str, Any]:
         req = self.requests.get(request_id)
         if req is None:
             raise _msg(404, "Request not found.")
         return req
+
+    def _fulfilled(self, req: dict[str, Any]) -> bool:
+        """Whether everything ``req`` asked for is AVAILABLE."""
+        media = self.media[req["mediaId"]]
+        key = "status4k" if req["is4k"] else "status"
+        if req["type"] == "movie":
+            return media[key] == M_AVAILABLE
+        available = {s["seasonNumber"] for s in media["seasons"] if s[key] == M_AVAILABLE}
+        return all(s["seasonNumber"] in available for s in req["seasons"])
 
     def list_requests(self, acting: dict[str, Any], params: Any) -> dict[str, Any]:
         seerr = self.flavour == "seerr"
@@ -521,10 +973,14 @@ class OverseerrSim:
         with self._lock:
             req = self._get(request_id)
             now = self._now()
-            req.update(status=APPROVED, modifiedBy=by, updatedAt=now)
+            self._set_status(req, APPROVED, modifiedBy=by, updatedAt=now)
             for s in req["seasons"]:
                 s.update(status=APPROVED, updatedAt=now)
             self._after_approve(req)
+            if self.media[req["mediaId"]]["status4k" if req["is4k"] else "status"] != M_AVAILABLE:
+                self._notify("MEDIA_APPROVED", req)
+            if req["status"] == FAILED:
+                self._notify("MEDIA_FAILED", req)
             return self.request_json(req)
 
     def decline(self, request_id: int, by: int = 1) -> dict[str, Any]:
@@ -532,45 +988,138 @@ class OverseerrSim:
         with self._lock:
             req = self._get(request_id)
             now = self._now()
-            req.update(status=DECLINED, modifiedBy=by, updatedAt=now)
+            self._set_status(req, DECLINED, modifiedBy=by, updatedAt=now)
             for s in req["seasons"]:
                 s.update(status=DECLINED, updatedAt=now)
             media = self.media[req["mediaId"]]
             key = "status4k" if req["is4k"] else "status"
             if req["type"] == "movie" and media[key] != M_AVAILABLE:
                 media[key] = M_UNKNOWN
+            if media[key] != M_AVAILABLE:
+                self._notify("MEDIA_DECLINED", req)
             return self.request_json(req)
 
     def mark_failed(self, request_id: int) -> dict[str, Any]:
         """The *arr refused the request: FAILED."""
         with self._lock:
             req = self._get(request_id)
-            req.update(status=FAILED, updatedAt=self._now())
+            self._set_status(req, FAILED, updatedAt=self._now())
+            self._notify("MEDIA_FAILED", req)
             return self.request_json(req)
 
     def mark_available(self, request_id: int) -> dict[str, Any]:
-        """Play the Plex scan for this request's media (Seerr: the request becomes COMPLETED)."""
+        """Play the Plex scan for this request's media (Seerr: the request becomes COMPLETED).
+
+        With a ``PlexSim`` attached the title (the requested seasons of a show) is added to
+        the PMS simulator and the media's ``ratingKey`` is the PMS item's.
+
+        Raises:
+            ApiError: 404 for an unknown request.
+        """
         with self._lock:
             req = self._get(request_id)
             media = self.media[req["mediaId"]]
-            key = "status4k" if req["is4k"] else "status"
-            if not media["ratingKey"]:
-                media["ratingKey"] = str(self._next_rating_key)
-                self._next_rating_key += 1
-            if req["type"] == "tv":
-                wanted = {s["seasonNumber"] for s in req["seasons"]}
-                for s in media["seasons"]:
-                    if s["seasonNumber"] in wanted:
-                        s[key] = M_AVAILABLE
-                total = self.catalogue[("tv", media["tmdbId"])].seasons
-                have = sum(1 for s in media["seasons"] if s[key] == M_AVAILABLE)
-                media[key] = M_AVAILABLE if have >= total else M_PARTIAL
-            else:
-                media[key] = M_AVAILABLE
-            media["updatedAt"] = now = self._now()
-            if self.flavour == "seerr" and req["status"] == APPROVED:
-                req.update(status=COMPLETED, updatedAt=now)
+            seasons = [s["seasonNumber"] for s in req["seasons"]] if req["type"] == "tv" else None
+            self._make_available(media, seasons, is4k=req["is4k"])
             return self.request_json(req)
+
+    def mark_media_available(self, media_type: str, tmdb: int) -> dict[str, Any]:
+        """Play the Plex scan finding a title.
+
+        Every APPROVED request for it becomes available (as ``mark_available``); when there is
+        none, the media itself does (a show with every TMDB season), created if Overseerr had no
+        Media row for the title yet.
+
+        Returns:
+            ``{"media": <media JSON>, "requests": [<request JSON> for the approved requests]}``.
+
+        Raises:
+            SimError: 404 for an unknown media type or title.
+        """
+        if media_type not in ("movie", "tv"):
+            raise SimError(404, f"unknown media type {media_type!r}")
+        with self._lock:
+            t = self.catalogue.get((media_type, tmdb))
+            if t is None:
+                raise SimError(404, f"no {media_type} with TMDB id {tmdb} in the catalogue")
+            media = self._media_for(media_type, tmdb)
+            approved = [] if media is None else [
+                r for _, r in sorted(self.requests.items()) if r["mediaId"] == media["id"] and r["status"] == APPROVED]
+            for req in approved:
+                self.mark_available(req["id"])
+            if not approved:
+                media = media or self._new_media(t)
+                self._make_available(media, None, is4k=False)
+            assert media is not None
+            return {"media": self.media_json(media), "requests": [self.request_json(r) for r in approved]}
+
+    def _make_available(self, media: dict[str, Any], seasons: Iterable[int] | None, *, is4k: bool) -> None:
+        """Media (``seasons`` of a show, all of them for ``None``) AVAILABLE, plus what follows.
+
+        Puts the title into the PMS simulator, completes fulfilled requests (Seerr) and sends
+        the MEDIA_AVAILABLE notifications Overseerr's ``MediaSubscriber`` would send.
+        """
+        t = self._title_of(media)
+        key = "status4k" if is4k else "status"
+        was_available = media[key] == M_AVAILABLE
+        before = {s["seasonNumber"] for s in media["seasons"] if s[key] == M_AVAILABLE}
+        wanted = sorted(set(seasons)) if seasons is not None else list(range(1, t.seasons + 1))
+        if self.plex is not None:
+            media["ratingKey"] = self._put_in_plex(t, wanted)
+        elif not media["ratingKey"]:
+            media["ratingKey"] = str(self._next_rating_key)
+            self._next_rating_key += 1
+        now = self._now()
+        if t.media_type == "tv":
+            for number in wanted:
+                row = next((s for s in media["seasons"] if s["seasonNumber"] == number), None)
+                if row is None:
+                    row = self._season_row(number, M_UNKNOWN)
+                    media["seasons"].append(row)
+                row.update({key: M_AVAILABLE, "updatedAt": now})
+            media["seasons"].sort(key=lambda s: s["seasonNumber"])
+            have = sum(1 for s in media["seasons"] if s[key] == M_AVAILABLE)
+            media[key] = M_AVAILABLE if have >= t.seasons else M_PARTIAL
+        else:
+            media[key] = M_AVAILABLE
+        media["updatedAt"] = now
+        related = [r for _, r in sorted(self.requests.items()) if r["mediaId"] == media["id"] and r["is4k"] == is4k]
+        if self.flavour == "seerr":
+            for req in related:
+                if req["status"] == APPROVED and self._fulfilled(req):
+                    self._set_status(req, COMPLETED, updatedAt=now)
+        live = [r for r in related if r["status"] != DECLINED]
+        if t.media_type == "movie":
+            if not was_available:
+                for req in live:
+                    self._notify("MEDIA_AVAILABLE", req)
+            return
+        after = {s["seasonNumber"] for s in media["seasons"] if s[key] == M_AVAILABLE}
+        done: set[int] = set()
+        for number in sorted(after - before):
+            if number in done:
+                continue
+            req = next((r for r in live if r["seasons"] and all(s["seasonNumber"] in after for s in r["seasons"])
+                        and any(s["seasonNumber"] == number for s in r["seasons"])), None)
+            if req is not None:
+                done |= {s["seasonNumber"] for s in req["seasons"]}
+                self._notify("MEDIA_AVAILABLE", req)
+
+    def _put_in_plex(self, t: _Title, seasons: list[int]) -> str:
+        """Add ``t`` to the attached PMS simulator (reusing an item with its ``tmdb://`` guid)."""
+        plex = self.plex
+        assert plex is not None
+        guids = [g for g in (f"imdb://{t.imdb}" if t.imdb else "", f"tmdb://{t.tmdb}",
+                             f"tvdb://{t.tvdb}" if t.tvdb and t.media_type == "tv" else "") if g]
+        if t.media_type == "tv":
+            return str(plex.add_show(t.title, t.year, seasons=seasons, guids=guids, summary=t.overview).rating_key)
+        item = plex.item_by_guid(f"tmdb://{t.tmdb}", item_type="movie")
+        if item is None:
+            locations = plex.section(1).locations
+            name = f"{t.title.replace(':', '')} ({t.year})"
+            item = plex.add_movie(t.title, t.year, guids=guids, summary=t.overview, duration_ms=120 * 60_000,
+                                  file=f"{locations[0]}/{name}/{name}.mkv" if locations else None)
+        return str(item.rating_key)
 
     def delete_request(self, acting: dict[str, Any], request_id: int) -> None:
         with self._lock:
@@ -579,6 +1128,7 @@ class OverseerrSim:
                     and req["status"] != PENDING):
                 raise _msg(401, "You do not have permission to delete this request.")
             del self.requests[request_id]
+            self._since.pop(request_id, None)
             media = self.media[req["mediaId"]]
             key = "status4k" if req["is4k"] else "status"
             if media[key] != M_AVAILABLE and not any(r["mediaId"] == media["id"] for r in self.requests.values()):
@@ -644,11 +1194,20 @@ class OverseerrSim:
                 raise SimError(404, f"no user {user_id}")
 
     def state(self) -> dict[str, Any]:
+        """Everything a test may want to check, as JSON-ready data.
+
+        ``webhooks`` holds ``url``, ``pending`` (queued posts), ``sent`` (every attempt:
+        ``notification_type``, ``url``, ``status_code``, ``ok``, ``error``, ``payload``) and
+        ``errors`` (one line per failed attempt).
+        """
         with self._lock:
             return {"flavour": self.flavour, "arr_fail": self.arr_fail, "api_key": self.api_key,
+                    "config": self.config(),
+                    "plex": {"attached": self.plex is not None, "machineIdentifier": self._machine_id()},
                     "users": [self.user_json(u) for u in self.users.values()],
                     "media": [self.media_json(m) for m in self.media.values()],
                     "requests": [self.request_json(r) for r in self.requests.values()],
+                    "webhooks": {"url": self.webhook_url, **self._webhooks.snapshot()},
                     "faults": self.faults.snapshot()}
 
     def set_faults(self, **kwargs: Any) -> None:
@@ -788,19 +1347,17 @@ def create_overseerr_app(sim: OverseerrSim) -> Any:
             raise SimError(404, f"unknown action {action!r}")
         return JSONResponse(ops[action](rid))
 
+    async def hook_media_available(request: Request) -> Response:
+        return JSONResponse(sim.mark_media_available(request.path_params["media_type"],
+                                                     request.path_params["tmdb_id"]))
+
     async def hook_flavour(request: Request) -> Response:
         data = await _body(request)
         sim.set_flavour(str(data.get("flavour", "")))
         return JSONResponse({"flavour": sim.flavour})
 
     async def hook_config(request: Request) -> Response:
-        data = await _body(request)
-        unknown = set(data) - {"arr_fail"}
-        if unknown:
-            raise SimError(400, f"unknown keys: {sorted(unknown)}")
-        with sim._lock:
-            sim.arr_fail = bool(data.get("arr_fail", sim.arr_fail))
-        return JSONResponse({"arr_fail": sim.arr_fail})
+        return JSONResponse(sim.configure(**await _body(request)))
 
     async def hook_state(_: Request) -> Response:
         return JSONResponse(sim.state())
@@ -808,6 +1365,13 @@ def create_overseerr_app(sim: OverseerrSim) -> Any:
     async def hook_reset(_: Request) -> Response:
         sim.reset()
         return JSONResponse({"reset": True})
+
+    async def tmdb_image(request: Request) -> Response:
+        size = _tmdb_size(request.path_params["size"])
+        name = request.path_params["file"]
+        if size is None or not _IMAGE_FILE.fullmatch(name):
+            return PlainTextResponse("Not Found", status_code=404)
+        return _png_response(size[0], size[1], name)
 
     routes = [
         Route("/api/v1/status", api(status, auth=False), methods=["GET"]),
@@ -822,10 +1386,12 @@ def create_overseerr_app(sim: OverseerrSim) -> Any:
         Route("/api/v1/user/import-from-plex", api(import_users), methods=["POST"]),
         Route("/api/v1/user/{user_id:int}", api(user), methods=["GET"]),
         Route("/__sim__/requests/{request_id:int}/{action}", hook(hook_request), methods=["POST"]),
+        Route("/__sim__/media/{media_type}/{tmdb_id:int}/available", hook(hook_media_available), methods=["POST"]),
         Route("/__sim__/flavour", hook(hook_flavour), methods=["POST"]),
         Route("/__sim__/config", hook(hook_config), methods=["POST"]),
         Route("/__sim__/state", hook_state, methods=["GET"]),
         Route("/__sim__/reset", hook_reset, methods=["POST"]),
+        Route(TMDB_IMAGE_PATH + "/{size}/{file}", tmdb_image, methods=["GET"]),
     ]
     return Starlette(routes=routes, middleware=[Middleware(FaultsMiddleware, injector=sim.faults)])
 
@@ -833,6 +1399,47 @@ def create_overseerr_app(sim: OverseerrSim) -> Any:
 # --------------------------------------------------------------------------------------
 # Serving
 # --------------------------------------------------------------------------------------
+
+
+class OverseerrStack:
+    """The simulator bound to a socket, ready to be served in an event loop."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 5055, *, log_level: str = "warning",
+                 advertise_host: str | None = None, **sim_options: Any) -> None:
+        """Bind the port (0 picks a free one) and build the state and app.
+
+        Args:
+            host: Interface to bind.
+            port: Port to bind.
+            log_level: uvicorn's log level.
+            advertise_host: Host name to put in the URL (defaults to ``host``).
+            **sim_options: Passed to ``OverseerrSim`` (``flavour``, ``plex``, ``available_after_s`` …).
+        """
+        self._sock = _bind(host, port)
+        self.url = f"http://{advertise_host or _advertised_host(host)}:{self._sock.getsockname()[1]}"
+        try:
+            self.sim = OverseerrSim(base_url=self.url, **sim_options)
+        except Exception:
+            self._sock.close()
+            raise
+        self._server = _make_server(create_overseerr_app(self.sim), log_level)
+
+    @property
+    def started(self) -> bool:
+        """Whether the server accepts connections."""
+        return bool(self._server.started)
+
+    def request_exit(self) -> None:
+        """Ask the server to stop (a second call forces it) and end the background threads."""
+        self.sim.clear_faults()  # an "outage" would otherwise keep requests (and the server) hanging
+        self.sim.close()
+        if self._server.should_exit:
+            self._server.force_exit = True
+        self._server.should_exit = True
+
+    async def serve(self) -> None:
+        """Serve until ``request_exit()``."""
+        await self._server.serve(sockets=[self._sock])
 
 
 @dataclass
@@ -856,7 +1463,8 @@ def serve_overseerr_in_thread(host: str = "127.0.0.1", port: int = 0, *, log_lev
         port: Port (0 picks a free one).
         log_level: uvicorn's log level.
         advertise_host: Host name to put in the URL (defaults to ``host``).
-        **sim_options: ``OverseerrSim`` keywords (``flavour``, ``api_key``, ``arr_fail``).
+        **sim_options: ``OverseerrSim`` keywords (``flavour``, ``api_key``, ``arr_fail``, ``plex``,
+            ``auto_approve_after_s``, ``available_after_s``, ``webhook_url``, ``webhook_authorization``).
 
     Returns:
         A handle with ``.sim``, ``.url`` and ``.stop()``.
@@ -864,25 +1472,15 @@ def serve_overseerr_in_thread(host: str = "127.0.0.1", port: int = 0, *, log_lev
     Raises:
         RuntimeError: If the server does not start within 10 seconds.
     """
-    sock = _bind(host, port)
-    url = f"http://{advertise_host or _advertised_host(host)}:{sock.getsockname()[1]}"
-    try:
-        sim = OverseerrSim(base_url=url, **sim_options)
-    except Exception:
-        sock.close()
-        raise
-    server = _make_server(create_overseerr_app(sim), log_level)
-
-    def request_exit() -> None:
-        server.should_exit = True
-
-    runner = ServerThread("overseerr-simulator", lambda: server.serve(sockets=[sock]),
-                          started=lambda: server.started, request_exit=request_exit)
-    logger.info("Overseerr simulator on %s", url)
-    return OverseerrHandle(sim, url, runner)
+    stack = OverseerrStack(host, port, log_level=log_level, advertise_host=advertise_host, **sim_options)
+    runner = ServerThread("overseerr-simulator", stack.serve, started=lambda: stack.started,
+                          request_exit=stack.request_exit)
+    logger.info("Overseerr simulator on %s", stack.url)
+    return OverseerrHandle(stack.sim, stack.url, runner)
 
 
 __all__ = [
-    "APPROVED", "COMPLETED", "DECLINED", "FAILED", "FLAVOURS", "PENDING",
-    "OverseerrHandle", "OverseerrSim", "create_overseerr_app", "serve_overseerr_in_thread",
+    "APPROVED", "COMPLETED", "CONFIG_KEYS", "DECLINED", "FAILED", "FLAVOURS", "MEDIA_STATUS_NAMES", "PENDING",
+    "TMDB_IMAGE_PATH", "OverseerrHandle", "OverseerrSim", "OverseerrStack", "create_overseerr_app",
+    "serve_overseerr_in_thread",
 ]

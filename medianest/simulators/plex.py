@@ -34,8 +34,10 @@ Test hooks (plex.tv app; ``/__sim__/faults``, ``/__sim__/state`` and
 
 Python API (thread-safe): ``approve_pin``, ``approve_pin_by_code``, ``set_auto_approve``,
 ``create_account``, ``add_share``, ``remove_share``, ``server_token``,
-``set_section_locations``, ``scan``, ``add_movie``, ``set_faults``/``clear_faults``,
-``advance_clock`` (expire pins without sleeping), ``state``, ``reset``.
+``set_section_locations``, ``scan``, ``add_movie``, ``add_show`` (a show with given seasons,
+used by the Overseerr simulator when a request becomes available), ``item_by_guid``,
+``set_faults``/``clear_faults``, ``advance_clock`` (expire pins without sleeping), ``state``,
+``reset``.
 
 Scans import video files named the Plex way: ``Movies/Title (Year) {tmdb-123}/….mkv``
 and ``TV Shows/Show (Year)/Season 01/Show - S01E02 - Title.mkv``; ``{imdb-…}``,
@@ -712,17 +714,103 @@ class PlexSim:
         return self.items.get(item.parent_key) if item.parent_key is not None else None
 
     def add_movie(self, title: str, year: int | None = None, *, section_key: int = 1,
-                  guids: Iterable[str] = (), file: str | None = None) -> Item:
-        """Add a movie directly (no file needed); returns the new item."""
+                  guids: Iterable[str] = (), file: str | None = None, summary: str = "",
+                  duration_ms: int | None = None) -> Item:
+        """Add a movie directly (no file needed on disk); returns the new item."""
+        guids = list(guids)
         with self._lock:
             section = self.section(section_key)
             now = int(self.now())
             rk = self._new_rating_key()
             item = Item(rk, "movie", section.key, title, now, now,
                         f"plex://movie/{_hex_id('movie', title, year)}" if guids else f"local://{rk}",
-                        year=year, guids=list(guids), file=file)
+                        year=year, summary=summary, guids=guids, file=file,
+                        size=(4_000 + rk) * 1_000_000 if file else 0, duration_ms=duration_ms)
             self.items[rk] = item
-            return item
+        logger.info("added movie %r (ratingKey %s)", title, rk)
+        return item
+
+    def item_by_guid(self, guid: str, *, item_type: str | None = None) -> Item | None:
+        """The item (lowest ratingKey first) whose ``Guid`` list holds ``guid``, e.g. ``tmdb://949``.
+
+        Args:
+            guid: An external id such as ``tmdb://949``, ``imdb://tt0113277`` or ``tvdb://81189``.
+            item_type: Only consider items of this type (``"movie"``, ``"show"`` …).
+        """
+        with self._lock:
+            return next((i for _, i in sorted(self.items.items())
+                         if guid in i.guids and (item_type is None or i.type == item_type)), None)
+
+    def add_show(self, title: str, year: int | None = None, *, seasons: Iterable[int], guids: Iterable[str] = (),
+                 section_key: int = 2, episodes_per_season: int = 1, summary: str = "") -> Item:
+        """Make sure a show holds ``seasons``, each with at least ``episodes_per_season`` episodes.
+
+        The show is the one of ``section_key`` carrying one of ``guids`` (or, without a match,
+        the one titled ``title``); it is created when there is none. Missing seasons are added
+        with episodes ``Episode 1`` … whose files sit under the section's first folder (they
+        need not exist on disk). This is what a finished download plus a scan would produce.
+
+        Args:
+            title: Show title.
+            year: First-air year.
+            seasons: Season numbers (>= 1) the show must hold.
+            guids: External ids (``tmdb://…``, ``tvdb://…``, ``imdb://…``) of the show.
+            section_key: A ``show`` section.
+            episodes_per_season: Minimum episodes per added (or empty) season, >= 1.
+            summary: Show summary, for a new show.
+
+        Returns:
+            The show item.
+
+        Raises:
+            SimError: 404 for an unknown section, 400 if it is not a show section or for bad
+                season numbers / episode counts.
+        """
+        guids = list(guids)
+        wanted = sorted({int(n) for n in seasons})
+        if not wanted or wanted[0] < 1:
+            raise SimError(400, "seasons must be numbers >= 1")
+        if episodes_per_season < 1:
+            raise SimError(400, "episodes_per_season must be >= 1")
+        with self._lock:
+            section = self.section(section_key)
+            if section.type != "show":
+                raise SimError(400, f"section {section_key} is not a show section")
+            shows = [i for _, i in sorted(self.items.items()) if i.section_key == section.key and i.type == "show"]
+            show = next((s for s in shows if set(guids) & set(s.guids)), None) \
+                or next((s for s in shows if s.title.lower() == title.lower()), None)
+            now = int(self.now())
+            if show is None:
+                rk = self._new_rating_key()
+                show = Item(rk, "show", section.key, title, now, now,
+                            f"plex://show/{_hex_id('show', *guids)}" if guids else f"local://{rk}",
+                            year=year, summary=summary, guids=guids)
+                self.items[rk] = show
+            else:
+                show.guids.extend(g for g in guids if g not in show.guids)
+            folder = f"{section.locations[0] if section.locations else ''}/{show.title}"
+            for number in wanted:
+                season = next((s for s in self.children(show.rating_key) if s.index == number), None)
+                if season is None:
+                    rk = self._new_rating_key()
+                    season = Item(rk, "season", section.key, f"Season {number}", now, now,
+                                  f"plex://season/{_hex_id('season', show.guid, number)}",
+                                  parent_key=show.rating_key, index=number)
+                    self.items[rk] = season
+                have = len(self.children(season.rating_key))
+                for index in range(have + 1, episodes_per_season + 1):
+                    rk = self._new_rating_key()
+                    self.items[rk] = Item(
+                        rk, "episode", section.key, f"Episode {index}", now, now,
+                        f"plex://episode/{_hex_id('episode', show.guid, number, index)}",
+                        year=show.year, parent_key=season.rating_key, index=index,
+                        file=f"{folder}/Season {number:02d}/{show.title} - S{number:02d}E{index:02d}.mkv",
+                        size=(1_000 + rk) * 1_000_000, duration_ms=47 * 60_000,
+                    )
+                season.updated_at = now
+            show.updated_at = now
+        logger.info("show %r (ratingKey %s) now holds seasons %s", show.title, show.rating_key, wanted)
+        return show
 
     # ---- scanning --------------------------------------------------------------------
 

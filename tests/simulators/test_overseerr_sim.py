@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import struct
 from collections.abc import Iterator
 
 import httpx
@@ -224,3 +226,35 @@ def test_faults_and_state_and_reset(api: httpx.Client, overseerr: OverseerrHandl
     assert api.post("/__sim__/flavour", json={"flavour": "jellyfin"}).status_code == 400
     assert api.post("/__sim__/reset").status_code == 200
     assert api.get("/__sim__/state").json()["requests"] == []
+
+
+def test_every_title_has_a_poster_the_tmdb_stand_in_serves(overseerr: OverseerrHandle, api: httpx.Client) -> None:
+    titles = [r for page in (1, 2) for r in api.get(f"/api/v1/search?query=&page={page}").json()["results"]]
+    assert len(titles) == len(fixtures.MOVIES) + len(fixtures.SHOWS) + len(fixtures.OVERSEERR_EXTRA_TITLES)
+    posters = [t["posterPath"] for t in titles]
+    assert all(re.fullmatch(r"/[0-9A-Za-z]{27}\.jpg", p) for p in posters) and len(set(posters)) == len(posters)
+    heat = next(t for t in titles if t["id"] == HEAT)
+    assert api.get(f"/api/v1/movie/{HEAT}").json()["posterPath"] == heat["posterPath"]  # stable across calls
+
+    # No API key needed, like image.tmdb.org; a poster is a PNG of the asked size, the same every time.
+    image = httpx.get(f"{overseerr.url}/__sim__/tmdb/t/p/w300_and_h450_face{heat['posterPath']}")
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert image.content[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", image.content[16:24]) == (300, 450)
+    assert httpx.get(f"{overseerr.url}/__sim__/tmdb/t/p/w300_and_h450_face{heat['posterPath']}").content == \
+        image.content
+    w500 = httpx.get(f"{overseerr.url}/__sim__/tmdb/t/p/w500{heat['posterPath']}").content
+    assert struct.unpack(">II", w500[16:24]) == (500, 750)
+    for bad in ("/__sim__/tmdb/t/p/huge/abc.jpg", "/__sim__/tmdb/t/p/w500/abc.exe", "/__sim__/tmdb/t/p/w500/..%2Fx"):
+        assert httpx.get(f"{overseerr.url}{bad}").status_code == 404, bad
+    # The stand-in is a separate service: Overseerr faults do not take it down.
+    overseerr.sim.set_faults(status=503)
+    assert httpx.get(f"{overseerr.url}/__sim__/tmdb/t/p/w92{heat['posterPath']}").status_code == 200
+
+
+def test_plex_url_uses_the_household_machine_id_without_a_pms_simulator(api: httpx.Client) -> None:
+    rid = _request(api, "movie", DUNE, user=BOB).json()["id"]
+    api.post(f"/api/v1/request/{rid}/approve")
+    media = api.post(f"/__sim__/media/movie/{DUNE}/available").json()["media"]
+    assert media["ratingKey"] == "9001"  # no PlexSim attached: ratingKeys come from a counter
+    assert media["plexUrl"] == (f"https://app.plex.tv/desktop#!/server/{fixtures.HOUSEHOLD_MACHINE_ID}"
+                                "/details?key=%2Flibrary%2Fmetadata%2F9001")

@@ -164,12 +164,15 @@ async def metrics_endpoint(_: Request) -> Response:
 
 
 def build_api() -> Starlette:
+    from .api_media import media_routes
+
     return Starlette(routes=[
         Route("/health", health),
         Route("/metrics", metrics_endpoint),
         Route("/auth/plex/start", plex_start),
         Route("/auth/session", session_from_ticket),
         Route("/auth/logout", sign_out),
+        *media_routes(),
     ])
 
 

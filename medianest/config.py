@@ -82,6 +82,13 @@ class Settings(BaseSettings):
 
     overseerr_url: str | None = Field(None, validation_alias=_alias("OVERSEERR_URL"))
     overseerr_api_key: SecretStr | None = Field(None, validation_alias=_alias("OVERSEERR_API_KEY"))
+    overseerr_webhook_secret: SecretStr | None = Field(None, validation_alias=_alias("OVERSEERR_WEBHOOK_SECRET"))
+    tmdb_image_url: str = Field("https://image.tmdb.org/t/p", validation_alias=_alias("TMDB_IMAGE_URL"))
+    request_limit_per_hour: int = Field(20, ge=1, validation_alias=_alias("REQUEST_LIMIT_PER_HOUR"))
+    request_sync_interval_s: int = Field(120, ge=1, validation_alias=_alias("REQUEST_SYNC_INTERVAL_SECONDS"))
+    request_retry_interval_s: int = Field(30, ge=1, validation_alias=_alias("REQUEST_RETRY_INTERVAL_SECONDS"))
+    request_retry_max_s: int = Field(900, ge=1, validation_alias=_alias("REQUEST_RETRY_MAX_SECONDS"))
+    search_cache_s: int = Field(300, ge=0, validation_alias=_alias("SEARCH_CACHE_SECONDS"))
     uptime_kuma_url: str | None = Field(None, validation_alias=_alias("UPTIME_KUMA_URL"))
     uptime_kuma_api_key: SecretStr | None = Field(None, validation_alias=_alias("UPTIME_KUMA_API_KEY"))
 

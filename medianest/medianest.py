@@ -21,8 +21,9 @@ from .db import session_scope
 from .log import configure_logging, current_correlation_id, new_correlation_id
 from .metrics import instrument_event_handlers
 from .services import service_status
-from .state import STATUS_BOARD_SHARDS, StatusBoard, card_view, status_board_token
-from .pages import account, admin, callback, errors, home, login, setup  # noqa: F401  (registers @rx.page)
+from .state import STATUS_BOARD_SHARDS, StatusBoard, UserFeed, card_view, status_board_token, user_feed_token
+from .pages import (account, admin, admin_requests, callback, errors, home, library, login,  # noqa: F401
+                    requests, search, setup)  # (registers @rx.page)
 
 logger = logging.getLogger("medianest.app")
 
@@ -92,7 +93,19 @@ async def refresh_status_board(target_app: rx.App, shard: int, views: list[dict]
         board._show_views(views)
 
 
-async def _forget_closed_tabs(target_app: rx.App, board: StatusBoard) -> None:
+async def refresh_user_feed(target_app: rx.App, user_id: int) -> None:
+    """A member's requests or notifications changed: reload their feed; every tab of theirs
+    shows the new notifications and remounts its request lists."""
+    token = rx.BaseStateToken(ident=user_feed_token(user_id), cls=UserFeed)
+    async with target_app.modify_state(token) as root:
+        feed = await root.get_state(UserFeed)
+        if len(feed._linked_from) > 8:
+            await _forget_closed_tabs(target_app, feed)
+        await feed._reload(user_id)
+        feed.version += 1
+
+
+async def _forget_closed_tabs(target_app: rx.App, board: rx.SharedState) -> None:
     """Reflex never unlinks a tab that went away, so every change would be fanned out to every
     tab ever opened; drop the ones whose socket is gone (they re-link on their next page load)."""
     namespace = target_app.event_namespace
@@ -119,6 +132,10 @@ async def live_updates(app: rx.App):  # noqa: ANN201 - a Reflex lifespan task
             await fan_out_status()
         elif event.get("type") == "status-shard" and isinstance(event.get("shard"), int):
             await refresh_status_board(app, event["shard"] % STATUS_BOARD_SHARDS, list(event.get("services") or []))
+        elif event.get("type") == "user":
+            for user_id in event.get("user_ids") or []:
+                if isinstance(user_id, int):
+                    await refresh_user_feed(app, user_id)
 
     from .tasks.kuma_live import watch_kuma
 
@@ -135,7 +152,7 @@ async def live_updates(app: rx.App):  # noqa: ANN201 - a Reflex lifespan task
              asyncio.create_task(stale_watchdog(), name="stale-watchdog")]
     embedded = not get_settings().redis_url
     if embedded:
-        from .tasks import status as _status_tasks  # noqa: F401  (registers the tasks)
+        from .tasks import requests as _request_tasks, status as _status_tasks  # noqa: F401  (registers tasks)
         from .tasks.broker import broker, run_embedded_schedules
 
         await broker.startup()

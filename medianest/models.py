@@ -45,6 +45,13 @@ class RequestStatus(str, enum.Enum):
     PARTIALLY_AVAILABLE = "partially_available"
     DECLINED = "declined"
     FAILED = "failed"
+    REFUSED = "refused"        # Overseerr said no (permission, quota, unknown title)
+    DUPLICATE = "duplicate"    # someone else had already requested it
+
+
+#: Statuses that can still change (the status sync looks at these).
+OPEN_REQUEST_STATUSES = (RequestStatus.QUEUED.value, RequestStatus.PENDING.value, RequestStatus.APPROVED.value,
+                         RequestStatus.PROCESSING.value, RequestStatus.PARTIALLY_AVAILABLE.value)
 
 
 class DownloadStatus(str, enum.Enum):
@@ -73,6 +80,8 @@ class User(SQLModel, table=True):
     must_change_password: bool = Field(default=False)
     created_at: datetime = _ts(default_factory=utcnow)
     last_login_at: datetime | None = _ts(default=None)
+    overseerr_user_id: int | None = Field(default=None)
+    overseerr_checked_at: datetime | None = _ts(default=None)
 
 
 class UserSession(SQLModel, table=True):
@@ -154,6 +163,48 @@ class MediaRequest(SQLModel, table=True):
     created_at: datetime = _ts(default_factory=utcnow, index=True)
     updated_at: datetime = _ts(default_factory=utcnow)
     completed_at: datetime | None = _ts(default=None)
+    year: int | None = None
+    poster_path: str | None = Field(default=None, max_length=255)
+    next_attempt_at: datetime | None = _ts(default=None, index=True)
+    decline_reason: str | None = Field(default=None, max_length=500)
+    plex_url: str | None = Field(default=None, max_length=1024)
+    synced_at: datetime | None = _ts(default=None)
+
+
+class RequestFollow(SQLModel, table=True):
+    """A member waiting for a title somebody else requested; told when it becomes available."""
+
+    __tablename__ = "request_follows"
+    __table_args__ = (sa.UniqueConstraint("user_id", "media_type", "tmdb_id", name="uq_request_follows_user_title"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    media_type: str = Field(max_length=8)
+    tmdb_id: int = Field(index=True)
+    title: str = Field(max_length=512)
+    year: int | None = None
+    poster_path: str | None = Field(default=None, max_length=255)
+    status: str = Field(default=RequestStatus.PENDING.value, max_length=24)
+    plex_url: str | None = Field(default=None, max_length=1024)
+    created_at: datetime = _ts(default_factory=utcnow)
+    notified_at: datetime | None = _ts(default=None)
+
+
+class Notification(SQLModel, table=True):
+    """Something a member should see (e.g. "available, watch in Plex"), kept until dismissed."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (sa.Index("ix_notifications_user_read", "user_id", "read_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    kind: str = Field(max_length=32)
+    title: str = Field(max_length=255)
+    body: str = Field(default="", max_length=1024)
+    link: str | None = Field(default=None, max_length=1024)
+    link_label: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _ts(default_factory=utcnow)
+    read_at: datetime | None = _ts(default=None)
 
 
 class YoutubeDownload(SQLModel, table=True):

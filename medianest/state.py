@@ -20,7 +20,7 @@ from .db import session_scope
 from .errors import Forbidden, PasswordChangeRequired
 from .log import new_correlation_id
 from .models import Role
-from .services import auth, service_status
+from .services import auth, notifications, service_status
 from .services import settings as system
 
 
@@ -84,6 +84,35 @@ class StatusBoard(rx.SharedState):
     def _show_views(self, views: list[dict[str, Any]]) -> None:
         self.services = views
         self.loaded = True
+
+
+def user_feed_token(user_id: int) -> str:
+    """The shared feed of one member (all their tabs), distinct per install like the board."""
+    return f"user{hashlib.sha1(get_settings().redis_prefix.encode()).hexdigest()[:12]}u{int(user_id)}"
+
+
+def notice_view(n: notifications.NoticeView) -> dict[str, Any]:
+    return {"id": n.id, "kind": n.kind, "title": n.title, "body": n.body, "link": n.link,
+            "link_label": n.link_label, "external": n.link.startswith("http")}
+
+
+class UserFeed(rx.SharedState):
+    """What changes for one member while they look elsewhere: unread notifications, and a
+    ``version`` that moves whenever their requests change (lists remount and reload on it).
+
+    Written only by the server (the live bridge, and the guard on first load)."""
+
+    notices: list[dict[str, Any]] = []
+    unread: int = 0
+    version: int = 0
+    user_id: int = 0
+
+    async def _reload(self, user_id: int) -> None:
+        async with session_scope() as session:
+            shown, count = await notifications.unread(session, user_id)
+        self.notices = [notice_view(n) for n in shown]
+        self.unread = count
+        self.user_id = user_id
 
 
 class SessionState(rx.State):
@@ -164,6 +193,9 @@ class SessionState(rx.State):
         if not board.loaded:
             async with session_scope() as session:
                 board._show(await service_status.board(session, interval_s=get_settings().status_check_interval_s))
+        feed = await (await self.get_state(UserFeed))._link_to(user_feed_token(user.id))
+        if feed.user_id != user.id:
+            await feed._reload(user.id)
         tickets = await self.get_state(TicketState)
         if tickets.ticket:
             tickets.ticket = ""
@@ -187,6 +219,21 @@ class SessionState(rx.State):
         """Every 15 s from each signed-in page: a revoked session ends here, and the link to the
         live status board is restored if Redis lost it (a restart empties Reflex's state)."""
         await self._load_user(allow_password_change=True)
+
+    @rx.event
+    async def dismiss_notice(self, notice_id: int):
+        """Mark one of the member's own notifications read (an id of someone else's matches nothing)."""
+        user = await self._require_user()
+        async with session_scope() as session:
+            await notifications.dismiss(session, user.id, int(notice_id))
+        await notifications.announce([user.id], reason="dismiss")
+
+    @rx.event
+    async def dismiss_all_notices(self):
+        user = await self._require_user()
+        async with session_scope() as session:
+            await notifications.dismiss(session, user.id)
+        await notifications.announce([user.id], reason="dismiss")
 
     @rx.event
     async def sign_out(self):

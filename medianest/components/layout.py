@@ -6,10 +6,13 @@ import reflex as rx
 
 from ..state import SessionState
 from .native import auto_submit_form
+from .notices import bell, notice_stack
 from .status import outage_banner
 
 KEEPALIVE_MS = 15_000
-NAV = [("Home", "/", "house", False), ("Admin", "/admin", "shield", True)]
+NAV = [("Home", "/", "house", False), ("Search", "/search", "search", False),
+       ("Requests", "/requests", "list-checks", False), ("Library", "/library", "library", False),
+       ("Admin", "/admin", "shield", True)]
 
 
 def _nav_link(label: str, href: str, icon: str) -> rx.Component:
@@ -24,6 +27,11 @@ def _links() -> list[rx.Component]:
         link = _nav_link(label, href, icon)
         out.append(rx.cond(SessionState.is_admin, link, rx.fragment()) if admin_only else link)
     return out
+
+
+def _menu_item(label: str, href: str) -> rx.Component:
+    return rx.dropdown_menu.item(label, on_click=rx.redirect(href), display=["flex", "flex", "none"],
+                                 id=f"menu-{label.lower()}")
 
 
 def user_menu() -> rx.Component:
@@ -48,10 +56,8 @@ def user_menu() -> rx.Component:
             ),
             rx.dropdown_menu.separator(),
             # On phones the header links are hidden, so the menu carries them.
-            rx.dropdown_menu.item("Home", on_click=rx.redirect("/"), display=["flex", "flex", "none"]),
-            rx.cond(SessionState.is_admin,
-                    rx.dropdown_menu.item("Admin", on_click=rx.redirect("/admin"), display=["flex", "flex", "none"]),
-                    rx.fragment()),
+            *[rx.cond(SessionState.is_admin, _menu_item(label, href), rx.fragment()) if admin_only
+              else _menu_item(label, href) for label, href, _icon, admin_only in NAV],
             rx.cond(SessionState.user_is_local,
                     rx.dropdown_menu.item("Change password", on_click=rx.redirect("/account/password")),
                     rx.fragment()),
@@ -68,6 +74,7 @@ def header() -> rx.Component:
                     href="/", underline="none", color_scheme="gray", high_contrast=True, id="brand"),
             rx.hstack(*_links(), spacing="5", display=["none", "none", "flex"], margin_left="1.5em"),
             rx.spacer(),
+            bell(),
             rx.color_mode.button(size="2", variant="ghost", id="color-mode"),
             user_menu(),
             align="center", width="100%", max_width="72rem", margin="0 auto", padding_x="1em",
@@ -99,6 +106,7 @@ def shell(*children: rx.Component, title: str = "") -> rx.Component:
             ),
             max_width="72rem", margin="0 auto", padding="1.5em 1em 4em", width="100%",
         ),
+        rx.cond(SessionState.checked, notice_stack(), rx.fragment()),
         min_height="100vh", background=rx.color("gray", 2),
     )
 

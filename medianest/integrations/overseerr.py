@@ -119,6 +119,7 @@ class SearchResult:
     poster_path: str | None
     status: str
     media_id: int | None
+    plex_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,9 @@ class MediaDetails:
     rating_key: str | None
     seasons: tuple[SeasonStatus, ...]
     request_ids: tuple[int, ...]
+    plex_url: str | None = None
+    #: TV: seasons in a request that is not declined (pending, approved…): "already requested".
+    requested_seasons: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -180,6 +184,8 @@ class MediaRequest:
     modified_by_id: int | None
     created_at: str | None
     updated_at: str | None
+    plex_url: str | None = None
+    rating_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -226,7 +232,7 @@ def parse_search_result(data: Mapping[str, Any]) -> SearchResult | None:
     info = _dict(data.get("mediaInfo"))
     title, year = _title_fields(data, media_type)
     return SearchResult(tmdb_id, media_type, title, year, str(data.get("overview") or ""), data.get("posterPath"),
-                        media_status_name(info.get("status", 1)), _int(info.get("id")))
+                        media_status_name(info.get("status", 1)), _int(info.get("id")), info.get("plexUrl") or None)
 
 
 def parse_request(data: Mapping[str, Any]) -> MediaRequest:
@@ -240,7 +246,8 @@ def parse_request(data: Mapping[str, Any]) -> MediaRequest:
         media_type=str(data.get("type") or media.get("mediaType") or ""), tmdb_id=_int(media.get("tmdbId")),
         media_status=media_status_name(media.get("status4k" if is4k else "status", 1)), is4k=is4k, seasons=seasons,
         requested_by_id=_int(by.get("id")), requested_by_plex_id=_int(by.get("plexId")),
-        modified_by_id=_int(mod.get("id")), created_at=data.get("createdAt"), updated_at=data.get("updatedAt"))
+        modified_by_id=_int(mod.get("id")), created_at=data.get("createdAt"), updated_at=data.get("updatedAt"),
+        plex_url=media.get("plexUrl") or None, rating_key=str(media["ratingKey"]) if media.get("ratingKey") else None)
 
 
 def parse_user(data: Mapping[str, Any]) -> OverseerrUser:
@@ -368,11 +375,15 @@ class OverseerrClient(BaseClient):
                               and (n := _int(s.get("seasonNumber"))) is not None and n > 0} | {
                                  n for n in known if n is not None and n > 0})
             seasons = tuple(SeasonStatus(n, media_status_name(known.get(n, 1))) for n in numbers)
-        requests = tuple(i for r in info.get("requests") or [] if isinstance(r, dict)
-                         and (i := _int(r.get("id"))) is not None)
+        raw_requests = [r for r in info.get("requests") or [] if isinstance(r, dict)]
+        requests = tuple(i for r in raw_requests if (i := _int(r.get("id"))) is not None)
+        requested = sorted({n for r in raw_requests if request_status_name(r.get("status")) != "declined"
+                            and not r.get("is4k") for s in r.get("seasons") or [] if isinstance(s, dict)
+                            and (n := _int(s.get("seasonNumber"))) is not None})
         return MediaDetails(int(data["id"]), media_type, title, year, str(data.get("overview") or ""),
                             data.get("posterPath"), media_status_name(info.get("status", 1)), _int(info.get("id")),
-                            info.get("ratingKey"), seasons, requests)
+                            str(info["ratingKey"]) if info.get("ratingKey") else None, seasons, requests,
+                            plex_url=info.get("plexUrl") or None, requested_seasons=tuple(requested))
 
     # ---- users ---------------------------------------------------------------------
 

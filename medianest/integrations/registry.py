@@ -16,6 +16,7 @@ from ..errors import IntegrationRejected, IntegrationUnavailable
 from ..security import Encryptor
 from ..services import settings as system
 from ..services.ratelimit import Limit, RateLimiter
+from ..services.search import SearchCache
 from .base import configure_breakers
 from .overseerr import OverseerrClient
 from .plex import PlexServerClient, PlexTvClient
@@ -32,6 +33,7 @@ class Registry:
         self.encryptor = Encryptor(settings.secret_value("encryption_key"))
         self._redis: dict[int, aioredis.Redis] = {}
         self._limiters: dict[int, RateLimiter] = {}
+        self._search_caches: dict[int, SearchCache] = {}
         self.auth_limit = Limit("auth", settings.auth_rate_limit, settings.auth_rate_window_s)
         configure_breakers(fail_max=settings.breaker_fail_max, reset_timeout=settings.breaker_reset_s)
 
@@ -52,6 +54,15 @@ class Registry:
             limiter = RateLimiter(self.redis(), prefix=self.settings.redis_prefix)
             self._limiters[loop_id] = limiter
         return limiter
+
+    def search_cache(self) -> SearchCache:
+        """Overseerr search results: Redis when configured (shared), else this process's memory."""
+        loop_id = id(asyncio.get_running_loop())
+        cache = self._search_caches.get(loop_id)
+        if cache is None:
+            cache = SearchCache(self.redis(), prefix=self.settings.redis_prefix)
+            self._search_caches[loop_id] = cache
+        return cache
 
     async def plex_tv(self, session: AsyncSession) -> PlexTvClient:
         client_id = await system.plex_client_id(session, self.settings.plex_client_id)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import reflex as rx
 
 from ..db import session_scope
-from ..errors import NotFound, ValidationFailed
+from ..errors import IntegrationUnavailable, MediaNestError, NotFound, ValidationFailed
+from ..integrations.registry import get_registry
 from ..models import Role, UserStatus
-from ..services import users
+from ..services import media_requests, users
 from ..state import SessionState
 from ..components.layout import shell
+from .admin_requests import admin_tabs
 
 
 class AdminUsersState(SessionState):
@@ -17,9 +19,24 @@ class AdminUsersState(SessionState):
     loading: bool = False
 
     async def _refresh(self, actor) -> None:  # noqa: ANN001
+        overseerr = get_registry().overseerr()
+        missing: set[int] | None = None
         async with session_scope() as session:
             found = await users.list_users(session, actor=actor)
+            if overseerr is not None:
+                try:
+                    missing = await media_requests.members_without_overseerr(session, overseerr)
+                except IntegrationUnavailable:
+                    missing = None
+        def overseerr_state(u) -> str:  # noqa: ANN001
+            if overseerr is None or u.is_local:
+                return "n/a"
+            if missing is None:
+                return "unknown"
+            return "missing" if u.id in missing else "linked"
+
         self.rows = [{
+            "overseerr": overseerr_state(u),
             "id": str(u.id), "username": u.username, "initials": u.username[:2].upper(), "email": u.email or "", "avatar": u.avatar_url or "",
             "role": u.role, "status": u.status, "kind": "Local" if u.is_local else "Plex",
             "last_login": u.last_login_at.strftime("%Y-%m-%d %H:%M UTC") if u.last_login_at else "never",
@@ -32,6 +49,24 @@ class AdminUsersState(SessionState):
         yield
         await self._refresh(user)
         self.loading = False
+
+    @rx.event
+    async def import_to_overseerr(self, user_id: str):
+        """Create the member's Overseerr user from their Plex account (``import-from-plex``)."""
+        actor = await self._require_user(Role.ADMIN)
+        overseerr = get_registry().overseerr()
+        if overseerr is None:
+            return rx.toast.error("Overseerr is not configured.")
+        try:
+            async with session_scope() as session:
+                text = await media_requests.import_member(session, actor=actor, user_id=int(user_id),
+                                                          overseerr=overseerr, client_ip=self._client_ip())
+        except (ValueError, TypeError):
+            return rx.toast.error("That user id is not valid.")
+        except MediaNestError as exc:
+            return rx.toast.error(exc.user_message)
+        await self._refresh(actor)
+        return rx.toast.success(text)
 
     @rx.event
     async def suspend(self, user_id: str):
@@ -78,6 +113,16 @@ def _row(row: rx.Var) -> rx.Component:
         rx.table.cell(rx.badge(rx.cond(suspended, "suspended", "active"),
                                color_scheme=rx.cond(suspended, "red", "green"), id="status-" + row["username"])),
         rx.table.cell(row["kind"], display=["none", "none", "table-cell"]),
+        rx.table.cell(rx.match(
+            row["overseerr"],
+            ("linked", rx.badge("linked", color_scheme="green", variant="soft")),
+            ("missing", rx.hstack(rx.badge("not in Overseerr", color_scheme="amber", variant="soft"),
+                                  rx.button("Add to Overseerr", size="1", variant="soft",
+                                            on_click=AdminUsersState.import_to_overseerr(row["id"]),
+                                            id="import-" + row["username"]), spacing="2", wrap="wrap")),
+            ("unknown", rx.badge("Overseerr not answering", color_scheme="gray", variant="soft")),
+            rx.text("–", color_scheme="gray"),
+        ), id="overseerr-" + row["username"]),
         rx.table.cell(row["last_login"], display=["none", "none", "table-cell"]),
         rx.table.cell(rx.hstack(
             rx.cond(suspended,
@@ -98,6 +143,7 @@ def _row(row: rx.Var) -> rx.Component:
 @rx.page(route="/admin", title="Admin · MediaNest", on_load=AdminUsersState.load)
 def admin() -> rx.Component:
     return shell(
+        admin_tabs("/admin"),
         rx.text("Everyone who has signed in to MediaNest. Suspending someone signs them out everywhere at once.",
                 color_scheme="gray"),
         rx.cond(
@@ -110,6 +156,7 @@ def admin() -> rx.Component:
                         rx.table.column_header_cell("User"), rx.table.column_header_cell("Role"),
                         rx.table.column_header_cell("Status"),
                         rx.table.column_header_cell("Sign-in", display=["none", "none", "table-cell"]),
+                        rx.table.column_header_cell("Overseerr"),
                         rx.table.column_header_cell("Last sign-in", display=["none", "none", "table-cell"]),
                         rx.table.column_header_cell("Actions"))),
                     rx.table.body(rx.foreach(AdminUsersState.rows, _row)),

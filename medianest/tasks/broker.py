@@ -59,6 +59,8 @@ def schedules() -> list[Schedule]:
     return [
         Schedule("status.check", settings.status_check_interval_s, "check every service's status"),
         Schedule("status.prune", 6 * 3600, f"drop status history older than {settings.status_history_days} days"),
+        Schedule("requests.deliver", settings.request_retry_interval_s, "send queued requests to Overseerr"),
+        Schedule("requests.sync", settings.request_sync_interval_s, "follow the status of open requests"),
     ]
 
 
@@ -76,7 +78,7 @@ scheduler = TaskiqScheduler(broker=broker, sources=[MediaNestScheduleSource()])
 async def run_embedded_schedules(stop: asyncio.Event) -> None:
     """Embedded mode's scheduler: one loop per schedule inside the single web process."""
     from ..live import wait_or_stop
-    from . import status  # noqa: F401  (registers the tasks)
+    from . import requests, status  # noqa: F401  (registers the tasks)
 
     async def every(item: Schedule) -> None:
         while not stop.is_set():

@@ -18,13 +18,15 @@ import pytest
 import redis
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from medianest.launcher import SIMULATED_KUMA
+from medianest.launcher import SIMULATED_KUMA, simulated_overseerr_env
 from tests.conftest import REDIS_PREFIX, ROOT
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"]
 LOCAL_ADMIN_PASSWORD = "bootstrap-pass-e2e"
 HOUSEHOLD = "517aed8117af122796b91655a5bcb730f27164dd"
+REQUEST_LIMIT = 4
+WEBHOOK_SECRET = "e2e-overseerr-webhook-secret"
 
 expect.set_options(timeout=15_000)
 
@@ -111,7 +113,19 @@ def kuma_sim():  # noqa: ANN201
 
 
 @pytest.fixture(scope="session")
-def app_url(database_url, plex_sims, kuma_sim, private_redis, tmp_path_factory) -> str:  # noqa: ANN001
+def overseerr_sim(plex_sims):  # noqa: ANN001, ANN201
+    """The Overseerr simulator attached to the e2e Plex simulators, for the whole run (handle with
+    ``.sim`` and ``.url``). No auto-progress and no webhook: browser tests drive it with hooks."""
+    from medianest.simulators.overseerr import serve_overseerr_in_thread
+
+    handle = serve_overseerr_in_thread("127.0.0.1", 0, plex=plex_sims.sim, auto_approve_after_s=None,
+                                       available_after_s=None, webhook_url=None)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(scope="session")
+def app_url(database_url, plex_sims, kuma_sim, overseerr_sim, private_redis, tmp_path_factory) -> str:  # noqa: ANN001
     """MediaNest in production mode, as Docker runs it, on a free loopback port."""
     port = _free_port()
     log_path = tmp_path_factory.mktemp("server") / "medianest.log"
@@ -131,6 +145,9 @@ def app_url(database_url, plex_sims, kuma_sim, private_redis, tmp_path_factory) 
         "STATUS_CHECK_INTERVAL_SECONDS": "1",
         "UPTIME_KUMA_URL": kuma_sim.url,
         **SIMULATED_KUMA,
+        **simulated_overseerr_env(overseerr_sim.url),
+        "REQUEST_SYNC_INTERVAL_SECONDS": "2", "REQUEST_RETRY_INTERVAL_SECONDS": "1",
+        "REQUEST_LIMIT_PER_HOUR": str(REQUEST_LIMIT), "OVERSEERR_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path_factory.mktemp("prometheus")),
     }
     if "NPM_CONFIG_REGISTRY" not in env:
@@ -168,8 +185,10 @@ def app_url(database_url, plex_sims, kuma_sim, private_redis, tmp_path_factory) 
 
 
 TASK_COMMANDS = {
-    "worker": ["taskiq", "worker", "medianest.tasks.broker:broker", "medianest.tasks.status", "--workers", "1"],
-    "scheduler": ["taskiq", "scheduler", "medianest.tasks.broker:scheduler", "medianest.tasks.status"],
+    "worker": ["taskiq", "worker", "medianest.tasks.broker:broker", "medianest.tasks.status",
+               "medianest.tasks.requests", "--workers", "1"],
+    "scheduler": ["taskiq", "scheduler", "medianest.tasks.broker:scheduler", "medianest.tasks.status",
+                  "medianest.tasks.requests"],
 }
 
 
@@ -214,13 +233,15 @@ def _reset_database() -> None:
 
 
 @pytest.fixture
-def fresh(app_url, plex_sims, private_redis) -> str:  # noqa: ANN001
-    """Empty database, simulators at their fixtures, rate-limit counters cleared."""
+def fresh(app_url, plex_sims, overseerr_sim, private_redis) -> str:  # noqa: ANN001
+    """Empty database, simulators at their fixtures, rate-limit counters and search cache cleared."""
     _reset_database()
     plex_sims.sim.reset()
     plex_sims.sim.clear_faults()
+    overseerr_sim.sim.reset()
     client = redis.Redis.from_url(private_redis.url)
-    keys = list(client.scan_iter(match=f"{REDIS_PREFIX}rl:*", count=1000))
+    keys = [*client.scan_iter(match=f"{REDIS_PREFIX}rl:*", count=1000),
+            *client.scan_iter(match=f"{REDIS_PREFIX}search:*", count=1000)]
     if keys:
         client.delete(*keys)
     return app_url

@@ -16,7 +16,8 @@ import reflex as rx
 import socketio
 from playwright.sync_api import expect
 
-from medianest.pages import account, admin, callback, errors, home, login, setup  # noqa: F401
+from medianest.pages import (account, admin, admin_requests, callback, errors, home, library, login,  # noqa: F401
+                             requests, search, setup)
 from medianest.state import SessionState
 from tests.e2e.conftest import HOUSEHOLD, setup_household
 
@@ -28,8 +29,18 @@ PUBLIC = {
     "ErrorPageState.load": "shows the reference from the URL",
 }
 ADMIN = {"SetupState.load", "SetupState.choose", "AdminUsersState.load",
-         "AdminUsersState.suspend", "AdminUsersState.reactivate", "AdminUsersState.set_role"}
-MEMBER = {"SessionState.guard", "SessionState.sign_out", "SessionState.keepalive", "PasswordState.load", "PasswordState.change_password"}
+         "AdminUsersState.suspend", "AdminUsersState.reactivate", "AdminUsersState.set_role",
+         "AdminUsersState.import_to_overseerr",
+         *(f"AdminRequestsState.{name}" for name in (
+             "load", "reload", "set_status_filter", "set_type_filter", "set_member_filter", "go_to_page", "approve",
+             "open_decline", "set_decline_reason", "close_decline", "confirm_decline"))}
+MEMBER = {"SessionState.guard", "SessionState.sign_out", "SessionState.keepalive", "PasswordState.load",
+          "PasswordState.change_password", "SessionState.dismiss_notice", "SessionState.dismiss_all_notices",
+          *(f"SearchState.{name}" for name in (
+              "load", "set_query", "load_more", "set_kind", "request_movie", "follow", "open_seasons",
+              "toggle_season", "close_seasons", "request_seasons")),
+          *(f"RequestsState.{name}" for name in ("load", "reload", "set_filter", "go_to_page", "unfollow")),
+          *(f"LibraryState.{name}" for name in ("load", "choose", "set_query", "load_more"))}
 
 
 def medianest_states() -> list[type[rx.State]]:

@@ -1,0 +1,148 @@
+"""HTTP routes for media: the image proxy (Plex thumbnails, TMDB posters) and Overseerr's webhook.
+
+Images: the Plex token stays on the server (the browser asks MediaNest, MediaNest asks Plex), and
+answers are cached on disk and in the browser. Only signed-in members get them.
+
+Webhook: Overseerr's webhook agent (Settings → Notifications → Webhook) posts here with the
+``Authorization`` header set to ``OVERSEERR_WEBHOOK_SECRET``; the request it names is synced at
+once instead of at the next scheduled sync. Without a configured secret the route answers 404.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from functools import lru_cache
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .api import SESSION_COOKIE, cookie_value
+from .config import get_settings
+from .db import session_scope
+from .errors import IntegrationRejected, IntegrationUnavailable, InvalidToken
+from .integrations.overseerr import OverseerrNotFound
+from .integrations.registry import get_registry
+from .integrations.tmdb import TmdbImageClient, valid_image
+from .security import verify_token
+from .services import media_requests
+from .services.images import ImageCache
+
+logger = logging.getLogger(__name__)
+
+THUMB_SIZES = {(150, 225), (300, 450), (600, 900), (400, 225)}
+BROWSER_CACHE = "private, max-age=86400"
+
+
+@lru_cache(maxsize=1)
+def image_cache() -> ImageCache:
+    return ImageCache(get_settings().data_dir / "cache" / "images")
+
+
+def _signed_in(request: Request) -> bool:
+    """A valid session JWT (signature and expiry; images need no database round trip)."""
+    token = cookie_value(request.headers.get("cookie"), SESSION_COOKIE)
+    if not token:
+        return False
+    try:
+        verify_token(token, "session", secret=get_settings().secret_value("jwt_secret"))
+    except InvalidToken:
+        return False
+    return True
+
+
+def _image(body: bytes, content_type: str, cached: bool) -> Response:
+    return Response(body, media_type=content_type,
+                    headers={"cache-control": BROWSER_CACHE, "x-cache": "hit" if cached else "miss"})
+
+
+async def plex_image(request: Request) -> Response:
+    """``GET /media/plex?path=/library/metadata/1/thumb/2&w=300&h=450``."""
+    if not _signed_in(request):
+        return Response(status_code=401)
+    path = request.query_params.get("path", "")
+    try:
+        size = (int(request.query_params.get("w", "300")), int(request.query_params.get("h", "450")))
+    except ValueError:
+        size = (0, 0)
+    if not path.startswith("/library/") or ".." in path or size not in THUMB_SIZES:
+        return Response("not an image MediaNest serves", status_code=400)
+    async with session_scope() as session:
+        plex = await get_registry().plex_server(session)
+    if plex is None:
+        return Response(status_code=404)
+    try:
+        body, content_type, cached = await image_cache().get_or_fetch(
+            f"plex:{plex.base_url}:{path}:{size[0]}x{size[1]}", lambda: plex.image(path, width=size[0], height=size[1]))
+    except IntegrationRejected as exc:
+        return Response(status_code=404 if exc.status_code in (400, 404) else 502)
+    except IntegrationUnavailable:
+        return Response(status_code=503, headers={"retry-after": "30"})
+    return _image(body, content_type, cached)
+
+
+async def tmdb_image(request: Request) -> Response:
+    """``GET /media/tmdb/w300/abc.jpg``: a TMDB poster through MediaNest."""
+    if not _signed_in(request):
+        return Response(status_code=401)
+    size, name = request.path_params["size"], request.path_params["file"]
+    if not valid_image(size, name):
+        return Response("not an image MediaNest serves", status_code=400)
+    settings = get_settings()
+    client = TmdbImageClient(settings.tmdb_image_url, timeout=settings.http_timeout_s)
+    try:
+        body, content_type, cached = await image_cache().get_or_fetch(
+            f"tmdb:{settings.tmdb_image_url}:{size}:{name}", lambda: client.image(size, name))
+    except IntegrationRejected as exc:
+        return Response(status_code=404 if exc.status_code == 404 else 502)
+    except IntegrationUnavailable:
+        return Response(status_code=503, headers={"retry-after": "30"})
+    return _image(body, content_type, cached)
+
+
+async def overseerr_webhook(request: Request) -> Response:
+    """``POST /webhooks/overseerr`` from Overseerr's webhook agent."""
+    settings = get_settings()
+    secret = settings.secret_value("overseerr_webhook_secret")
+    if not secret:
+        return JSONResponse({"error": "webhook not enabled"}, status_code=404)
+    given = request.headers.get("authorization", "")
+    if given.lower().startswith("bearer "):
+        given = given[7:]
+    if not hmac.compare_digest(given.encode(), secret.encode()):
+        return JSONResponse({"error": "bad authorization"}, status_code=401)
+    try:
+        payload = await request.json()
+    except ValueError:
+        return JSONResponse({"error": "body must be JSON"}, status_code=400)
+    if not isinstance(payload, dict):
+        return JSONResponse({"error": "body must be a JSON object"}, status_code=400)
+    kind = str(payload.get("notification_type") or "")
+    if kind == "TEST_NOTIFICATION":
+        return JSONResponse({"ok": True, "test": True})
+    raw_id = (payload.get("request") or {}).get("request_id") if isinstance(payload.get("request"), dict) else None
+    try:
+        request_id = int(str(raw_id))
+    except ValueError:
+        return JSONResponse({"ok": True, "ignored": "no request id"}, status_code=202)
+    overseerr = get_registry().overseerr()
+    if overseerr is None:
+        return JSONResponse({"error": "Overseerr is not configured"}, status_code=404)
+    try:
+        changed = await media_requests.sync_by_overseerr_id(session_scope, overseerr, request_id)
+    except OverseerrNotFound:
+        return JSONResponse({"ok": True, "ignored": "unknown request"}, status_code=202)
+    except IntegrationUnavailable:
+        # The scheduled sync catches up; tell Overseerr it was received.
+        return JSONResponse({"ok": True, "deferred": True}, status_code=202)
+    logger.info("Overseerr webhook %s for request %s: %s members updated", kind, request_id, changed)
+    return JSONResponse({"ok": True, "changed": changed})
+
+
+def media_routes() -> list[Route]:
+    return [
+        Route("/media/plex", plex_image),
+        Route("/media/tmdb/{size}/{file}", tmdb_image),
+        Route("/webhooks/overseerr", overseerr_webhook, methods=["POST"]),
+    ]

@@ -1,0 +1,62 @@
+"""Browsing the household's Plex libraries: sections, recently added, search. Posters go through
+MediaNest's image route (``/media/plex``) so the Plex token never reaches the browser."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ..errors import ValidationFailed
+from ..integrations.plex import LibraryItem, LibrarySection, PlexServerClient, watch_url
+from . import settings as system
+
+PAGE_SIZE = 30
+RECENT = "recent"
+
+
+@dataclass(frozen=True)
+class Shelf:
+    items: list[dict]
+    total: int
+    offset: int
+
+
+def thumb_url(thumb: str | None, width: int = 300, height: int = 450) -> str:
+    return f"/media/plex?path={quote(thumb, safe='')}&w={width}&h={height}" if thumb else ""
+
+
+def item_view(item: LibraryItem, machine_id: str | None) -> dict:
+    return {"key": item.rating_key, "title": item.title, "year": str(item.year or ""), "subtitle": item.subtitle,
+            "type": item.type, "poster": thumb_url(item.thumb),
+            "watch": watch_url(machine_id, item.rating_key) if machine_id else ""}
+
+
+async def household_machine_id(session: AsyncSession) -> str | None:
+    server = await system.household_server(session)
+    return server.machine_id if server else None
+
+
+async def sections(plex: PlexServerClient) -> list[LibrarySection]:
+    return list(await plex.sections())
+
+
+async def shelf(plex: PlexServerClient, machine_id: str | None, section: str, *, start: int = 0) -> Shelf:
+    """Recently added (``section == "recent"``) or one section, A–Z, a page at a time."""
+    if section == RECENT:
+        items = await plex.recently_added(size=PAGE_SIZE)
+        return Shelf([item_view(i, machine_id) for i in items], len(items), 0)
+    if not section.isdigit():
+        raise ValidationFailed("That library does not exist.")
+    page = await plex.section_items(section, start=max(0, int(start)), size=PAGE_SIZE)
+    return Shelf([item_view(i, machine_id) for i in page.items], page.total, page.offset)
+
+
+async def find(plex: PlexServerClient, machine_id: str | None, query: str) -> list[dict]:
+    text = " ".join((query or "").split())
+    if not text:
+        return []
+    if len(text) > 100:
+        raise ValidationFailed("Search for at most 100 characters.")
+    return [item_view(i, machine_id) for i in await plex.search(text, limit=30)]

@@ -1,0 +1,668 @@
+"""Requests of movies and shows through Overseerr, acting as the member.
+
+The lifecycle of a MediaNest request row (``media_requests``):
+
+* ``submit`` checks the input and MediaNest's own hourly limit, **writes the row (queued) and
+  commits it**, then tries to deliver it at once.
+* ``deliver`` sends it to Overseerr with ``X-Api-User`` = the member's Overseerr user, so the
+  member's permissions, quota and auto-approval decide. Overseerr unreachable: the row stays
+  queued with ``next_attempt_at`` backed off exponentially, and ``deliver_due`` (a scheduled task)
+  tries again. A 409/403/unknown title ends it with a plain reason. A delivery whose answer was
+  lost is recognised on the retry (Overseerr says 409 and the existing request is the member's
+  own), so nothing is sent twice.
+* ``sync_open`` (scheduled, and per request from the webhook) follows Overseerr's status
+  (pending → approved → processing → available, declined, failed) and notifies the member, and
+  followers of the title, when it becomes available.
+
+Every change is committed before ``notifications.announce`` tells open tabs to reload.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ..db import as_utc
+from ..errors import Forbidden, IntegrationUnavailable, NotFound, RateLimited, ValidationFailed
+from ..integrations.overseerr import (AlreadyRequested, MediaDetails, OverseerrClient, OverseerrNotFound,
+                                      RequestNotAllowed)
+from ..integrations.overseerr import MediaRequest as OverseerrRequest
+from ..models import OPEN_REQUEST_STATUSES, MediaRequest, RequestFollow, RequestStatus, User, utcnow
+from . import audit, notifications
+from .auth import CurrentUser
+from .ratelimit import humanize_wait
+
+logger = logging.getLogger(__name__)
+
+PAGE_SIZE = 20
+USER_MAP_TTL = timedelta(minutes=10)
+NO_USER_RECHECK = timedelta(minutes=1)
+DELIVERY_LEASE = timedelta(seconds=60)
+RETRY_BASE_S = 15
+MAX_REASON = 500
+
+STATUS_LABELS = {
+    RequestStatus.QUEUED.value: "Queued",
+    RequestStatus.PENDING.value: "Pending approval",
+    RequestStatus.APPROVED.value: "Approved",
+    RequestStatus.PROCESSING.value: "Processing",
+    RequestStatus.PARTIALLY_AVAILABLE.value: "Partly available",
+    RequestStatus.AVAILABLE.value: "Available",
+    RequestStatus.DECLINED.value: "Declined",
+    RequestStatus.FAILED.value: "Failed",
+    RequestStatus.REFUSED.value: "Not accepted",
+    RequestStatus.DUPLICATE.value: "Already requested",
+}
+#: The "filter by status" choices of the request lists (value → statuses).
+STATUS_FILTERS: dict[str, tuple[str, ...]] = {
+    "all": (),
+    "open": OPEN_REQUEST_STATUSES,
+    "queued": (RequestStatus.QUEUED.value,),
+    "pending": (RequestStatus.PENDING.value,),
+    "approved": (RequestStatus.APPROVED.value, RequestStatus.PROCESSING.value),
+    "available": (RequestStatus.AVAILABLE.value, RequestStatus.PARTIALLY_AVAILABLE.value),
+    "declined": (RequestStatus.DECLINED.value,),
+    "failed": (RequestStatus.FAILED.value, RequestStatus.REFUSED.value, RequestStatus.DUPLICATE.value),
+}
+_AVAILABLE = {RequestStatus.AVAILABLE.value, RequestStatus.PARTIALLY_AVAILABLE.value}
+
+
+class NotInOverseerr(ValidationFailed):
+    """The member's Plex account has no Overseerr user yet."""
+
+    user_message = ("Your Plex account is not set up in Overseerr yet, so requests cannot be sent for you. "
+                    "An admin can add you from the Users page; you will be able to request after that.")
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What the member asked for (title, year and poster are for display only)."""
+
+    media_type: str
+    tmdb_id: int
+    title: str
+    year: int | None = None
+    poster_path: str | None = None
+    seasons: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    row: MediaRequest
+    message: str
+    ok: bool
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    """One request as the lists show it."""
+
+    id: int
+    user_id: int
+    username: str
+    title: str
+    year: int | None
+    media_type: str
+    tmdb_id: int
+    seasons: tuple[int, ...]
+    poster_path: str | None
+    status: str
+    label: str
+    message: str
+    created_at: datetime
+    updated_at: datetime
+    plex_url: str | None
+    decline_reason: str | None
+    can_decide: bool
+
+
+def status_from_overseerr(req: OverseerrRequest) -> str:
+    """MediaNest's status of a request from Overseerr's request and media statuses (both flavours)."""
+    if req.status == "declined":
+        return RequestStatus.DECLINED.value
+    if req.status == "failed":
+        return RequestStatus.FAILED.value
+    if req.status == "pending":
+        return RequestStatus.PENDING.value
+    if req.status == "completed" or req.media_status == "available":
+        return RequestStatus.AVAILABLE.value
+    if req.media_status == "partially_available":
+        return RequestStatus.PARTIALLY_AVAILABLE.value
+    if req.media_status == "processing":
+        return RequestStatus.PROCESSING.value
+    return RequestStatus.APPROVED.value
+
+
+def validate_draft(draft: Draft) -> Draft:
+    if draft.media_type not in ("movie", "tv"):
+        raise ValidationFailed("Only movies and shows can be requested.")
+    if not isinstance(draft.tmdb_id, int) or draft.tmdb_id <= 0:
+        raise ValidationFailed("That title cannot be requested.")
+    seasons = tuple(sorted({int(n) for n in draft.seasons}))
+    if draft.media_type == "tv":
+        if not seasons:
+            raise ValidationFailed("Choose at least one season.")
+        if any(n < 1 or n > 200 for n in seasons):
+            raise ValidationFailed("Choose seasons from the list.")
+    elif seasons:
+        raise ValidationFailed("A movie has no seasons.")
+    title = " ".join((draft.title or "").split())[:512] or f"TMDB {draft.tmdb_id}"
+    return Draft(draft.media_type, draft.tmdb_id, title, draft.year, (draft.poster_path or None), seasons)
+
+
+# --------------------------------------------------------------------------------------
+# The member's Overseerr user
+# --------------------------------------------------------------------------------------
+
+
+async def overseerr_user_id(session: AsyncSession, user_id: int, overseerr: OverseerrClient, *,
+                            refresh: bool = False) -> int | None:
+    """The Overseerr user with this member's Plex id (admin key lookup, remembered 10 minutes).
+
+    Returns None when there is none. Raises ``IntegrationUnavailable`` only when Overseerr does not
+    answer and nothing was remembered."""
+    user = await session.get(User, user_id)
+    if user is None or user.plex_id is None:
+        return None
+    checked = as_utc(user.overseerr_checked_at)
+    now = utcnow()
+    if not refresh and checked is not None:
+        ttl = USER_MAP_TTL if user.overseerr_user_id is not None else NO_USER_RECHECK
+        if now - checked < ttl:
+            return user.overseerr_user_id
+    try:
+        found = await overseerr.user_by_plex_id(user.plex_id)
+    except IntegrationUnavailable:
+        if user.overseerr_user_id is not None:
+            return user.overseerr_user_id
+        raise
+    user.overseerr_user_id = found.id if found else None
+    user.overseerr_checked_at = now
+    session.add(user)
+    await session.commit()
+    return user.overseerr_user_id
+
+
+async def import_member(session: AsyncSession, *, actor: CurrentUser, user_id: int, overseerr: OverseerrClient,
+                        client_ip: str | None = None) -> str:
+    """Admin: create the member's Overseerr user from Plex (``import-from-plex``)."""
+    if not actor.is_admin:
+        raise Forbidden("Only admins can add members to Overseerr.")
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound()
+    if user.plex_id is None:
+        raise ValidationFailed("The local admin has no Plex account to add to Overseerr.")
+    if await overseerr_user_id(session, user_id, overseerr, refresh=True) is not None:
+        return f"{user.username} is already in Overseerr."
+    await overseerr.import_from_plex([user.plex_id])
+    mapped = await overseerr_user_id(session, user_id, overseerr, refresh=True)
+    await audit.record(session, "overseerr.import_user", actor_user_id=actor.id, target=str(user_id),
+                       client_ip=client_ip, found=mapped is not None)
+    if mapped is None:
+        raise ValidationFailed(f"Overseerr did not add {user.username}: their Plex account must have access to "
+                               "the server Overseerr uses.")
+    await notifications.add(session, user.id, kind="overseerr_ready", title="You can request now",
+                            body="An admin added you to Overseerr.", link="/search", link_label="Search")
+    await session.commit()
+    await notifications.announce([user.id], reason="import")
+    return f"{user.username} was added to Overseerr."
+
+
+async def members_without_overseerr(session: AsyncSession, overseerr: OverseerrClient) -> set[int]:
+    """MediaNest user ids with a Plex account that has no Overseerr user (fresh lookup)."""
+    people = {u.plex_id: u.id for u in (await session.exec(select(User).where(User.plex_id.is_not(None)))).all()}
+    known = {u.plex_id for u in await overseerr.users()}
+    return {uid for pid, uid in people.items() if pid not in known}
+
+
+# --------------------------------------------------------------------------------------
+# Submitting and delivering
+# --------------------------------------------------------------------------------------
+
+
+async def check_hourly_limit(session: AsyncSession, user_id: int, limit: int) -> None:
+    """MediaNest's own limit (``REQUEST_LIMIT_PER_HOUR``), counted from the rows themselves."""
+    since = utcnow() - timedelta(hours=1)
+    stamps = (await session.exec(
+        select(MediaRequest.created_at).where(MediaRequest.user_id == user_id, MediaRequest.created_at > since)
+        .order_by(MediaRequest.created_at))).all()
+    if len(stamps) >= limit:
+        oldest = as_utc(stamps[len(stamps) - limit])
+        wait = max(1, math.ceil((oldest + timedelta(hours=1) - utcnow()).total_seconds()))
+        raise RateLimited(f"You have made {limit} requests in the last hour, the most allowed. "
+                          f"You can request again in {humanize_wait(wait)}.", retry_after=wait)
+
+
+async def submit(session: AsyncSession, *, user: CurrentUser, draft: Draft, overseerr: OverseerrClient | None,
+                 limit_per_hour: int, retry_max_s: int = 900) -> Outcome:
+    """Save the request, then try to deliver it (see the module docstring).
+
+    Raises ``ValidationFailed`` (bad input, already asked, not in Overseerr) and ``RateLimited``
+    before anything is written."""
+    draft = validate_draft(draft)
+    if overseerr is None:
+        raise ValidationFailed("Requests are not set up: this MediaNest has no Overseerr configured.")
+    mine = (await session.exec(select(MediaRequest).where(
+        MediaRequest.user_id == user.id, MediaRequest.media_type == draft.media_type,
+        MediaRequest.tmdb_id == draft.tmdb_id, MediaRequest.status.in_(OPEN_REQUEST_STATUSES)))).all()
+    if draft.media_type == "movie" and mine:
+        raise ValidationFailed(f"You have already requested {draft.title}; see My requests.")
+    asked = {n for row in mine for n in row.seasons}
+    if draft.media_type == "tv" and asked.issuperset(draft.seasons):
+        raise ValidationFailed("You have already requested those seasons; see My requests.")
+    await check_hourly_limit(session, user.id, limit_per_hour)
+    try:
+        if await overseerr_user_id(session, user.id, overseerr) is None:
+            raise NotInOverseerr()
+    except IntegrationUnavailable:
+        pass  # not knowable now: the row is queued and the mapping is checked on delivery
+    row = MediaRequest(user_id=user.id, title=draft.title, media_type=draft.media_type, tmdb_id=draft.tmdb_id,
+                       seasons=list(draft.seasons), year=draft.year, poster_path=draft.poster_path,
+                       status=RequestStatus.QUEUED.value, next_attempt_at=utcnow())
+    session.add(row)
+    await session.commit()  # saved before Overseerr is called: nothing submitted is lost
+    await notifications.announce([user.id, *await notifications.admin_ids(session)], reason="request")
+    return await deliver(session, row.id, overseerr, retry_max_s=retry_max_s)
+
+
+def _backoff(attempts: int, retry_max_s: int) -> timedelta:
+    return timedelta(seconds=min(RETRY_BASE_S * 2 ** max(attempts - 1, 0), retry_max_s))
+
+
+async def _claim(session: AsyncSession, row_id: int) -> MediaRequest | None:
+    """Take the row for one delivery attempt (a lease, so two workers never send it twice)."""
+    now = utcnow()
+    result = await session.exec(sa.update(MediaRequest).where(  # type: ignore[call-overload]
+        MediaRequest.id == row_id, MediaRequest.status == RequestStatus.QUEUED.value,
+        sa.or_(MediaRequest.next_attempt_at.is_(None), MediaRequest.next_attempt_at <= now),
+    ).values(next_attempt_at=now + DELIVERY_LEASE))
+    await session.commit()
+    if not result.rowcount:
+        return None
+    row = await session.get(MediaRequest, row_id)
+    if row is not None:
+        await session.refresh(row)
+    return row
+
+
+async def deliver(session: AsyncSession, row_id: int, overseerr: OverseerrClient, *,
+                  retry_max_s: int = 900) -> Outcome:
+    """One delivery attempt of a queued row; the outcome's message is what the member is told."""
+    row = await _claim(session, row_id)
+    if row is None:
+        current = await session.get(MediaRequest, row_id)
+        if current is None:
+            raise NotFound()
+        return Outcome(current, _message_for(current), current.status != RequestStatus.QUEUED.value)
+    row.attempts += 1
+    now = utcnow()
+    try:
+        member = await overseerr_user_id(session, row.user_id, overseerr)
+        if member is None:
+            raise NotInOverseerr()
+        created = await overseerr.create_request(row.media_type, row.tmdb_id, list(row.seasons) or None,
+                                                 as_user=member)
+        _accept(row, created)
+    except IntegrationUnavailable as exc:
+        row.next_attempt_at = now + _backoff(row.attempts, retry_max_s)
+        row.last_error = "Overseerr is not answering; MediaNest will send it automatically."
+        logger.info("request %s queued: %s (attempt %s)", row.id, exc, row.attempts)
+    except AlreadyRequested as exc:
+        own = await _own_existing(overseerr, row, member)
+        if own is not None:  # an earlier attempt reached Overseerr but its answer was lost
+            _accept(row, own)
+        else:
+            _end(row, RequestStatus.DUPLICATE, "Someone else has already requested this. Follow it to be told "
+                 "when it is available." if row.media_type == "movie" else exc.user_message)
+    except RequestNotAllowed as exc:
+        _end(row, RequestStatus.REFUSED, _refusal(exc))
+    except OverseerrNotFound:
+        _end(row, RequestStatus.REFUSED, "Overseerr does not know this title any more.")
+    except NotInOverseerr as exc:
+        _end(row, RequestStatus.REFUSED, exc.user_message)
+    row.updated_at = now
+    session.add(row)
+    await session.commit()
+    await notifications.announce([row.user_id, *await notifications.admin_ids(session)], reason="delivery")
+    return Outcome(row, _message_for(row), row.status not in (RequestStatus.QUEUED.value,
+                                                              RequestStatus.REFUSED.value,
+                                                              RequestStatus.DUPLICATE.value))
+
+
+def _refusal(exc: RequestNotAllowed) -> str:
+    if exc.quota_exceeded:
+        return "Your Overseerr request quota is used up for now. Try again when it resets."
+    if "blocklist" in exc.server_message.lower():
+        return "This title is blocklisted in Overseerr."
+    return "Overseerr does not allow you to request this. Ask an admin for the permission."
+
+
+def _accept(row: MediaRequest, created: OverseerrRequest) -> None:
+    row.overseerr_request_id = created.id
+    row.status = status_from_overseerr(created)
+    row.last_error = None
+    row.next_attempt_at = None
+    row.plex_url = created.plex_url or row.plex_url
+    row.synced_at = utcnow()
+
+
+def _end(row: MediaRequest, status: RequestStatus, message: str) -> None:
+    row.status = status.value
+    row.last_error = message[:1024]
+    row.next_attempt_at = None
+
+
+async def _own_existing(overseerr: OverseerrClient, row: MediaRequest, member: int | None) -> OverseerrRequest | None:
+    """The member's own live request for this title in Overseerr, if there is one."""
+    if member is None:
+        return None
+    try:
+        details: MediaDetails = await (overseerr.movie(row.tmdb_id) if row.media_type == "movie"
+                                       else overseerr.tv(row.tmdb_id))
+        for request_id in sorted(details.request_ids, reverse=True):
+            found = await overseerr.request(request_id)
+            if found.requested_by_id == member and found.status not in ("declined",) and (
+                    row.media_type == "movie" or set(row.seasons) <= {s.season_number for s in found.seasons}):
+                return found
+    except (IntegrationUnavailable, OverseerrNotFound, RequestNotAllowed) as exc:
+        logger.info("could not look for an earlier delivery of request %s: %s", row.id, exc)
+    return None
+
+
+def _message_for(row: MediaRequest) -> str:
+    if row.status == RequestStatus.QUEUED.value:
+        return (f"{row.title} is saved. Overseerr is not answering right now; MediaNest will send the request "
+                "automatically.")
+    if row.status in (RequestStatus.REFUSED.value, RequestStatus.DUPLICATE.value):
+        return row.last_error or "Overseerr did not accept the request."
+    if row.status == RequestStatus.PENDING.value:
+        return f"{row.title} was requested and is waiting for approval."
+    if row.status in _AVAILABLE:
+        return f"{row.title} is already available."
+    return f"{row.title} was requested and approved."
+
+
+async def deliver_due(session_factory, overseerr: OverseerrClient, *, retry_max_s: int = 900,  # noqa: ANN001
+                      limit: int = 50) -> int:
+    """Retry every queued row whose time has come; returns how many were tried."""
+    async with session_factory() as session:
+        ids = list((await session.exec(select(MediaRequest.id).where(
+            MediaRequest.status == RequestStatus.QUEUED.value,
+            sa.or_(MediaRequest.next_attempt_at.is_(None), MediaRequest.next_attempt_at <= utcnow()),
+        ).order_by(MediaRequest.id).limit(limit))).all())
+    tried = 0
+    for row_id in ids:
+        async with session_factory() as session:
+            outcome = await deliver(session, row_id, overseerr, retry_max_s=retry_max_s)
+        tried += 1
+        if outcome.row.status == RequestStatus.QUEUED.value and outcome.row.attempts > 0 \
+                and outcome.row.last_error and "not answering" in outcome.row.last_error:
+            break  # Overseerr is still down: the rest wait for their own turn
+    return tried
+
+
+# --------------------------------------------------------------------------------------
+# Following Overseerr's status
+# --------------------------------------------------------------------------------------
+
+
+async def apply_overseerr(session: AsyncSession, row: MediaRequest, remote: OverseerrRequest) -> bool:
+    """Update a row from Overseerr; notify on a change to available. True when it changed."""
+    status = status_from_overseerr(remote)
+    row.synced_at = utcnow()
+    row.plex_url = remote.plex_url or row.plex_url
+    if status == row.status:
+        session.add(row)
+        return False
+    old, row.status, row.updated_at = row.status, status, utcnow()
+    if status in _AVAILABLE and old not in _AVAILABLE:
+        row.completed_at = utcnow()
+        await _notify_available(session, row.user_id, row.title, row.plex_url, partly=status != "available")
+    elif status == RequestStatus.DECLINED.value and old != status:
+        reason = f" Reason: {row.decline_reason}" if row.decline_reason else ""
+        await notifications.add(session, row.user_id, kind="declined", title=f"{row.title} was declined",
+                                body=f"Your request was declined.{reason}", link="/requests",
+                                link_label="My requests")
+    elif status == RequestStatus.APPROVED.value and old == RequestStatus.PENDING.value:
+        await notifications.add(session, row.user_id, kind="approved", title=f"{row.title} was approved",
+                                body="It will be available once it has been downloaded.", link="/requests",
+                                link_label="My requests")
+    session.add(row)
+    logger.info("request %s: %s -> %s", row.id, old, status)
+    return True
+
+
+async def _notify_available(session: AsyncSession, user_id: int, title: str, plex_url: str | None, *,
+                            partly: bool) -> None:
+    await notifications.add(
+        session, user_id, kind="available", title=f"{title} is {'partly ' if partly else ''}available",
+        body="It is in Plex now." if not partly else "Some of it is in Plex now.",
+        link=plex_url or "/library", link_label="Watch in Plex")
+
+
+async def sync_open(session_factory, overseerr: OverseerrClient) -> int:  # noqa: ANN001
+    """Check every open request and followed title against Overseerr; returns how many changed."""
+    async with session_factory() as session:
+        ids = list((await session.exec(select(MediaRequest.id).where(
+            MediaRequest.status.in_(OPEN_REQUEST_STATUSES), MediaRequest.overseerr_request_id.is_not(None)))).all())
+    changed: set[int] = set()
+    for row_id in ids:
+        async with session_factory() as session:
+            row = await session.get(MediaRequest, row_id)
+            if row is None or row.overseerr_request_id is None:
+                continue
+            try:
+                remote = await overseerr.request(row.overseerr_request_id)
+            except OverseerrNotFound:
+                row.status, row.last_error = RequestStatus.DECLINED.value, "The request was removed in Overseerr."
+                row.updated_at = utcnow()
+                session.add(row)
+                changed.add(row.user_id)
+                continue
+            if await apply_overseerr(session, row, remote):
+                changed.add(row.user_id)
+    changed |= await sync_follows(session_factory, overseerr)
+    if changed:
+        async with session_factory() as session:
+            admins = await notifications.admin_ids(session)
+        await notifications.announce([*changed, *admins], reason="sync")
+    return len(changed)
+
+
+async def sync_follows(session_factory, overseerr: OverseerrClient,  # noqa: ANN001
+                       titles: Sequence[tuple[str, int]] | None = None) -> set[int]:
+    """Followed titles that became available: notify each follower once."""
+    async with session_factory() as session:
+        stmt = select(RequestFollow.media_type, RequestFollow.tmdb_id).where(
+            RequestFollow.notified_at.is_(None)).distinct()
+        wanted = list((await session.exec(stmt)).all())
+    if titles is not None:
+        wanted = [t for t in wanted if tuple(t) in set(map(tuple, titles))]
+    changed: set[int] = set()
+    for media_type, tmdb_id in wanted:
+        details = await (overseerr.movie(tmdb_id) if media_type == "movie" else overseerr.tv(tmdb_id))
+        status = details.status
+        async with session_factory() as session:
+            follows = (await session.exec(select(RequestFollow).where(
+                RequestFollow.media_type == media_type, RequestFollow.tmdb_id == tmdb_id,
+                RequestFollow.notified_at.is_(None)))).all()
+            for follow in follows:
+                new = {"available": RequestStatus.AVAILABLE.value,
+                       "partially_available": RequestStatus.PARTIALLY_AVAILABLE.value,
+                       "processing": RequestStatus.PROCESSING.value}.get(status, RequestStatus.PENDING.value)
+                if new == follow.status and new != RequestStatus.AVAILABLE.value:
+                    continue
+                follow.status = new
+                follow.plex_url = details.plex_url or follow.plex_url
+                if new == RequestStatus.AVAILABLE.value:
+                    follow.notified_at = utcnow()
+                    await _notify_available(session, follow.user_id, follow.title, follow.plex_url, partly=False)
+                session.add(follow)
+                changed.add(follow.user_id)
+    return changed
+
+
+async def sync_by_overseerr_id(session_factory, overseerr: OverseerrClient, overseerr_request_id: int,  # noqa: ANN001
+                               ) -> int:
+    """The webhook path: update the rows of one Overseerr request now."""
+    async with session_factory() as session:
+        rows = (await session.exec(select(MediaRequest).where(
+            MediaRequest.overseerr_request_id == int(overseerr_request_id)))).all()
+        if not rows:
+            return 0
+        remote = await overseerr.request(int(overseerr_request_id))
+        changed = {row.user_id for row in rows if await apply_overseerr(session, row, remote)}
+        admins = await notifications.admin_ids(session)
+        titles = [(row.media_type, row.tmdb_id) for row in rows]
+    changed |= await sync_follows(session_factory, overseerr, titles)
+    if changed:
+        await notifications.announce([*changed, *admins], reason="webhook")
+    return len(changed)
+
+
+# --------------------------------------------------------------------------------------
+# Following a title somebody else requested
+# --------------------------------------------------------------------------------------
+
+
+async def follow(session: AsyncSession, *, user: CurrentUser, draft: Draft) -> str:
+    if draft.media_type not in ("movie", "tv") or draft.tmdb_id <= 0:
+        raise ValidationFailed("That title cannot be followed.")
+    existing = (await session.exec(select(RequestFollow).where(
+        RequestFollow.user_id == user.id, RequestFollow.media_type == draft.media_type,
+        RequestFollow.tmdb_id == draft.tmdb_id))).first()
+    if existing is not None:
+        return f"You already follow {existing.title}."
+    session.add(RequestFollow(user_id=user.id, media_type=draft.media_type, tmdb_id=draft.tmdb_id,
+                              title=" ".join(draft.title.split())[:512] or f"TMDB {draft.tmdb_id}",
+                              year=draft.year, poster_path=draft.poster_path))
+    await session.commit()
+    await notifications.announce([user.id], reason="follow")
+    return f"You will be told when {draft.title} is available."
+
+
+async def unfollow(session: AsyncSession, *, user: CurrentUser, follow_id: int) -> None:
+    row = await session.get(RequestFollow, int(follow_id))
+    if row is None or row.user_id != user.id:
+        raise NotFound()
+    await session.delete(row)
+    await session.commit()
+    await notifications.announce([user.id], reason="unfollow")
+
+
+async def follows(session: AsyncSession, user_id: int) -> list[RequestFollow]:
+    return list((await session.exec(select(RequestFollow).where(RequestFollow.user_id == user_id)
+                                    .order_by(RequestFollow.id.desc()).limit(100))).all())
+
+
+# --------------------------------------------------------------------------------------
+# Lists and admin decisions
+# --------------------------------------------------------------------------------------
+
+
+async def list_requests(session: AsyncSession, *, viewer: CurrentUser, mine: bool = True, status: str = "all",
+                        media_type: str = "all", member_id: int | None = None, page: int = 1
+                        ) -> tuple[list[RequestRow], int]:
+    """A page (20) of requests, newest first, and the total. Only admins may list others'."""
+    if status not in STATUS_FILTERS:
+        raise ValidationFailed("Unknown status filter.")
+    if media_type not in ("all", "movie", "tv"):
+        raise ValidationFailed("Unknown type filter.")
+    if not mine and not viewer.is_admin:
+        raise Forbidden("Only admins can see every request.")
+    conditions = []
+    if mine:
+        conditions.append(MediaRequest.user_id == viewer.id)
+    elif member_id is not None:
+        conditions.append(MediaRequest.user_id == int(member_id))
+    if STATUS_FILTERS[status]:
+        conditions.append(MediaRequest.status.in_(STATUS_FILTERS[status]))
+    if media_type != "all":
+        conditions.append(MediaRequest.media_type == media_type)
+    total = (await session.exec(select(sa.func.count()).select_from(MediaRequest).where(*conditions))).one()
+    page = max(1, int(page))
+    rows = (await session.exec(
+        select(MediaRequest, User.username).join(User, User.id == MediaRequest.user_id).where(*conditions)
+        .order_by(MediaRequest.id.desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE))).all()
+    return [_row_view(r, name, viewer) for r, name in rows], int(total)
+
+
+def _row_view(row: MediaRequest, username: str, viewer: CurrentUser) -> RequestRow:
+    message = row.decline_reason if row.status == RequestStatus.DECLINED.value and row.decline_reason else (
+        row.last_error or "")
+    return RequestRow(
+        id=row.id, user_id=row.user_id, username=username, title=row.title, year=row.year,
+        media_type=row.media_type, tmdb_id=row.tmdb_id, seasons=tuple(row.seasons or ()),
+        poster_path=row.poster_path, status=row.status, label=STATUS_LABELS.get(row.status, row.status.title()),
+        message=message, created_at=as_utc(row.created_at), updated_at=as_utc(row.updated_at),
+        plex_url=row.plex_url, decline_reason=row.decline_reason,
+        can_decide=viewer.is_admin and row.status == RequestStatus.PENDING.value
+        and row.overseerr_request_id is not None)
+
+
+async def decide(session: AsyncSession, *, actor: CurrentUser, request_id: int, approve: bool,
+                 reason: str = "", overseerr: OverseerrClient, client_ip: str | None = None) -> str:
+    """Admin: approve or decline a pending request in Overseerr; a decline reason is kept here
+    (Overseerr's API has no field for it) and shown to the member."""
+    if not actor.is_admin:
+        raise Forbidden("Only admins can approve or decline requests.")
+    reason = " ".join((reason or "").split())
+    if len(reason) > MAX_REASON:
+        raise ValidationFailed(f"Keep the reason under {MAX_REASON} characters.")
+    row = await session.get(MediaRequest, int(request_id))
+    if row is None:
+        raise NotFound("That request no longer exists.")
+    if row.overseerr_request_id is None or row.status != RequestStatus.PENDING.value:
+        raise ValidationFailed(f"{row.title} is not waiting for approval any more ({STATUS_LABELS.get(row.status)}).")
+    if approve:
+        remote = await overseerr.approve(row.overseerr_request_id)
+    else:
+        remote = await overseerr.decline(row.overseerr_request_id, reason or None)
+        row.decline_reason = reason or None
+    await apply_overseerr(session, row, remote)
+    await audit.record(session, "request.approve" if approve else "request.decline", actor_user_id=actor.id,
+                       target=str(row.id), client_ip=client_ip, overseerr_request_id=row.overseerr_request_id,
+                       reason=reason or None)
+    await session.commit()
+    await notifications.announce([row.user_id, *await notifications.admin_ids(session)], reason="decision")
+    return f"{row.title} was {'approved' if approve else 'declined'}."
+
+
+async def open_titles(session: AsyncSession, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str]:
+    """MediaNest's own open requests for these titles (so fresh requests show in cached search
+    results): ``{(media_type, tmdb_id): status}``."""
+    if not keys:
+        return {}
+    ids = {k[1] for k in keys}
+    rows = (await session.exec(select(MediaRequest.media_type, MediaRequest.tmdb_id, MediaRequest.status).where(
+        MediaRequest.tmdb_id.in_(ids), MediaRequest.status.in_(OPEN_REQUEST_STATUSES)))).all()
+    return {(m, t): s for m, t, s in rows if (m, t) in set(keys)}
+
+
+@dataclass(frozen=True)
+class MyTitles:
+    #: ``{(media_type, tmdb_id): status}`` of the member's own open requests.
+    requested: dict[tuple[str, int], str]
+    followed: set[tuple[str, int]]
+
+
+async def my_titles(session: AsyncSession, user_id: int, keys: Sequence[tuple[str, int]]) -> MyTitles:
+    """Which of these titles the member has an open request for, or follows."""
+    if not keys:
+        return MyTitles({}, set())
+    ids, wanted = {k[1] for k in keys}, set(keys)
+    rows = (await session.exec(select(MediaRequest.media_type, MediaRequest.tmdb_id, MediaRequest.status).where(
+        MediaRequest.user_id == user_id, MediaRequest.tmdb_id.in_(ids),
+        MediaRequest.status.in_(OPEN_REQUEST_STATUSES)))).all()
+    follows = (await session.exec(select(RequestFollow.media_type, RequestFollow.tmdb_id).where(
+        RequestFollow.user_id == user_id, RequestFollow.tmdb_id.in_(ids)))).all()
+    return MyTitles({(m, t): s for m, t, s in rows if (m, t) in wanted},
+                    {(m, t) for m, t in follows if (m, t) in wanted})

@@ -1,0 +1,286 @@
+"""Requests through Overseerr, end to end on PostgreSQL and the Overseerr simulator over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pybreaker
+import pytest
+import sqlalchemy as sa
+from sqlmodel import select
+
+from medianest.db import session_scope
+from medianest.errors import Forbidden, IntegrationRejected, RateLimited, ValidationFailed
+from medianest.integrations.overseerr import OverseerrClient
+from medianest.models import MediaRequest, Notification, RequestFollow, User, utcnow
+from medianest.services import media_requests, notifications
+from medianest.services.auth import CurrentUser
+from medianest.services.media_requests import Draft
+from medianest.simulators import fixtures
+
+DUNE = Draft("movie", 438631, "Dune", 2021, "/dune.jpg")
+OPPENHEIMER = Draft("movie", 872585, "Oppenheimer", 2023)
+SEVERANCE = 95396
+
+
+@pytest.fixture
+def overseerr(overseerr_server):  # noqa: ANN001, ANN201
+    overseerr_server.sim.reset()
+    return overseerr_server
+
+
+def _client(handle, timeout: float = 3.0) -> OverseerrClient:  # noqa: ANN001
+    # A private breaker so outages provoked here never open the process-wide one.
+    return OverseerrClient(handle.url, api_key=fixtures.OVERSEERR_API_KEY, timeout=timeout,
+                           breaker=pybreaker.CircuitBreaker(fail_max=1000, exclude=[IntegrationRejected]))
+
+
+async def _member(db, name: str, plex_id: int | None, role: str = "user") -> CurrentUser:  # noqa: ANN001
+    user = User(username=name, plex_id=plex_id, role=role)
+    db.add(user)
+    await db.commit()
+    return CurrentUser(id=user.id, username=name, email=None, avatar_url=None, role=role, is_local=False,
+                       must_change_password=False, session_id="s")
+
+
+async def _submit(db, user, draft, client, limit: int = 20):  # noqa: ANN001, ANN202
+    return await media_requests.submit(db, user=user, draft=draft, overseerr=client, limit_per_hour=limit)
+
+
+async def test_request_goes_to_overseerr_as_the_member_and_is_pending(db, overseerr):
+    bob = await _member(db, "bob", 1002)
+    outcome = await _submit(db, bob, DUNE, _client(overseerr))
+    assert outcome.ok and outcome.row.status == "pending"
+    assert "waiting for approval" in outcome.message
+    remote = overseerr.sim.state()["requests"]
+    assert len(remote) == 1
+    assert remote[0]["requestedBy"]["id"] == 2 and remote[0]["status"] == 1  # bob's Overseerr user, not the admin key
+    row = (await db.exec(select(MediaRequest))).one()
+    assert (row.overseerr_request_id, row.title, row.poster_path, row.attempts) == (remote[0]["id"], "Dune",
+                                                                                     "/dune.jpg", 1)
+    # the same member asking again is told so, and nothing is written
+    with pytest.raises(ValidationFailed, match="already requested"):
+        await _submit(db, bob, DUNE, _client(overseerr))
+    assert (await db.exec(select(sa.func.count()).select_from(MediaRequest))).one() == 1
+
+
+async def test_admin_member_is_auto_approved_by_overseerr(db, overseerr):
+    alice = await _member(db, "alice", 1001, role="admin")
+    outcome = await _submit(db, alice, OPPENHEIMER, _client(overseerr))
+    assert outcome.row.status in ("approved", "processing")
+
+
+async def test_bad_input_changes_nothing(db, overseerr):
+    bob = await _member(db, "bob", 1002)
+    for draft, text in [(Draft("person", 1, "x"), "Only movies"), (Draft("movie", -3, "x"), "cannot be requested"),
+                        (Draft("tv", SEVERANCE, "Severance"), "at least one season"),
+                        (Draft("movie", 438631, "Dune", seasons=(1,)), "no seasons")]:
+        with pytest.raises(ValidationFailed, match=text):
+            await _submit(db, bob, draft, _client(overseerr))
+    assert (await db.exec(select(sa.func.count()).select_from(MediaRequest))).one() == 0
+    assert overseerr.sim.state()["requests"] == []
+
+
+async def test_member_without_overseerr_user_is_told_and_admin_can_import(db, overseerr):
+    overseerr.sim.remove_user(2)
+    bob = await _member(db, "bob", 1002)
+    admin = await _member(db, "alice", 1001, role="admin")
+    with pytest.raises(media_requests.NotInOverseerr, match="not set up in Overseerr"):
+        await _submit(db, bob, DUNE, _client(overseerr))
+    assert await media_requests.members_without_overseerr(db, _client(overseerr)) == {bob.id}
+    with pytest.raises(Forbidden):
+        await media_requests.import_member(db, actor=bob, user_id=bob.id, overseerr=_client(overseerr))
+    text = await media_requests.import_member(db, actor=admin, user_id=bob.id, overseerr=_client(overseerr))
+    assert "added to Overseerr" in text
+    outcome = await _submit(db, bob, DUNE, _client(overseerr))
+    assert outcome.row.status == "pending"
+    notes, count = await notifications.unread(db, bob.id)
+    assert count == 1 and notes[0].title == "You can request now"
+
+
+async def test_overseerr_down_keeps_the_request_and_delivers_it_once_after(db, overseerr):
+    bob = await _member(db, "bob", 1002)
+    client = _client(overseerr, timeout=1.0)
+    await media_requests.overseerr_user_id(db, bob.id, client)  # mapping remembered before the outage
+    overseerr.sim.set_faults(status=503)
+    outcome = await _submit(db, bob, DUNE, client)
+    assert not outcome.ok and outcome.row.status == "queued"
+    assert "saved" in outcome.message and "automatically" in outcome.message
+    row = (await db.exec(select(MediaRequest))).one()
+    assert row.attempts == 1 and row.next_attempt_at is not None
+    # not due yet: the retry task leaves it alone
+    assert await media_requests.deliver_due(session_scope, client) == 0
+    overseerr.sim.clear_faults()
+    await db.exec(sa.update(MediaRequest).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+    await db.commit()
+    assert await media_requests.deliver_due(session_scope, client) == 1
+    assert await media_requests.deliver_due(session_scope, client) == 0
+    await db.refresh(row)
+    assert row.status == "pending" and row.attempts == 2 and row.last_error is None
+    assert len(overseerr.sim.state()["requests"]) == 1
+
+
+async def test_backoff_grows_and_is_capped(db, overseerr):
+    bob = await _member(db, "bob", 1002)
+    client = _client(overseerr, timeout=1.0)
+    await media_requests.overseerr_user_id(db, bob.id, client)
+    overseerr.sim.set_faults(status=502)
+    await _submit(db, bob, DUNE, client)
+    waits = []
+    for _ in range(4):
+        row = (await db.exec(select(MediaRequest))).one()
+        await db.refresh(row)
+        waits.append((row.next_attempt_at - utcnow()).total_seconds())
+        await db.exec(sa.update(MediaRequest).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+        await db.commit()
+        await media_requests.deliver_due(session_scope, client, retry_max_s=60)
+    assert waits[0] == pytest.approx(15, abs=2) and waits[1] == pytest.approx(30, abs=2)
+    assert waits[2] == pytest.approx(60, abs=2) and waits[3] == pytest.approx(60, abs=2)
+    assert overseerr.sim.state()["requests"] == []
+
+
+async def test_lost_answer_is_recognised_on_retry_and_not_sent_twice(db, overseerr):
+    bob = await _member(db, "bob", 1002)
+    client = _client(overseerr, timeout=1.0)
+    await media_requests.overseerr_user_id(db, bob.id, client)
+    overseerr.sim.set_faults(status=504)
+    outcome = await _submit(db, bob, DUNE, client)
+    assert outcome.row.status == "queued"
+    overseerr.sim.clear_faults()
+    # The attempt did reach Overseerr (only its answer was lost): bob's request exists there.
+    earlier = await client.create_request("movie", DUNE.tmdb_id, as_user=2)
+    await db.exec(sa.update(MediaRequest).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+    await db.commit()
+    await media_requests.deliver_due(session_scope, client)
+    row = (await db.exec(select(MediaRequest))).one()
+    await db.refresh(row)
+    remote = overseerr.sim.state()["requests"]
+    assert len(remote) == 1 and row.status == "pending" and row.overseerr_request_id == earlier.id
+
+
+async def test_duplicate_by_someone_else_can_be_followed_and_both_are_notified(db, overseerr):
+    bob = await _member(db, "bob", 1002)
+    carol = await _member(db, "carol", 1003)
+    admin = await _member(db, "alice", 1001, role="admin")
+    client = _client(overseerr)
+    first = await _submit(db, bob, DUNE, client)
+    second = await _submit(db, carol, DUNE, client)
+    assert second.row.status == "duplicate" and "Someone else has already requested" in second.message
+    assert "Follow" in second.message
+    assert "following" not in second.message
+    assert await media_requests.follow(db, user=carol, draft=DUNE) == "You will be told when Dune is available."
+    assert "already follow" in await media_requests.follow(db, user=carol, draft=DUNE)
+    text = await media_requests.decide(db, actor=admin, request_id=first.row.id, approve=True,
+                                       overseerr=client)
+    assert text == "Dune was approved."
+    overseerr.sim.mark_available(first.row.overseerr_request_id)
+    assert await media_requests.sync_open(session_scope, client) == 2
+    row = await db.get(MediaRequest, first.row.id)
+    await db.refresh(row)
+    assert row.status == "available" and row.plex_url and "app.plex.tv" in row.plex_url
+    for member in (bob, carol):
+        notes, _ = await notifications.unread(db, member.id)
+        assert [n.title for n in notes if n.kind == "available"] == ["Dune is available"]
+        available = next(n for n in notes if n.kind == "available")
+        assert available.link == row.plex_url and available.link_label == "Watch in Plex"
+    follow = (await db.exec(select(RequestFollow))).one()
+    assert follow.notified_at is not None
+    # a second sync notifies nobody again
+    assert await media_requests.sync_open(session_scope, client) == 0
+    assert (await db.exec(select(sa.func.count()).select_from(Notification).where(
+        Notification.kind == "available"))).one() == 2
+
+
+async def test_quota_and_permission_refusals_are_plain(db, overseerr):
+    carol = await _member(db, "carol", 1003)  # movie quota 1 per 7 days in the simulator
+    client = _client(overseerr)
+    assert (await _submit(db, carol, DUNE, client)).row.status == "pending"
+    refused = await _submit(db, carol, OPPENHEIMER, client)
+    assert refused.row.status == "refused" and "quota is used up" in refused.message
+
+
+async def test_hourly_limit_counts_every_submission_and_says_how_long(db, overseerr):
+    carol = await _member(db, "carol", 1003)
+    client = _client(overseerr)
+    await _submit(db, carol, DUNE, client, limit=2)
+    await _submit(db, carol, OPPENHEIMER, client, limit=2)  # refused by Overseerr's quota, still counted
+    with pytest.raises(RateLimited, match=r"2 requests in the last hour.*again in 60 minutes") as info:
+        await _submit(db, carol, Draft("movie", 424, "Schindler's List"), client, limit=2)
+    assert 3590 <= info.value.retry_after <= 3600
+    assert (await db.exec(select(sa.func.count()).select_from(MediaRequest))).one() == 2
+
+
+async def test_show_with_chosen_seasons_and_already_requested_seasons(db, overseerr):
+    bob = await _member(db, "bob", 1002)
+    carol = await _member(db, "carol", 1003)
+    client = _client(overseerr)
+    outcome = await _submit(db, bob, Draft("tv", SEVERANCE, "Severance", seasons=(1,)), client)
+    assert outcome.row.status == "pending" and outcome.row.seasons == [1]
+    remote = overseerr.sim.state()["requests"][0]
+    assert [s["seasonNumber"] for s in remote["seasons"]] == [1]
+    details = await client.tv(SEVERANCE)
+    assert details.requested_seasons == (1,)
+    again = await _submit(db, carol, Draft("tv", SEVERANCE, "Severance", seasons=(1,)), client)
+    assert again.row.status == "duplicate" and "already requested or available" in again.message
+    more = await _submit(db, carol, Draft("tv", SEVERANCE, "Severance", seasons=(2,)), client)
+    assert more.row.status == "pending"
+
+
+async def test_admin_decline_with_reason_reaches_the_member(db, overseerr):
+    bob = await _member(db, "bob", 1002)
+    admin = await _member(db, "alice", 1001, role="admin")
+    client = _client(overseerr)
+    outcome = await _submit(db, bob, DUNE, client)
+    rows, total = await media_requests.list_requests(db, viewer=admin, mine=False, status="pending")
+    assert total == 1 and rows[0].can_decide and rows[0].username == "bob"
+    with pytest.raises(Forbidden):
+        await media_requests.decide(db, actor=bob, request_id=outcome.row.id, approve=False, overseerr=client)
+    with pytest.raises(ValidationFailed, match="under 500"):
+        await media_requests.decide(db, actor=admin, request_id=outcome.row.id, approve=False, reason="x" * 501,
+                                    overseerr=client)
+    await media_requests.decide(db, actor=admin, request_id=outcome.row.id, approve=False,
+                                reason="We already have the 1984 one", overseerr=client)
+    assert overseerr.sim.state()["requests"][0]["status"] == 3
+    mine, _ = await media_requests.list_requests(db, viewer=bob, mine=True)
+    assert (mine[0].status, mine[0].label, mine[0].message) == ("declined", "Declined", "We already have the 1984 one")
+    notes, _ = await notifications.unread(db, bob.id)
+    assert notes[0].title == "Dune was declined" and "We already have the 1984 one" in notes[0].body
+    with pytest.raises(ValidationFailed, match="not waiting for approval"):
+        await media_requests.decide(db, actor=admin, request_id=outcome.row.id, approve=True, overseerr=client)
+    with pytest.raises(Forbidden):
+        await media_requests.list_requests(db, viewer=bob, mine=False)
+
+
+@pytest.mark.parametrize("flavour", ["overseerr", "seerr"])
+async def test_status_follows_overseerr_in_both_flavours(db, overseerr, flavour):
+    overseerr.sim.set_flavour(flavour)
+    bob = await _member(db, "bob", 1002)
+    client = _client(overseerr)
+    outcome = await _submit(db, bob, DUNE, client)
+    overseerr.sim.approve(outcome.row.overseerr_request_id)
+    assert await media_requests.sync_by_overseerr_id(session_scope, client, outcome.row.overseerr_request_id) == 1
+    row = await db.get(MediaRequest, outcome.row.id)
+    await db.refresh(row)
+    assert row.status == "processing"
+    overseerr.sim.mark_available(outcome.row.overseerr_request_id)
+    await media_requests.sync_open(session_scope, client)
+    await db.refresh(row)
+    assert row.status == "available" and row.completed_at is not None
+    mine, _ = await media_requests.list_requests(db, viewer=bob, mine=True, status="available")
+    assert [r.title for r in mine] == ["Dune"]
+
+
+async def test_lists_page_by_twenty_and_filter(db, overseerr):
+    bob = await _member(db, "bob", 1002)
+    for i in range(25):
+        db.add(MediaRequest(user_id=bob.id, title=f"T{i}", media_type="movie", tmdb_id=1000 + i,
+                            status="pending" if i % 2 else "declined"))
+    await db.commit()
+    first, total = await media_requests.list_requests(db, viewer=bob)
+    second, _ = await media_requests.list_requests(db, viewer=bob, page=2)
+    assert total == 25 and len(first) == 20 and len(second) == 5 and first[0].title == "T24"
+    pending, count = await media_requests.list_requests(db, viewer=bob, status="pending")
+    assert count == 12 and {r.status for r in pending} == {"pending"}
+    with pytest.raises(ValidationFailed):
+        await media_requests.list_requests(db, viewer=bob, status="bogus")

@@ -1,0 +1,119 @@
+"""The media routes: the image proxy (Plex thumbnails, TMDB posters; signed-in only, cached,
+the Plex token never in what the browser gets) and Overseerr's webhook."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from sqlmodel import select
+
+from medianest import api, api_media
+from medianest.config import get_settings
+from medianest.integrations.registry import Registry
+from medianest.models import MediaRequest, User
+from medianest.security import issue_token
+from medianest.services import media_requests, settings as system
+from medianest.services.auth import CurrentUser
+from medianest.simulators import fixtures
+
+HOUSEHOLD = "517aed8117af122796b91655a5bcb730f27164dd"
+SECRET = "webhook-secret-for-tests-0123456789"
+
+
+@pytest.fixture
+def configured(monkeypatch, overseerr_server, plex, tmp_path):  # noqa: ANN001, ANN201
+    """Settings pointing at the simulators, a webhook secret and a private image cache."""
+    overseerr_server.sim.reset()
+    settings = get_settings().model_copy(update={
+        "overseerr_url": overseerr_server.url, "overseerr_api_key": SecretStr(fixtures.OVERSEERR_API_KEY),
+        "overseerr_webhook_secret": SecretStr(SECRET), "tmdb_image_url": f"{overseerr_server.url}/__sim__/tmdb/t/p",
+        "data_dir": tmp_path})
+    registry = Registry(settings)
+    monkeypatch.setattr("medianest.api_media.get_settings", lambda: settings)
+    monkeypatch.setattr("medianest.api_media.get_registry", lambda: registry)
+    api_media.image_cache.cache_clear()
+    yield registry
+    api_media.image_cache.cache_clear()
+
+
+def _client(cookie: str | None = None) -> httpx.AsyncClient:
+    app = api.security_middleware(api.build_api())
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver",
+                             cookies={api.SESSION_COOKIE: cookie} if cookie else None)
+
+
+def _session_cookie() -> str:
+    return issue_token("session", "1", secret=get_settings().secret_value("jwt_secret"), ttl=timedelta(minutes=10),
+                       data={"sid": "x"})
+
+
+async def test_images_need_a_session_and_a_safe_path(configured, db, plex):
+    async with _client() as client:
+        assert (await client.get("/media/plex", params={"path": "/library/metadata/1/thumb/2"})).status_code == 401
+        assert (await client.get("/media/tmdb/w300/a.jpg")).status_code == 401
+    async with _client(_session_cookie()) as client:
+        for params in ({"path": "/photo/:/transcode"}, {"path": "/library/../identity"},
+                       {"path": "/library/metadata/1/thumb/2", "w": "5000", "h": "1"}):
+            assert (await client.get("/media/plex", params=params)).status_code == 400
+        assert (await client.get("/media/tmdb/original/a.jpg")).status_code == 400
+        assert (await client.get("/media/tmdb/w300/..%2Fsecret")).status_code in (400, 404)
+
+
+async def test_plex_thumbnail_is_proxied_and_cached(configured, db, plex):
+    await system.set_household_server(db, system.HouseholdServer(machine_id=HOUSEHOLD, name="Household",
+                                                                 url=plex.pms_url, owner_plex_id=1001))
+    await system.put_value(db, "household_server_token",
+                           {"token": configured.encryptor.encrypt(plex.sim.server_token("alice"))})
+    await db.commit()
+    thumb = f"/library/metadata/{fixtures.MOVIE_RATING_KEY_START}/thumb/1700000000"
+    async with _client(_session_cookie()) as client:
+        first = await client.get("/media/plex", params={"path": thumb, "w": "300", "h": "450"})
+        second = await client.get("/media/plex", params={"path": thumb, "w": "300", "h": "450"})
+    assert first.status_code == 200 and first.content.startswith(b"\x89PNG")
+    assert first.headers["x-cache"] == "miss" and second.headers["x-cache"] == "hit"
+    assert second.content == first.content and "private" in first.headers["cache-control"]
+    token = plex.sim.server_token("alice")
+    assert token not in first.text and token not in str(first.headers)
+
+
+async def test_tmdb_poster_is_proxied(configured, db):
+    async with _client(_session_cookie()) as client:
+        response = await client.get("/media/tmdb/w300/simmovie438631.jpg")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("image/")
+
+
+async def test_webhook_needs_the_secret_and_syncs_the_request(configured, db, overseerr_server):
+    bob = User(username="bob", plex_id=1002)
+    db.add(bob)
+    await db.commit()
+    member = CurrentUser(id=bob.id, username="bob", email=None, avatar_url=None, role="user", is_local=False,
+                         must_change_password=False, session_id="s")
+    outcome = await media_requests.submit(db, user=member, draft=media_requests.Draft("movie", 438631, "Dune"),
+                                          overseerr=configured.overseerr(), limit_per_hour=20)
+    overseerr_server.sim.approve(outcome.row.overseerr_request_id)
+    body = {"notification_type": "MEDIA_APPROVED", "request": {"request_id": str(outcome.row.overseerr_request_id)}}
+    async with _client() as client:
+        assert (await client.post("/webhooks/overseerr", json=body)).status_code == 401
+        assert (await client.post("/webhooks/overseerr", json=body,
+                                  headers={"Authorization": "wrong"})).status_code == 401
+        bad = await client.post("/webhooks/overseerr", content=b"{", headers={"Authorization": SECRET})
+        assert bad.status_code == 400
+        test = await client.post("/webhooks/overseerr", json={"notification_type": "TEST_NOTIFICATION"},
+                                 headers={"Authorization": SECRET})
+        assert test.json() == {"ok": True, "test": True}
+        ok = await client.post("/webhooks/overseerr", json=body, headers={"Authorization": SECRET})
+    assert ok.status_code == 200 and ok.json() == {"ok": True, "changed": 1}
+    row = (await db.exec(select(MediaRequest))).one()
+    await db.refresh(row)
+    assert row.status == "processing"
+
+
+async def test_webhook_is_off_without_a_secret(monkeypatch, db):
+    settings = get_settings().model_copy(update={"overseerr_webhook_secret": None})
+    monkeypatch.setattr("medianest.api_media.get_settings", lambda: settings)
+    async with _client() as client:
+        response = await client.post("/webhooks/overseerr", json={}, headers={"Authorization": ""})
+    assert response.status_code == 404

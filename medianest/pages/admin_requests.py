@@ -9,6 +9,7 @@ import reflex as rx
 from sqlmodel import select
 
 from ..components.layout import shell
+from ..components.media import live_reload
 from ..db import session_scope
 from ..errors import MediaNestError
 from ..integrations.registry import get_registry
@@ -194,7 +195,7 @@ def _select(value: rx.Var, on_change, items: list[tuple[str, str]], element_id: 
 def admin_requests() -> rx.Component:
     return shell(
         admin_tabs("/admin/requests"),
-        rx.box(on_mount=AdminRequestsState.reload, key=UserFeed.version, display="none"),
+        live_reload(AdminRequestsState.reload),
         rx.hstack(
             _select(AdminRequestsState.status_filter, AdminRequestsState.set_status_filter, list(FILTERS.items()),
                     "admin-status-filter"),

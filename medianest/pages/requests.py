@@ -9,7 +9,7 @@ from typing import Any
 import reflex as rx
 
 from ..components.layout import shell
-from ..components.media import poster
+from ..components.media import live_reload, poster
 from ..db import session_scope
 from ..errors import MediaNestError
 from ..services import media_requests
@@ -141,7 +141,7 @@ def request_card(row: rx.Var, *extra: rx.Component, show_user: bool = False) -> 
             ),
             spacing="3", align="start", width="100%",
         ),
-        width="100%", class_name="request-row", data_id=row["id"].to_string(),
+        width="100%", class_name="request-row", custom_attrs={"data-title": row["title"]},
     )
 
 
@@ -183,7 +183,7 @@ def _follow_card(f: rx.Var) -> rx.Component:
 def requests_page() -> rx.Component:
     return shell(
         # Remounted whenever this member's requests change, so the list reloads without a page reload.
-        rx.box(on_mount=RequestsState.reload, key=UserFeed.version, display="none", id="requests-live"),
+        live_reload(RequestsState.reload),
         rx.hstack(
             rx.select.root(
                 rx.select.trigger(placeholder="Status", id="status-filter"),

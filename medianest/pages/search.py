@@ -358,7 +358,7 @@ def _result(item: rx.Var) -> rx.Component:
             ),
             spacing="3", align="start", width="100%",
         ),
-        width="100%", class_name="search-result", data_key=item["key"],
+        width="100%", class_name="search-result", custom_attrs={"data-key": item["key"]},
     )
 
 

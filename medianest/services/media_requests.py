@@ -431,7 +431,8 @@ async def apply_overseerr(session: AsyncSession, row: MediaRequest, remote: Over
         await notifications.add(session, row.user_id, kind="declined", title=f"{row.title} was declined",
                                 body=f"Your request was declined.{reason}", link="/requests",
                                 link_label="My requests")
-    elif status == RequestStatus.APPROVED.value and old == RequestStatus.PENDING.value:
+    elif status in (RequestStatus.APPROVED.value, RequestStatus.PROCESSING.value) and old in (
+            RequestStatus.PENDING.value, RequestStatus.QUEUED.value):
         await notifications.add(session, row.user_id, kind="approved", title=f"{row.title} was approved",
                                 body="It will be available once it has been downloaded.", link="/requests",
                                 link_label="My requests")

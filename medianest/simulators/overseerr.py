@@ -112,7 +112,7 @@ from starlette.routing import Route
 
 from medianest.simulators import fixtures
 from medianest.simulators.faults import FaultInjector, FaultsMiddleware
-from medianest.simulators.plex import PlexSim, SimError, _advertised_host, _bind, _make_server, _png_response
+from medianest.simulators.plex import PlexSim, SimError, SingleAppStack, _png_response
 from medianest.simulators.threads import ServerThread, ThreadHandle
 
 logger = logging.getLogger(__name__)
@@ -1401,45 +1401,18 @@ def create_overseerr_app(sim: OverseerrSim) -> Any:
 # --------------------------------------------------------------------------------------
 
 
-class OverseerrStack:
-    """The simulator bound to a socket, ready to be served in an event loop."""
+class OverseerrStack(SingleAppStack):
+    """The simulator bound to a socket (port 0 picks a free one), ready to be served in an event
+    loop; options go to ``OverseerrSim`` (``flavour``, ``plex``, ``available_after_s`` …)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 5055, *, log_level: str = "warning",
-                 advertise_host: str | None = None, **sim_options: Any) -> None:
-        """Bind the port (0 picks a free one) and build the state and app.
-
-        Args:
-            host: Interface to bind.
-            port: Port to bind.
-            log_level: uvicorn's log level.
-            advertise_host: Host name to put in the URL (defaults to ``host``).
-            **sim_options: Passed to ``OverseerrSim`` (``flavour``, ``plex``, ``available_after_s`` …).
-        """
-        self._sock = _bind(host, port)
-        self.url = f"http://{advertise_host or _advertised_host(host)}:{self._sock.getsockname()[1]}"
-        try:
-            self.sim = OverseerrSim(base_url=self.url, **sim_options)
-        except Exception:
-            self._sock.close()
-            raise
-        self._server = _make_server(create_overseerr_app(self.sim), log_level)
-
-    @property
-    def started(self) -> bool:
-        """Whether the server accepts connections."""
-        return bool(self._server.started)
+    sim_class = OverseerrSim
+    app_factory = staticmethod(create_overseerr_app)
 
     def request_exit(self) -> None:
         """Ask the server to stop (a second call forces it) and end the background threads."""
         self.sim.clear_faults()  # an "outage" would otherwise keep requests (and the server) hanging
         self.sim.close()
-        if self._server.should_exit:
-            self._server.force_exit = True
-        self._server.should_exit = True
-
-    async def serve(self) -> None:
-        """Serve until ``request_exit()``."""
-        await self._server.serve(sockets=[self._sock])
+        self._stop_server()
 
 
 @dataclass

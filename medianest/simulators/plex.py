@@ -2435,6 +2435,42 @@ def _make_server(app: Any, log_level: str) -> _Server:
     return _Server(config)
 
 
+class SingleAppStack:
+    """One simulator app bound to a socket, ready to be served in an event loop (the Uptime Kuma
+    and Overseerr simulators). Subclasses set ``sim_class`` and ``app_factory``; the simulator is
+    built with ``base_url`` = the served URL plus the given options."""
+
+    sim_class: Any
+    app_factory: Callable[[Any], Any]
+
+    def __init__(self, host: str, port: int, *, log_level: str = "warning", advertise_host: str | None = None,
+                 **sim_options: Any) -> None:
+        """Bind the port (0 picks a free one) and build the state and app."""
+        self._sock = _bind(host, port)
+        self.url = f"http://{advertise_host or _advertised_host(host)}:{self._sock.getsockname()[1]}"
+        try:
+            self.sim = self.sim_class(base_url=self.url, **sim_options)
+        except Exception:
+            self._sock.close()
+            raise
+        self._server = _make_server(type(self).app_factory(self.sim), log_level)
+
+    @property
+    def started(self) -> bool:
+        """Whether the server accepts connections."""
+        return bool(self._server.started)
+
+    def _stop_server(self) -> None:
+        """Ask uvicorn to stop; a second call forces it."""
+        if self._server.should_exit:
+            self._server.force_exit = True
+        self._server.should_exit = True
+
+    async def serve(self) -> None:
+        """Serve until ``request_exit()``."""
+        await self._server.serve(sockets=[self._sock])
+
+
 class SimulatorStack:
     """Both simulator apps bound to sockets, ready to be served in one event loop."""
 

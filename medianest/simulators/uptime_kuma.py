@@ -106,7 +106,7 @@ from starlette.routing import Route
 from medianest.simulators import fixtures
 from medianest.simulators.faults import FaultInjector, FaultsMiddleware
 from medianest.simulators.threads import ServerThread, ThreadHandle
-from medianest.simulators.plex import SimError, _advertised_host, _bind, _make_server
+from medianest.simulators.plex import SimError, SingleAppStack
 
 logger = logging.getLogger(__name__)
 
@@ -1343,33 +1343,12 @@ def create_kuma_app(sim: KumaSim) -> Any:
 # --------------------------------------------------------------------------------------
 
 
-class KumaStack:
-    """The simulator bound to a socket, ready to be served in an event loop."""
+class KumaStack(SingleAppStack):
+    """The simulator bound to a socket (port 0 picks a free one), ready to be served in an event
+    loop; options go to ``KumaSim`` (``version``, ``auto_beat_seconds`` …)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 3001, *, log_level: str = "warning",
-                 advertise_host: str | None = None, **sim_options: Any) -> None:
-        """Bind the port (0 picks a free one) and build the state and app.
-
-        Args:
-            host: Interface to bind.
-            port: Port to bind.
-            log_level: uvicorn's log level.
-            advertise_host: Host name to put in the URL (defaults to ``host``).
-            **sim_options: Passed to ``KumaSim`` (``version``, ``auto_beat_seconds`` …).
-        """
-        self._sock = _bind(host, port)
-        self.url = f"http://{advertise_host or _advertised_host(host)}:{self._sock.getsockname()[1]}"
-        try:
-            self.sim = KumaSim(base_url=self.url, **sim_options)
-        except Exception:
-            self._sock.close()
-            raise
-        self._server = _make_server(create_kuma_app(self.sim), log_level)
-
-    @property
-    def started(self) -> bool:
-        """Whether the server accepts connections."""
-        return bool(self._server.started)
+    sim_class = KumaSim
+    app_factory = staticmethod(create_kuma_app)
 
     def request_exit(self) -> None:
         """Ask the server to stop; a second call forces it."""
@@ -1385,9 +1364,7 @@ class KumaStack:
                     asyncio.run_coroutine_threadsafe(hub.disconnect_all(), hub.loop)
             except RuntimeError:  # the loop is shutting down already
                 pass
-        if self._server.should_exit:
-            self._server.force_exit = True
-        self._server.should_exit = True
+        self._stop_server()
 
     async def serve(self) -> None:
         """Serve until ``request_exit()``; runs the demo ticker when configured."""

@@ -37,6 +37,16 @@ def breaker_for(name: str, *, fail_max: int | None = None, reset_timeout: float 
     return breaker
 
 
+def int_or_none(value: Any) -> int | None:
+    """An integer from a JSON value (numbers or numeric strings); None for anything else, bools included."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def breaker_states() -> dict[str, str]:
     return {name: b.current_state for name, b in _breakers.items()}
 

@@ -23,7 +23,7 @@ import httpx
 import pybreaker
 
 from ..errors import IntegrationRejected, IntegrationUnavailable
-from .base import BaseClient
+from .base import BaseClient, int_or_none
 
 logger = logging.getLogger(__name__)
 
@@ -201,13 +201,7 @@ class RequestPage:
 # --------------------------------------------------------------------------------------
 
 
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+_int = int_or_none
 
 
 def _year(date: Any) -> int | None:

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from ..errors import IntegrationRejected, IntegrationUnavailable
-from .base import BaseClient
+from .base import BaseClient, int_or_none
 
 PRODUCT = "MediaNest"
 VERSION = "0.1.0"
@@ -325,13 +325,7 @@ class PlexServerClient(BaseClient):
         return response.content, content_type
 
 
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+_int = int_or_none
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:

@@ -26,7 +26,8 @@ different query (20 queries that all return titles from the simulator's catalogu
   gets new results, all from the cache) without clearing.
 
 One warm-up round is not counted. ``uncached_overhead_ratio`` = uncached p50 through the UI path /
-direct (plain httpx) p50.
+direct (plain httpx) p50. Then, as a diagnostic, one member searches alone (20 uncached, 20 cached,
+20 direct), which tells the cost of one search from the queueing of 20 at once.
 
 Usage: .venv/bin/python bench/search.py [--members 20] [--rounds 5] [--latency-ms 150]
 The last line is a JSON object: {"cached_p95_ms": …, "uncached_overhead_ratio": …, …}.
@@ -48,6 +49,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import redis as redis_sync
 import redis.asyncio as aioredis
 import socketio
 
@@ -257,6 +259,17 @@ async def clear_search_cache(redis: aioredis.Redis, prefix: str) -> int:
     return len(keys)
 
 
+def drop_redis_keys(url: str, prefix: str) -> None:
+    """Every key under this run's own prefix, once the processes using them are stopped."""
+    client = redis_sync.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 def summary(name: str, values: list[float]) -> tuple[float, float]:
     p50, p95 = statistics.median(values), percentile(values, 0.95)
     print(f"{name:<34} samples={len(values):4d}  p50={ms(p50):7.1f} ms  p95={ms(p95):7.1f} ms  "
@@ -275,8 +288,10 @@ async def run(args: argparse.Namespace, url: str, sims: Simulators, prefix: str,
     redis = aioredis.from_url(redis_url)
     http = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=100, max_keepalive_connections=100))
     overseerr = OverseerrClient(sims.overseerr_url, api_key=fixtures.OVERSEERR_API_KEY, timeout=30)
-    samples: dict[str, list[float]] = {"uncached": [], "cached": [], "direct": [], "direct_client": []}
+    samples: dict[str, list[float]] = {k: [] for k in ("uncached", "cached", "direct", "direct_client",
+                                                       "serial_uncached", "serial_cached", "serial_direct")}
     cleared: list[int] = []
+    load_before = os.getloadavg()[0]
     try:
         await asyncio.gather(*(c.open_page() for c in clients))
         print(f"{len(clients)} members on /search (signed in: {len({c.user_name for c in clients})} distinct)",
@@ -300,12 +315,19 @@ async def run(args: argparse.Namespace, url: str, sims: Simulators, prefix: str,
             samples["direct_client"] += via_client
             samples["uncached"] += uncached
             samples["cached"] += cached
+        load_during = os.getloadavg()[0]
+        # Diagnostic: one member at a time (no concurrency), to tell per-search cost from queueing.
+        one = clients[0]
+        for query in QUERIES:
+            samples["serial_direct"] += await http_round(http, sims.overseerr_url, [query])
+        await clear_search_cache(redis, prefix)
+        for query in QUERIES:
+            samples["serial_uncached"] += await ui_round([one], [query])
+        for query in QUERIES[1:] + QUERIES[:1]:
+            samples["serial_cached"] += await ui_round([one], [query])
     finally:
         await asyncio.gather(*(c.client.disconnect() for c in clients), return_exceptions=True)
         await http.aclose()
-        stale = [k async for k in redis.scan_iter(match=f"{prefix}*", count=1000)]
-        if stale:
-            await redis.delete(*stale)
         await redis.aclose()
         await dispose_engines()
     print(f"search cache entries deleted before each counted uncached round: {cleared}")
@@ -315,6 +337,13 @@ async def run(args: argparse.Namespace, url: str, sims: Simulators, prefix: str,
     k50, k95 = summary("direct OverseerrClient.search", samples["direct_client"])
     print(f"uncached overhead ratio (UI p50 / direct httpx p50): {u50 / d50:.3f}   p95 ratio: {u95 / d95:.3f}")
     print(f"  against OverseerrClient.search: p50 ratio {u50 / k50:.3f}   p95 ratio {u95 / k95:.3f}")
+    print("one member at a time (diagnostic, 20 searches each):")
+    s_u50, _ = summary("  UI path, uncached", samples["serial_uncached"])
+    s_c50, _ = summary("  UI path, cached", samples["serial_cached"])
+    s_d50, _ = summary("  direct httpx GET", samples["serial_direct"])
+    print(f"  uncached p50 ratio without concurrency: {s_u50 / s_d50:.3f}")
+    print(f"1-minute load average: {load_before:.2f} before the rounds, {load_during:.2f} after them "
+          f"({os.cpu_count()} CPUs; everything, including these clients, shares them)")
     print(f"targets: cached p95 {ms(c95)} ms (< 50: {'met' if c95 < 0.050 else 'MISSED'}), "
           f"uncached overhead ratio {u50 / d50:.3f} (< 1.2: {'met' if u50 / d50 < 1.2 else 'MISSED'})")
     return {"cached_p95_ms": ms(c95), "uncached_overhead_ratio": round(u50 / d50, 3),
@@ -322,6 +351,8 @@ async def run(args: argparse.Namespace, url: str, sims: Simulators, prefix: str,
             "direct_p50_ms": ms(d50), "direct_p95_ms": ms(d95), "uncached_overhead_ratio_p95": round(u95 / d95, 3),
             "direct_client_p50_ms": ms(k50), "direct_client_p95_ms": ms(k95), "members": len(clients),
             "samples_per_phase": len(samples["cached"]), "search_latency_ms": args.latency_ms,
+            "serial_cached_p50_ms": ms(s_c50), "serial_uncached_p50_ms": ms(s_u50), "serial_direct_p50_ms": ms(s_d50),
+            "load_avg_1m": round(load_during, 2),
             "web_workers": int(os.environ.get("BENCH_WEB_WORKERS", "2"))}
 
 
@@ -355,10 +386,12 @@ def main() -> None:
             raise
         try:
             print(f"MediaNest (reflex run --env prod, {stack.env['GRANIAN_WORKERS']} Granian workers) up at "
-                  f"{stack.url} after {time.monotonic() - started:.1f} s; logs in {stack.tmp}", flush=True)
+                  f"{stack.url} after {time.monotonic() - started:.1f} s; database {stack.db_name}, Redis key prefix "
+                  f"{stack.env['REDIS_KEY_PREFIX']}; logs in {stack.tmp}", flush=True)
             result = asyncio.run(run(args, stack.url, sims, stack.env["REDIS_KEY_PREFIX"], stack.env["REDIS_URL"]))
         finally:
             stack.__exit__(None, None, None)
+            drop_redis_keys(stack.env["REDIS_URL"], stack.env["REDIS_KEY_PREFIX"])
     print(json.dumps(result))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -133,6 +134,7 @@ def main() -> int:
         return proc
 
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    simulated_webhook: tuple[str, str] | None = None
     try:
         if "plex_tv_url" not in settings.model_fields_set:
             tv_port, pms_port, kuma_port = free_port(32410), free_port(32400), free_port(3001)
@@ -148,6 +150,10 @@ def main() -> int:
             overseerr_url = f"http://127.0.0.1:{overseerr_port}"
             if "overseerr_url" not in settings.model_fields_set:
                 env.update(simulated_overseerr_env(overseerr_url))
+                # The simulator's webhook agent tells MediaNest about changes at once (as a real
+                # Overseerr does once its Webhook agent points at /webhooks/overseerr).
+                env.setdefault("OVERSEERR_WEBHOOK_SECRET", secrets.token_urlsafe(32))
+                simulated_webhook = (overseerr_url, env["OVERSEERR_WEBHOOK_SECRET"])
             wait_http(f"{env['PLEX_TV_URL']}/__sim__/state", sims, 30)
             wait_http(f"{overseerr_url}/api/v1/status", sims, 30)
             logger.info("Plex simulators: plex.tv on %s, Plex Media Server on port %s "
@@ -169,6 +175,11 @@ def main() -> int:
         web = spawn([str(Path(sys.executable).parent / "reflex"), "run", "--env", "prod", "--frontend-port", str(port),
                      "--backend-host", "127.0.0.1"], "medianest.log")
         wait_http(f"http://127.0.0.1:{port}/ping", web, 600)
+        if simulated_webhook is not None:
+            sim_url, secret = simulated_webhook
+            httpx.post(f"{sim_url}/__sim__/config", timeout=5, json={
+                "webhook_url": f"http://127.0.0.1:{port}/webhooks/overseerr", "webhook_authorization": secret,
+            }).raise_for_status()
         logger.info("\n  MediaNest is running: open %s\n  Logs: %s\n  Press Ctrl-C to stop.\n",
                     env["MEDIANEST_PUBLIC_URL"], log_dir)
         while all(p.poll() is None for p in procs):

@@ -67,6 +67,12 @@ def test_launcher_runs_embedded_mode_and_stops_on_ctrl_c(tmp_path):
         assert re.match(r"http://127\.0\.0\.1:\d+/auth#\?", sim_auth), sim_auth  # the bundled simulator
         sim_port = int(re.search(r":(\d+)/", sim_auth).group(1))
         assert _port_open(sim_port)
+        # The bundled Overseerr simulator reports changes to MediaNest through its webhook agent.
+        overseerr = re.search(r"Overseerr simulator on (\S+)", "".join(output)).group(1)
+        config = httpx.get(f"{overseerr}/__sim__/state", timeout=10).json()["config"]
+        assert config["webhook_url"] == f"{url}/webhooks/overseerr" and config["webhook_authorization"]
+        assert httpx.post(f"{url}/webhooks/overseerr", json={}, timeout=10,
+                          headers={"Authorization": "wrong"}).status_code == 401
     finally:
         proc.send_signal(signal.SIGINT)
         try:

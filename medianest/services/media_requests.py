@@ -34,7 +34,7 @@ from ..errors import Forbidden, IntegrationUnavailable, NotFound, RateLimited, V
 from ..integrations.overseerr import (AlreadyRequested, MediaDetails, OverseerrClient, OverseerrNotFound,
                                       RequestNotAllowed)
 from ..integrations.overseerr import MediaRequest as OverseerrRequest
-from ..models import OPEN_REQUEST_STATUSES, MediaRequest, RequestFollow, RequestStatus, User, utcnow
+from ..models import OPEN_REQUEST_STATUSES, MediaRequest, Notification, RequestFollow, RequestStatus, User, utcnow
 from . import audit, notifications
 from .auth import CurrentUser
 from .ratelimit import humanize_wait
@@ -98,6 +98,8 @@ class Outcome:
     row: MediaRequest
     message: str
     ok: bool
+    #: Overseerr did not answer; the row waits for its next attempt.
+    unreachable: bool = False
 
 
 @dataclass(frozen=True)
@@ -223,6 +225,21 @@ async def members_without_overseerr(session: AsyncSession, overseerr: OverseerrC
     return {uid for pid, uid in people.items() if pid not in known}
 
 
+async def _ask_admins_to_import(session: AsyncSession, user: CurrentUser) -> None:
+    """Tell the admins (once, until they dismiss it) that a member cannot request yet."""
+    title = f"{user.username} cannot request yet"
+    admins = [a for a in await notifications.admin_ids(session) if a != user.id]
+    told = set((await session.exec(select(Notification.user_id).where(
+        Notification.title == title, Notification.read_at.is_(None)))).all())
+    for admin_id in admins:
+        if admin_id not in told:
+            await notifications.add(session, admin_id, kind="not_in_overseerr", title=title,
+                                    body="Their Plex account has no Overseerr user. Add them from the Users page.",
+                                    link="/admin", link_label="Open Users")
+    await session.commit()
+    await notifications.announce(set(admins) - told, reason="import-offer")
+
+
 # --------------------------------------------------------------------------------------
 # Submitting and delivering
 # --------------------------------------------------------------------------------------
@@ -261,6 +278,7 @@ async def submit(session: AsyncSession, *, user: CurrentUser, draft: Draft, over
     await check_hourly_limit(session, user.id, limit_per_hour)
     try:
         if await overseerr_user_id(session, user.id, overseerr) is None:
+            await _ask_admins_to_import(session, user)
             raise NotInOverseerr()
     except IntegrationUnavailable:
         pass  # not knowable now: the row is queued and the mapping is checked on delivery
@@ -304,6 +322,7 @@ async def deliver(session: AsyncSession, row_id: int, overseerr: OverseerrClient
         return Outcome(current, _message_for(current), current.status != RequestStatus.QUEUED.value)
     row.attempts += 1
     now = utcnow()
+    unreachable = False
     try:
         member = await overseerr_user_id(session, row.user_id, overseerr)
         if member is None:
@@ -312,6 +331,7 @@ async def deliver(session: AsyncSession, row_id: int, overseerr: OverseerrClient
                                                  as_user=member)
         _accept(row, created)
     except IntegrationUnavailable as exc:
+        unreachable = True
         row.next_attempt_at = now + _backoff(row.attempts, retry_max_s)
         row.last_error = "Overseerr is not answering; MediaNest will send it automatically."
         logger.info("request %s queued: %s (attempt %s)", row.id, exc, row.attempts)
@@ -334,7 +354,7 @@ async def deliver(session: AsyncSession, row_id: int, overseerr: OverseerrClient
     await notifications.announce([row.user_id, *await notifications.admin_ids(session)], reason="delivery")
     return Outcome(row, _message_for(row), row.status not in (RequestStatus.QUEUED.value,
                                                               RequestStatus.REFUSED.value,
-                                                              RequestStatus.DUPLICATE.value))
+                                                              RequestStatus.DUPLICATE.value), unreachable)
 
 
 def _refusal(exc: RequestNotAllowed) -> str:
@@ -403,8 +423,7 @@ async def deliver_due(session_factory, overseerr: OverseerrClient, *, retry_max_
         async with session_factory() as session:
             outcome = await deliver(session, row_id, overseerr, retry_max_s=retry_max_s)
         tried += 1
-        if outcome.row.status == RequestStatus.QUEUED.value and outcome.row.attempts > 0 \
-                and outcome.row.last_error and "not answering" in outcome.row.last_error:
+        if outcome.unreachable:
             break  # Overseerr is still down: the rest wait for their own turn
     return tried
 

@@ -86,8 +86,11 @@ async def test_member_without_overseerr_user_is_told_and_admin_can_import(db, ov
     overseerr.sim.remove_user(2)
     bob = await _member(db, "bob", 1002)
     admin = await _member(db, "alice", 1001, role="admin")
-    with pytest.raises(media_requests.NotInOverseerr, match="not set up in Overseerr"):
-        await _submit(db, bob, DUNE, _client(overseerr))
+    for _ in range(2):
+        with pytest.raises(media_requests.NotInOverseerr, match="not set up in Overseerr"):
+            await _submit(db, bob, DUNE, _client(overseerr))
+    offers, _ = await notifications.unread(db, admin.id)
+    assert [(n.title, n.link) for n in offers] == [("bob cannot request yet", "/admin")]  # told once
     assert await media_requests.members_without_overseerr(db, _client(overseerr)) == {bob.id}
     with pytest.raises(Forbidden):
         await media_requests.import_member(db, actor=bob, user_id=bob.id, overseerr=_client(overseerr))

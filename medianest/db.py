@@ -30,7 +30,9 @@ def _engine_for(url: str) -> AsyncEngine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
     else:
-        engine = create_async_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        # Every event handler checks the session in the database: keep enough connections open for a
+        # burst of members (two web workers, a task worker) without opening overflow ones each time.
+        engine = create_async_engine(url, pool_pre_ping=True, pool_size=15, max_overflow=15)
     _engines[url] = engine
     return engine
 

@@ -13,6 +13,7 @@ import zlib
 from typing import Any
 
 import reflex as rx
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .api import SESSION_COOKIE, cookie_value
 from .config import get_settings
@@ -152,8 +153,10 @@ class SessionState(rx.State):
         query = url.query or ""
         return (url.path or "/") + (f"?{query}" if query else "")
 
-    async def _require_user(self, role: Role | None = None, *, allow_password_change: bool = False) -> auth.CurrentUser:
-        """Resolve the session from the handshake cookie, or raise a typed error.
+    async def _require_user(self, role: Role | None = None, *, allow_password_change: bool = False,
+                            session: AsyncSession | None = None) -> auth.CurrentUser:
+        """Resolve the session from the handshake cookie, or raise a typed error. A handler that
+        needs the database anyway may pass its own ``session`` (one connection, one transaction).
 
         Raises:
             NotAuthenticated: no valid session (the edge redirects to sign-in).
@@ -162,9 +165,13 @@ class SessionState(rx.State):
         """
         new_correlation_id()
         token = cookie_value(self.router.headers.cookie, SESSION_COOKIE)
-        async with session_scope() as session:
+        if session is not None:
             user = await auth.resolve_session(session, token=token, settings=get_settings(),
                                               next_path=self._current_path())
+        else:
+            async with session_scope() as own:
+                user = await auth.resolve_session(own, token=token, settings=get_settings(),
+                                                  next_path=self._current_path())
         if user.must_change_password and not allow_password_change:
             raise PasswordChangeRequired()
         if role is Role.ADMIN and not user.is_admin:

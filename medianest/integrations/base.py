@@ -3,7 +3,11 @@ and the mapping of transport failures to :class:`IntegrationUnavailable`."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import weakref
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -47,6 +51,24 @@ def int_or_none(value: Any) -> int | None:
         return None
 
 
+_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
+
+
+def _pooled_client() -> httpx.AsyncClient:
+    """One connection pool per event loop, shared by every client of every service: building an
+    ``httpx.AsyncClient`` loads the CA bundle (tens of ms of CPU, blocking the loop) and a fresh
+    one cannot keep connections alive."""
+    loop = asyncio.get_running_loop()
+    client = _pools.get(loop)
+    if client is None or client.is_closed:
+        client = httpx.AsyncClient(follow_redirects=False, limits=httpx.Limits(
+            # Idle connections are dropped before the servers drop them (Node's and uvicorn's
+            # keep-alive timeout is 5 s), so a request rarely lands on a connection being closed.
+            max_connections=200, max_keepalive_connections=40, keepalive_expiry=2.0))
+        _pools[loop] = client
+    return client
+
+
 def breaker_states() -> dict[str, str]:
     return {name: b.current_state for name, b in _breakers.items()}
 
@@ -65,6 +87,27 @@ class BaseClient:
         self._breaker = breaker or breaker_for(self.service)
         self._transport = transport
 
+    @contextlib.asynccontextmanager
+    async def _http(self) -> AsyncIterator[httpx.AsyncClient]:
+        """The pooled client, or a private one around a test's custom transport."""
+        if self._transport is None:
+            yield _pooled_client()
+            return
+        async with httpx.AsyncClient(timeout=self._timeout, transport=self._transport,
+                                     follow_redirects=False) as client:
+            yield client
+
+    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One HTTP exchange. A GET that meets a kept-alive connection the server has just closed
+        is sent once more on a fresh one (safe: GETs change nothing)."""
+        async with self._http() as client:
+            try:
+                return await client.request(method, url, timeout=self._timeout, **kwargs)
+            except (httpx.RemoteProtocolError, httpx.ReadError):
+                if method not in ("GET", "HEAD"):
+                    raise
+                return await client.request(method, url, timeout=self._timeout, **kwargs)
+
     async def _request(self, method: str, path: str, *, expected: tuple[int, ...] = (200,),
                        headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
         """Send one request through the breaker.
@@ -76,9 +119,7 @@ class BaseClient:
         url = path if path.startswith("http") else f"{self.base_url}{path}"
         try:
             with self._breaker.calling():
-                async with httpx.AsyncClient(timeout=self._timeout, transport=self._transport,
-                                             follow_redirects=False) as client:
-                    response = await client.request(method, url, headers={**self._headers, **(headers or {})}, **kwargs)
+                response = await self._send(method, url, headers={**self._headers, **(headers or {})}, **kwargs)
                 if response.status_code >= 500:
                     raise IntegrationUnavailable(self.service, f"HTTP {response.status_code}",
                                                  status_code=response.status_code)

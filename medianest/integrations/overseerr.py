@@ -186,6 +186,8 @@ class MediaRequest:
     updated_at: str | None
     plex_url: str | None = None
     rating_key: str | None = None
+    #: Availability of each season of the media (TV), as media status names.
+    media_seasons: tuple[SeasonStatus, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,10 @@ def parse_request(data: Mapping[str, Any]) -> MediaRequest:
         media_status=media_status_name(media.get("status4k" if is4k else "status", 1)), is4k=is4k, seasons=seasons,
         requested_by_id=_int(by.get("id")), requested_by_plex_id=_int(by.get("plexId")),
         modified_by_id=_int(mod.get("id")), created_at=data.get("createdAt"), updated_at=data.get("updatedAt"),
-        plex_url=media.get("plexUrl") or None, rating_key=str(media["ratingKey"]) if media.get("ratingKey") else None)
+        plex_url=media.get("plexUrl") or None, rating_key=str(media["ratingKey"]) if media.get("ratingKey") else None,
+        media_seasons=tuple(SeasonStatus(n, media_status_name(s.get("status4k" if is4k else "status", 1)))
+                            for s in media.get("seasons") or [] if isinstance(s, dict)
+                            and (n := _int(s.get("seasonNumber"))) is not None))
 
 
 def parse_user(data: Mapping[str, Any]) -> OverseerrUser:
@@ -310,9 +315,7 @@ class OverseerrClient(BaseClient):
             headers["X-Api-User"] = str(int(as_user))
         try:
             with self._breaker.calling():
-                async with httpx.AsyncClient(timeout=self._timeout, transport=self._transport,
-                                             follow_redirects=False) as client:
-                    response = await client.request(method, f"{self.base_url}{path}", headers=headers, **kwargs)
+                response = await self._send(method, f"{self.base_url}{path}", headers=headers, **kwargs)
                 status = response.status_code
                 if status in expected:
                     return response

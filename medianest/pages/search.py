@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import reflex as rx
@@ -9,6 +10,8 @@ import reflex as rx
 from ..components.layout import shell
 from ..components.media import media_grid, poster
 from ..config import get_settings
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from ..db import session_scope
 from ..errors import IntegrationUnavailable, MediaNestError, RateLimited
 from ..integrations.overseerr import OverseerrNotFound
@@ -53,7 +56,7 @@ def result_view(r: Any, *, mine: str = "", following: bool = False) -> dict[str,
         "year": str(r.year or ""), "overview": _short(r.overview), "poster": tmdb_poster(r.poster_path),
         "poster_path": r.poster_path or "", "badge": badge, "badge_label": label, "action": action,
         "plex_url": r.plex_url or "", "can_follow": r.media_type == "tv" and badge in ("requested", "processing")
-        and not following,
+        and not following and not mine,
     }
 
 
@@ -68,7 +71,6 @@ class SearchState(SessionState):
     loading_more: bool = False
     stale: bool = False
     error: str = ""
-    notice: str = ""
     not_in_overseerr: bool = False
     configured: bool = True
     busy_key: str = ""
@@ -82,8 +84,10 @@ class SearchState(SessionState):
     picker_error: str = ""
 
     @rx.var
-    def shown(self) -> list[dict[str, Any]]:
-        return [r for r in self.results if self.kind == "all" or r["media_type"] == self.kind]
+    def shown_count(self) -> int:
+        """Results of the chosen kind (the list itself is filtered in the browser, so each
+        search sends its results once)."""
+        return sum(1 for r in self.results if self.kind == "all" or r["media_type"] == self.kind)
 
     @rx.var
     def has_more(self) -> bool:
@@ -120,39 +124,66 @@ class SearchState(SessionState):
             self.error = exc.user_message
         return None
 
-    async def _views(self, user_id: int, outcome: search.SearchOutcome) -> list[dict[str, Any]]:
+    async def _views(self, user_id: int, outcome: search.SearchOutcome,
+                     session: AsyncSession | None = None) -> list[dict[str, Any]]:
         keys = [(r.media_type, r.tmdb_id) for r in outcome.results]
-        async with session_scope() as session:
-            mine = await media_requests.my_titles(session, user_id, keys)
-            anyone = await media_requests.open_titles(session, keys)
+        if session is None:
+            async with session_scope() as own:
+                known = await media_requests.overlay(own, user_id, keys)
+        else:
+            known = await media_requests.overlay(session, user_id, keys)
         views = []
         for r in outcome.results:
             key = (r.media_type, r.tmdb_id)
-            if r.status in ("unknown", "deleted", "other") and key in anyone and key not in mine.requested:
-                r = type(r)(**{**r.__dict__, "status": "pending"})  # requested through MediaNest meanwhile
-            views.append(result_view(r, mine=mine.requested.get(key, ""), following=key in mine.followed))
+            if r.status in ("unknown", "deleted", "other") and key in known.requested and key not in known.mine:
+                r = dataclasses.replace(r, status="pending")  # requested through MediaNest meanwhile
+            views.append(result_view(r, mine=known.mine.get(key, ""), following=key in known.followed))
         return views
+
+    def _clear(self) -> None:
+        self.results, self.page, self.total_pages, self.total_results, self.stale = [], 0, 0, 0, False
+
+    def _show(self, outcome: search.SearchOutcome, views: list[dict[str, Any]]) -> None:
+        self.results = views
+        self.page, self.total_pages, self.total_results = outcome.page, outcome.total_pages, outcome.total_results
+        if self.stale != outcome.stale:
+            self.stale = outcome.stale
 
     @rx.event
     async def set_query(self, text: str):
-        """Typing (debounced in the browser): search from the first page."""
-        user = await self._require_user()
-        self.query = str(text)[:200]
-        self.error = self.notice = ""
-        if not " ".join(self.query.split()):
-            self.results, self.page, self.total_pages, self.total_results, self.stale = [], 0, 0, 0, False
-            return
+        """Typing (debounced in the browser): search from the first page. A cached search is
+        answered in one step with one database transaction (the session check and what
+        MediaNest knows of the titles); only a call to Overseerr shows the spinner first."""
+        query = str(text)[:200]
+        registry = get_registry()
+        async with session_scope() as session:
+            user = await self._require_user(session=session)
+            self.query = query
+            if self.error:
+                self.error = ""
+            if not query.strip():
+                self._clear()
+                return
+            try:
+                outcome = await search.cached(registry.search_cache(), query, 1,
+                                              fresh_s=get_settings().search_cache_s) \
+                    if registry.overseerr() is not None else None
+            except MediaNestError as exc:
+                self.error = exc.user_message
+                self._clear()
+                return
+            if outcome is not None:
+                self._show(outcome, await self._views(user.id, outcome, session))
+                return
         self.searching = True
         yield
         outcome = await self._fetch(1)
         self.searching = False
         if outcome is None or outcome.query != " ".join(self.query.split()):
             if outcome is None:
-                self.results, self.page, self.total_pages, self.total_results = [], 0, 0, 0
+                self._clear()
             return
-        self.results = await self._views(user.id, outcome)
-        self.page, self.total_pages, self.total_results = outcome.page, outcome.total_pages, outcome.total_results
-        self.stale = outcome.stale
+        self._show(outcome, await self._views(user.id, outcome))
 
     @rx.event
     async def load_more(self):
@@ -194,6 +225,8 @@ class SearchState(SessionState):
         item = self._item(str(key))
         if item is None or item["media_type"] != "movie":
             return rx.toast.error("That result is gone; search again.")
+        if item["action"] != "request":
+            return rx.toast.info(f"{item['title']} is {item['badge_label'].lower()}; there is nothing to request.")
         return await self._submit(user, item, ())
 
     async def _submit(self, user, item: dict[str, Any], seasons: tuple[int, ...]):  # noqa: ANN001, ANN202
@@ -233,6 +266,8 @@ class SearchState(SessionState):
         item = self._item(str(key))
         if item is None:
             return rx.toast.error("That result is gone; search again.")
+        if item["action"] != "follow" and not item["can_follow"]:
+            return rx.toast.info(f"{item['title']} cannot be followed ({item['badge_label'].lower()}).")
         try:
             async with session_scope() as session:
                 text = await media_requests.follow(session, user=user, draft=self._draft(item))
@@ -439,8 +474,10 @@ def search_page() -> rx.Component:
                 rx.callout(SearchState.error, icon="triangle-alert", color_scheme="red", id="search-error"),
                 rx.fragment()),
         rx.cond(
-            SearchState.shown.length() > 0,
-            media_grid(rx.foreach(SearchState.shown, _result), id="search-results", min_width="22rem"),
+            SearchState.shown_count > 0,
+            media_grid(rx.foreach(SearchState.results, lambda item: rx.cond(
+                (SearchState.kind == "all") | (item["media_type"] == SearchState.kind), _result(item), rx.fragment())),
+                id="search-results", min_width="22rem"),
             rx.cond((SearchState.query != "") & ~SearchState.searching & (SearchState.error == ""),
                     rx.center(rx.text(rx.cond(SearchState.results.length() > 0,
                                               "Nothing of this kind on the loaded pages.",

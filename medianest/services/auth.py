@@ -287,12 +287,14 @@ async def resolve_session(session: AsyncSession, *, token: str | None, settings:
         claims = verify_token(token, "session", secret=settings.secret_value("jwt_secret"))
     except InvalidToken as exc:
         raise NotAuthenticated(exc.user_message, next_path=next_path) from exc
-    row = await session.get(UserSession, claims.subject)
+    # One round trip for the session and its user: every event handler comes through here.
+    found = (await session.exec(select(UserSession, User).join(User, User.id == UserSession.user_id)
+                                .where(UserSession.id == claims.subject))).first()
+    row, user = found if found is not None else (None, None)
     now = utcnow()
     if (row is None or row.revoked_at is not None or row.token_hash != token_hash(token)
             or as_utc(row.expires_at) <= now):
         raise NotAuthenticated("Your session has ended. Please sign in again.", next_path=next_path)
-    user = await session.get(User, row.user_id)
     if user is None or user.status != UserStatus.ACTIVE.value:
         raise NotAuthenticated("Your account is not active any more.", next_path=next_path)
     last_used = as_utc(row.last_used_at)

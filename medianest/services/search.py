@@ -137,18 +137,17 @@ async def search(overseerr: OverseerrClient, cache: SearchCache, query: str, pag
     if not 1 <= int(page) <= MAX_PAGE:
         raise ValidationFailed("That page of results does not exist.")
     key = cache.key(text, int(page))
-    cached = await cache.get(key)
+    entry = await cache.get(key)
     now = time.time()
-    if cached is not None and now - cached[0] < fresh_s:
-        result = _page_from_json(cached[1])
-        return _outcome(text, result, from_cache=True, cached_at=cached[0])
+    if entry is not None and now - entry[0] < fresh_s:
+        return _outcome(text, _page_from_json(entry[1]), from_cache=True, cached_at=entry[0])
     try:
         result = await overseerr.search(text, int(page))
     except IntegrationUnavailable:
-        if cached is None:
+        if entry is None:
             raise
         logger.info("Overseerr unavailable; serving cached results for a search")
-        return _outcome(text, _page_from_json(cached[1]), from_cache=True, stale=True, cached_at=cached[0])
+        return _outcome(text, _page_from_json(entry[1]), from_cache=True, stale=True, cached_at=entry[0])
     await cache.put(key, _page_to_json(result), at=now)
     return _outcome(text, result)
 
@@ -158,4 +157,14 @@ def _outcome(query: str, page: SearchPage, **kw: Any) -> SearchOutcome:
                          total_results=page.total_results, results=page.results, **kw)
 
 
-__all__ = ["BADGES", "NOT_REQUESTED", "SearchCache", "SearchOutcome", "badge_for", "normalise_query", "search"]
+__all__ = ["BADGES", "NOT_REQUESTED", "SearchCache", "SearchOutcome", "badge_for", "cached", "normalise_query",
+           "search"]
+
+
+async def cached(cache: SearchCache, query: str, page: int = 1, *, fresh_s: int = 300) -> SearchOutcome | None:
+    """The fresh cached answer for this search, without calling Overseerr (None on a miss)."""
+    text = normalise_query(query)
+    entry = await cache.get(cache.key(text, int(page)))
+    if entry is None or time.time() - entry[0] >= fresh_s:
+        return None
+    return _outcome(text, _page_from_json(entry[1]), from_cache=True, cached_at=entry[0])

@@ -15,7 +15,7 @@ with the websocket handshake. Each client speaks Reflex's Socket.IO protocol lik
 ``/search``: ``SearchState.load`` (on_load), then ``SearchState.set_query(text)`` per search.
 
 Per search we measure the time from emitting ``set_query`` to receiving the delta that carries the
-final ``results`` (``searching`` back to false). All members search at the same moment, each a
+final ``results`` (and, for an uncached search, ``searching`` back to false). All members search at the same moment, each a
 different query (20 queries that all return titles from the simulator's catalogue). Per round:
 
 - direct: the same 20 queries at the same concurrency straight to the simulator from this process,
@@ -45,6 +45,7 @@ import statistics
 import subprocess
 import sys
 import time
+import random
 import uuid
 from pathlib import Path
 
@@ -166,6 +167,7 @@ class SearchClient:
         self.done_at = 0.0
         self.results: list[dict] = []
         self.error = ""
+        self.kind_wanted: str | None = None
 
     def _on_update(self, update: dict) -> None:
         now = time.perf_counter()
@@ -177,7 +179,13 @@ class SearchClient:
         search = delta.get(self.search_state) or {}
         if "configured_rx_state_" in search:
             self.loaded.set()
-        if self.waiting and search.get("searching_rx_state_") is False and "results_rx_state_" in search:
+        if self.kind_wanted is not None and search.get("kind_rx_state_") == self.kind_wanted:
+            self.kind_wanted = None
+            self.done_at = now
+            self.done.set()
+        # A cached search answers in one delta (``searching`` never changes); an uncached one first
+        # sends ``searching: true`` and then the results with ``searching: false``.
+        if self.waiting and search.get("searching_rx_state_") is not True and "results_rx_state_" in search:
             self.waiting = False
             self.done_at = now
             self.results = search["results_rx_state_"]
@@ -200,6 +208,19 @@ class SearchClient:
         if not self.user_name:
             raise SystemExit(f"not signed in after SearchState.load; last update: {self.last_update}")
 
+    async def set_kind(self, kind: str) -> float:
+        """``SearchState.set_kind``: a handler that only checks the session and sets one value —
+        the floor of any event on this path (websocket, Reflex state in Redis, session check)."""
+        self.done.clear()
+        self.kind_wanted = kind
+        started = time.perf_counter()
+        await self._emit("set_kind", {"kind": kind})
+        try:
+            await asyncio.wait_for(self.done.wait(), timeout=SEARCH_TIMEOUT_S)
+        except TimeoutError:
+            raise SystemExit(f"set_kind({kind!r}) got no answer; last update: {self.last_update}") from None
+        return self.done_at - started
+
     async def search(self, query: str) -> tuple[float, list[dict], str]:
         self.done.clear()
         self.waiting = True
@@ -221,15 +242,24 @@ def check_results(query: str, results: list[dict], error: str) -> None:
         raise SystemExit(f"search {query!r} returned titles that do not match: {[r['title'] for r in results]}")
 
 
-async def ui_round(clients: list[SearchClient], queries: list[str]) -> list[float]:
-    outcomes = await asyncio.gather(*(c.search(q) for c, q in zip(clients, queries, strict=True)))
+async def ui_round(clients: list[SearchClient], queries: list[str], spread_s: float = 0.0) -> list[float]:
+    """Every member searches once: all at the same instant, or (``spread_s``) each at a random
+    moment within that window, as members typing independently would."""
+    async def one(client: SearchClient, query: str) -> tuple[float, list[dict], str]:
+        if spread_s:
+            await asyncio.sleep(random.uniform(0, spread_s))
+        return await client.search(query)
+
+    outcomes = await asyncio.gather(*(one(c, q) for c, q in zip(clients, queries, strict=True)))
     for q, (_, results, error) in zip(queries, outcomes, strict=True):
         check_results(q, results, error)
     return [t for t, _, _ in outcomes]
 
 
-async def http_round(http: httpx.AsyncClient, url: str, queries: list[str]) -> list[float]:
+async def http_round(http: httpx.AsyncClient, url: str, queries: list[str], spread_s: float = 0.0) -> list[float]:
     async def one(query: str) -> float:
+        if spread_s:
+            await asyncio.sleep(random.uniform(0, spread_s))
         started = time.perf_counter()
         response = await http.get(f"{url}/api/v1/search?{search_query_string(query, 1)}",
                                   headers={"X-Api-Key": fixtures.OVERSEERR_API_KEY, "Accept": "application/json"})
@@ -286,10 +316,13 @@ async def run(args: argparse.Namespace, url: str, sims: Simulators, prefix: str,
     clients = [SearchClient(url, cookie, SessionState.get_full_name(), SearchState.get_full_name())
                for cookie in cookies]
     redis = aioredis.from_url(redis_url)
-    http = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=100, max_keepalive_connections=100))
+    # Idle connections closed before the simulator (uvicorn: 5 s) closes them.
+    http = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=100, max_keepalive_connections=100,
+                                                             keepalive_expiry=2.0))
     overseerr = OverseerrClient(sims.overseerr_url, api_key=fixtures.OVERSEERR_API_KEY, timeout=30)
     samples: dict[str, list[float]] = {k: [] for k in ("uncached", "cached", "direct", "direct_client",
-                                                       "serial_uncached", "serial_cached", "serial_direct")}
+                                                       "serial_uncached", "serial_cached", "serial_direct",
+                                                       "floor", "paced_cached", "paced_uncached", "paced_direct")}
     cleared: list[int] = []
     load_before = os.getloadavg()[0]
     try:
@@ -308,8 +341,21 @@ async def run(args: argparse.Namespace, url: str, sims: Simulators, prefix: str,
             await asyncio.sleep(0.2)
             cached = await ui_round(clients, shifted)
             await asyncio.sleep(0.2)
+            floor = await asyncio.gather(*(c.set_kind("movie" if r % 2 else "tv") for c in clients))
+            await asyncio.sleep(0.2)
+            if args.spread_ms:
+                paced_direct = await http_round(http, sims.overseerr_url, queries, args.spread_ms / 1000)
+                await clear_search_cache(redis, prefix)
+                paced_uncached = await ui_round(clients, queries, args.spread_ms / 1000)
+                paced_cached = await ui_round(clients, shifted, args.spread_ms / 1000)
+                await asyncio.sleep(0.2)
             if r == 0:
                 continue
+            samples["floor"] += floor
+            if args.spread_ms:
+                samples["paced_uncached"] += paced_uncached
+                samples["paced_cached"] += paced_cached
+                samples["paced_direct"] += paced_direct
             cleared.append(deleted)
             samples["direct"] += direct
             samples["direct_client"] += via_client
@@ -337,6 +383,13 @@ async def run(args: argparse.Namespace, url: str, sims: Simulators, prefix: str,
     k50, k95 = summary("direct OverseerrClient.search", samples["direct_client"])
     print(f"uncached overhead ratio (UI p50 / direct httpx p50): {u50 / d50:.3f}   p95 ratio: {u95 / d95:.3f}")
     print(f"  against OverseerrClient.search: p50 ratio {u50 / k50:.3f}   p95 ratio {u95 / k95:.3f}")
+    f50, f95 = summary("floor: set_kind (session check only)", samples["floor"])
+    if args.spread_ms:
+        print(f"members searching at random moments within {args.spread_ms} ms (not all at once):")
+        pu50, pu95 = summary("  UI path, uncached", samples["paced_uncached"])
+        pc50, pc95 = summary("  UI path, cached", samples["paced_cached"])
+        pd50, _ = summary("  direct httpx GET", samples["paced_direct"])
+        print(f"  uncached overhead ratio (p50 / direct httpx p50, same arrivals): {pu50 / pd50:.3f}")
     print("one member at a time (diagnostic, 20 searches each):")
     s_u50, _ = summary("  UI path, uncached", samples["serial_uncached"])
     s_c50, _ = summary("  UI path, cached", samples["serial_cached"])
@@ -352,7 +405,11 @@ async def run(args: argparse.Namespace, url: str, sims: Simulators, prefix: str,
             "direct_client_p50_ms": ms(k50), "direct_client_p95_ms": ms(k95), "members": len(clients),
             "samples_per_phase": len(samples["cached"]), "search_latency_ms": args.latency_ms,
             "serial_cached_p50_ms": ms(s_c50), "serial_uncached_p50_ms": ms(s_u50), "serial_direct_p50_ms": ms(s_d50),
-            "load_avg_1m": round(load_during, 2),
+            "load_avg_1m": round(load_during, 2), "floor_p50_ms": ms(f50), "floor_p95_ms": ms(f95),
+            **({"spread_ms": args.spread_ms, "paced_cached_p50_ms": ms(pc50), "paced_cached_p95_ms": ms(pc95),
+                "paced_uncached_p50_ms": ms(pu50), "paced_direct_p50_ms": ms(pd50),
+                "paced_uncached_overhead_ratio": round(pu50 / pd50, 3)}
+               if args.spread_ms else {}),
             "web_workers": int(os.environ.get("BENCH_WEB_WORKERS", "2"))}
 
 
@@ -363,6 +420,9 @@ def main() -> None:
                         help="counted rounds; each member searches once per phase per round (default 5)")
     parser.add_argument("--latency-ms", type=int, default=150,
                         help="latency added to the Overseerr simulator's /api/v1/search (default 150)")
+    parser.add_argument("--spread-ms", type=int, default=1000,
+                        help="also run rounds where each member searches at a random moment within this window "
+                             "(0 turns them off; default 1000)")
     args = parser.parse_args()
     if args.members < 1 or args.rounds < 1:
         parser.error("--members and --rounds must be at least 1")

@@ -10,8 +10,10 @@ once instead of at the next scheduled sync. Without a configured secret the rout
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
+import time
 from functools import lru_cache
 
 from starlette.requests import Request
@@ -21,12 +23,12 @@ from starlette.routing import Route
 from .api import SESSION_COOKIE, cookie_value
 from .config import get_settings
 from .db import session_scope
-from .errors import IntegrationRejected, IntegrationUnavailable, InvalidToken
+from .errors import IntegrationRejected, IntegrationUnavailable, InvalidToken, NotAuthenticated
 from .integrations.overseerr import OverseerrNotFound
 from .integrations.registry import get_registry
 from .integrations.tmdb import TmdbImageClient, valid_image
-from .security import verify_token
-from .services import media_requests
+from .services import auth, media_requests
+from .services import settings as system
 from .services.images import ImageCache
 
 logger = logging.getLogger(__name__)
@@ -40,15 +42,29 @@ def image_cache() -> ImageCache:
     return ImageCache(get_settings().data_dir / "cache" / "images")
 
 
-def _signed_in(request: Request) -> bool:
-    """A valid session JWT (signature and expiry; images need no database round trip)."""
+SESSION_CHECK_TTL_S = 60.0
+_checked: dict[str, float] = {}
+
+
+async def _signed_in(request: Request) -> bool:
+    """A live session (checked in the database like every event handler does; a page of 30 posters
+    checks it once, as a positive answer is remembered for a minute in this process)."""
     token = cookie_value(request.headers.get("cookie"), SESSION_COOKIE)
     if not token:
         return False
+    key = hashlib.sha256(token.encode()).hexdigest()
+    now = time.monotonic()
+    if _checked.get(key, 0.0) > now:
+        return True
     try:
-        verify_token(token, "session", secret=get_settings().secret_value("jwt_secret"))
-    except InvalidToken:
+        async with session_scope() as session:
+            await auth.resolve_session(session, token=token, settings=get_settings())
+    except (NotAuthenticated, InvalidToken):
+        _checked.pop(key, None)
         return False
+    if len(_checked) > 10_000:
+        _checked.clear()
+    _checked[key] = now + SESSION_CHECK_TTL_S
     return True
 
 
@@ -59,7 +75,7 @@ def _image(body: bytes, content_type: str, cached: bool) -> Response:
 
 async def plex_image(request: Request) -> Response:
     """``GET /media/plex?path=/library/metadata/1/thumb/2&w=300&h=450``."""
-    if not _signed_in(request):
+    if not await _signed_in(request):
         return Response(status_code=401)
     path = request.query_params.get("path", "")
     try:
@@ -70,11 +86,16 @@ async def plex_image(request: Request) -> Response:
         return Response("not an image MediaNest serves", status_code=400)
     async with session_scope() as session:
         plex = await get_registry().plex_server(session)
+        server = await system.household_server(session)
     if plex is None:
         return Response(status_code=404)
+    # Keyed by the server's identity: another server at the same address has other pictures.
+    owner = server.machine_id if server else plex.base_url
     try:
         body, content_type, cached = await image_cache().get_or_fetch(
-            f"plex:{plex.base_url}:{path}:{size[0]}x{size[1]}", lambda: plex.image(path, width=size[0], height=size[1]))
+            f"plex:{owner}:{path}:{size[0]}x{size[1]}", lambda: plex.image(path, width=size[0], height=size[1]))
+    except ValueError:
+        return Response("not an image MediaNest serves", status_code=400)
     except IntegrationRejected as exc:
         return Response(status_code=404 if exc.status_code in (400, 404) else 502)
     except IntegrationUnavailable:
@@ -84,7 +105,7 @@ async def plex_image(request: Request) -> Response:
 
 async def tmdb_image(request: Request) -> Response:
     """``GET /media/tmdb/w300/abc.jpg``: a TMDB poster through MediaNest."""
-    if not _signed_in(request):
+    if not await _signed_in(request):
         return Response(status_code=401)
     size, name = request.path_params["size"], request.path_params["file"]
     if not valid_image(size, name):

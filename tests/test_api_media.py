@@ -15,7 +15,7 @@ from medianest.config import get_settings
 from medianest.integrations.registry import Registry
 from medianest.models import MediaRequest, User
 from medianest.security import issue_token
-from medianest.services import media_requests, settings as system
+from medianest.services import auth, media_requests, settings as system
 from medianest.services.auth import CurrentUser
 from medianest.simulators import fixtures
 
@@ -45,16 +45,25 @@ def _client(cookie: str | None = None) -> httpx.AsyncClient:
                              cookies={api.SESSION_COOKIE: cookie} if cookie else None)
 
 
-def _session_cookie() -> str:
-    return issue_token("session", "1", secret=get_settings().secret_value("jwt_secret"), ttl=timedelta(minutes=10),
-                       data={"sid": "x"})
+async def _session_cookie(db, username: str = "alice") -> str:  # noqa: ANN001
+    """A real signed-in session, made the way sign-in makes it."""
+    settings = get_settings()
+    user = User(username=username, plex_id=1001 if username == "alice" else 1002)
+    db.add(user)
+    await db.flush()
+    row = await auth.create_session(db, user=user, remember=True, settings=settings, client_ip="127.0.0.1",
+                                    user_agent="tests")
+    ticket = issue_token("ticket", row.id, secret=settings.secret_value("jwt_secret"), ttl=auth.TICKET_TTL)
+    token, _ = await auth.activate_session(db, ticket=ticket, pin_cookie=None, settings=settings)
+    await db.commit()
+    return token
 
 
 async def test_images_need_a_session_and_a_safe_path(configured, db, plex):
     async with _client() as client:
         assert (await client.get("/media/plex", params={"path": "/library/metadata/1/thumb/2"})).status_code == 401
         assert (await client.get("/media/tmdb/w300/a.jpg")).status_code == 401
-    async with _client(_session_cookie()) as client:
+    async with _client(await _session_cookie(db)) as client:
         for params in ({"path": "/photo/:/transcode"}, {"path": "/library/../identity"},
                        {"path": "/library/metadata/1/thumb/2", "w": "5000", "h": "1"}):
             assert (await client.get("/media/plex", params=params)).status_code == 400
@@ -69,7 +78,7 @@ async def test_plex_thumbnail_is_proxied_and_cached(configured, db, plex):
                            {"token": configured.encryptor.encrypt(plex.sim.server_token("alice"))})
     await db.commit()
     thumb = f"/library/metadata/{fixtures.MOVIE_RATING_KEY_START}/thumb/1700000000"
-    async with _client(_session_cookie()) as client:
+    async with _client(await _session_cookie(db)) as client:
         first = await client.get("/media/plex", params={"path": thumb, "w": "300", "h": "450"})
         second = await client.get("/media/plex", params={"path": thumb, "w": "300", "h": "450"})
     assert first.status_code == 200 and first.content.startswith(b"\x89PNG")
@@ -79,8 +88,22 @@ async def test_plex_thumbnail_is_proxied_and_cached(configured, db, plex):
     assert token not in first.text and token not in str(first.headers)
 
 
+async def test_a_forged_or_ended_session_gets_no_images(configured, db):
+    forged = issue_token("session", "no-such-session", secret=get_settings().secret_value("jwt_secret"),
+                         ttl=timedelta(minutes=10))
+    async with _client(forged) as client:
+        assert (await client.get("/media/tmdb/w300/a.jpg")).status_code == 401
+    token = await _session_cookie(db, "bob")
+    bob = (await db.exec(select(User).where(User.username == "bob"))).one()
+    bob.status = "suspended"
+    db.add(bob)
+    await db.commit()
+    async with _client(token) as client:
+        assert (await client.get("/media/tmdb/w300/a.jpg")).status_code == 401
+
+
 async def test_tmdb_poster_is_proxied(configured, db):
-    async with _client(_session_cookie()) as client:
+    async with _client(await _session_cookie(db)) as client:
         response = await client.get("/media/tmdb/w300/simmovie438631.jpg")
     assert response.status_code == 200 and response.headers["content-type"].startswith("image/")
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+TRIM_EVERY = 64  # writes between two size checks of the whole cache
 _TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "image/gif": ".gif"}
 _EXT_TYPES = {v: k for k, v in _TYPES.items()}
 
@@ -23,6 +24,7 @@ class ImageCache:
         self.max_age_s = max_age_s
         self.max_bytes = max_bytes
         self._locks: dict[str, asyncio.Lock] = {}
+        self._writes = 0
 
     def _find(self, digest: str) -> Path | None:
         for ext in _EXT_TYPES:
@@ -39,14 +41,21 @@ class ImageCache:
         if hit is not None:
             return (*hit, True)
         lock = self._locks.setdefault(digest, asyncio.Lock())
-        async with lock:
-            hit = self._read(digest)
-            if hit is not None:
-                return (*hit, True)
-            body, content_type = await fetch()
-            content_type = content_type if content_type in _TYPES else "image/jpeg"
-            self._write(digest, body, content_type)
-        self._locks.pop(digest, None)
+        try:
+            async with lock:
+                hit = self._read(digest)
+                if hit is not None:
+                    return (*hit, True)
+                body, content_type = await fetch()
+                content_type = content_type if content_type in _TYPES else "image/jpeg"
+                self._write(digest, body, content_type)
+        finally:
+            if not lock.locked():
+                self._locks.pop(digest, None)
+        self._writes += 1
+        if self._writes % TRIM_EVERY == 1:
+            # Listing the whole cache takes a while when it is big: never on the event loop.
+            await asyncio.to_thread(self._trim)
         return body, content_type, False
 
     def _read(self, digest: str) -> tuple[bytes, str] | None:
@@ -68,10 +77,16 @@ class ImageCache:
         with os.fdopen(fd, "wb") as handle:
             handle.write(body)
         os.replace(tmp, folder / f"{digest}{_TYPES[content_type]}")
-        self._trim()
 
     def _trim(self) -> None:
-        files = [(p.stat().st_mtime, p.stat().st_size, p) for p in self.root.glob("*/*") if p.suffix in _EXT_TYPES]
+        files = []
+        for path in self.root.glob("*/*"):
+            try:
+                if path.suffix in _EXT_TYPES:
+                    info = path.stat()
+                    files.append((info.st_mtime, info.st_size, path))
+            except OSError:  # removed by another process meanwhile
+                continue
         total = sum(size for _, size, _ in files)
         for _, size, path in sorted(files):
             if total <= self.max_bytes:

@@ -30,7 +30,8 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db import as_utc
-from ..errors import Forbidden, IntegrationUnavailable, NotFound, RateLimited, ValidationFailed
+from ..errors import (Forbidden, IntegrationRejected, IntegrationUnavailable, NotFound, RateLimited,
+                      ValidationFailed)
 from ..integrations.overseerr import (AlreadyRequested, MediaDetails, OverseerrClient, OverseerrNotFound,
                                       RequestNotAllowed)
 from ..integrations.overseerr import MediaRequest as OverseerrRequest
@@ -44,7 +45,7 @@ logger = logging.getLogger(__name__)
 PAGE_SIZE = 20
 USER_MAP_TTL = timedelta(minutes=10)
 NO_USER_RECHECK = timedelta(minutes=1)
-DELIVERY_LEASE = timedelta(seconds=60)
+DELIVERY_LEASE = timedelta(minutes=5)  # far longer than one attempt with its timeouts
 RETRY_BASE_S = 15
 MAX_REASON = 500
 
@@ -126,14 +127,31 @@ class RequestRow:
 
 
 def status_from_overseerr(req: OverseerrRequest) -> str:
-    """MediaNest's status of a request from Overseerr's request and media statuses (both flavours)."""
+    """MediaNest's status of a request from Overseerr's request and media statuses (both flavours).
+
+    A show request follows the seasons it asked for: S3 of a show whose S1–2 are in Plex is not
+    "partly available" until S3 itself (or part of it) is."""
     if req.status == "declined":
         return RequestStatus.DECLINED.value
     if req.status == "failed":
         return RequestStatus.FAILED.value
     if req.status == "pending":
         return RequestStatus.PENDING.value
-    if req.status == "completed" or req.media_status == "available":
+    if req.media_status in ("deleted", "blocklisted"):
+        return RequestStatus.APPROVED.value  # Seerr "completes" requests of deleted media: not "available"
+    if req.status == "completed":
+        return RequestStatus.AVAILABLE.value
+    asked = {s.season_number for s in req.seasons}
+    if req.media_type == "tv" and asked and req.media_seasons:
+        found = {s.season_number: s.status for s in req.media_seasons}
+        states = [found.get(n, "unknown") for n in sorted(asked)]
+        if all(state == "available" for state in states):
+            return RequestStatus.AVAILABLE.value
+        if any(state in ("available", "partially_available") for state in states):
+            return RequestStatus.PARTIALLY_AVAILABLE.value
+        return RequestStatus.PROCESSING.value if req.media_status in ("processing", "partially_available") \
+            else RequestStatus.APPROVED.value
+    if req.media_status == "available":
         return RequestStatus.AVAILABLE.value
     if req.media_status == "partially_available":
         return RequestStatus.PARTIALLY_AVAILABLE.value
@@ -275,6 +293,9 @@ async def submit(session: AsyncSession, *, user: CurrentUser, draft: Draft, over
     asked = {n for row in mine for n in row.seasons}
     if draft.media_type == "tv" and asked.issuperset(draft.seasons):
         raise ValidationFailed("You have already requested those seasons; see My requests.")
+    # One submission per member at a time (PostgreSQL row lock; SQLite serialises writes anyway),
+    # so parallel tabs cannot both pass the hourly limit.
+    await session.exec(select(User.id).where(User.id == user.id).with_for_update())
     await check_hourly_limit(session, user.id, limit_per_hour)
     try:
         if await overseerr_user_id(session, user.id, overseerr) is None:
@@ -312,44 +333,64 @@ async def _claim(session: AsyncSession, row_id: int) -> MediaRequest | None:
 
 
 async def deliver(session: AsyncSession, row_id: int, overseerr: OverseerrClient, *,
-                  retry_max_s: int = 900) -> Outcome:
-    """One delivery attempt of a queued row; the outcome's message is what the member is told."""
+                  retry_max_s: int = 900, background: bool = False) -> Outcome:
+    """One delivery attempt of a queued row; the outcome's message is what the member is told.
+    ``background`` (the retry task): the member also gets a notification of the result."""
     row = await _claim(session, row_id)
     if row is None:
         current = await session.get(MediaRequest, row_id)
         if current is None:
             raise NotFound()
         return Outcome(current, _message_for(current), current.status != RequestStatus.QUEUED.value)
-    row.attempts += 1
-    now = utcnow()
-    unreachable = False
+    # The row is only changed once Overseerr has answered: no write transaction (SQLite's write
+    # lock) is held across the call.
+    accepted: OverseerrRequest | None = None
+    ending: tuple[RequestStatus, str] | None = None
+    retry_note, unreachable, member = "", False, None
     try:
         member = await overseerr_user_id(session, row.user_id, overseerr)
         if member is None:
             raise NotInOverseerr()
-        created = await overseerr.create_request(row.media_type, row.tmdb_id, list(row.seasons) or None,
-                                                 as_user=member)
-        _accept(row, created)
+        accepted = await overseerr.create_request(row.media_type, row.tmdb_id, list(row.seasons) or None,
+                                                  as_user=member)
     except IntegrationUnavailable as exc:
         unreachable = True
-        row.next_attempt_at = now + _backoff(row.attempts, retry_max_s)
-        row.last_error = "Overseerr is not answering; MediaNest will send it automatically."
-        logger.info("request %s queued: %s (attempt %s)", row.id, exc, row.attempts)
+        retry_note = "Overseerr is not answering; MediaNest will send it automatically."
+        logger.info("request %s stays queued: %s (attempt %s)", row.id, exc, row.attempts + 1)
     except AlreadyRequested as exc:
-        own = await _own_existing(overseerr, row, member)
-        if own is not None:  # an earlier attempt reached Overseerr but its answer was lost
-            _accept(row, own)
-        else:
-            _end(row, RequestStatus.DUPLICATE, "Someone else has already requested this. Follow it to be told "
-                 "when it is available." if row.media_type == "movie" else exc.user_message)
+        accepted = await _own_existing(overseerr, row, member)  # an earlier answer may have been lost
+        if accepted is None:
+            ending = (RequestStatus.DUPLICATE, "Someone else has already requested this. Follow it to be told "
+                      "when it is available." if row.media_type == "movie" else exc.user_message)
     except RequestNotAllowed as exc:
-        _end(row, RequestStatus.REFUSED, _refusal(exc))
+        if "access this endpoint" in exc.server_message.lower():  # MediaNest's API key, not the member
+            retry_note = "Overseerr did not accept MediaNest's API key; MediaNest will try again."
+            logger.warning("request %s: Overseerr refused the API key; will retry", row.id)
+        else:
+            ending = (RequestStatus.REFUSED, _refusal(exc))
     except OverseerrNotFound:
-        _end(row, RequestStatus.REFUSED, "Overseerr does not know this title any more.")
+        ending = (RequestStatus.REFUSED, "Overseerr does not know this title any more.")
     except NotInOverseerr as exc:
-        _end(row, RequestStatus.REFUSED, exc.user_message)
+        ending = (RequestStatus.REFUSED, exc.user_message)
+    except IntegrationRejected as exc:  # e.g. a changed API key: keep it, try again later
+        retry_note = f"Overseerr did not take the request (HTTP {exc.status_code}); MediaNest will try again."
+        logger.warning("request %s: Overseerr answered %s; will retry", row.id, exc)
+    now = utcnow()
+    row.attempts += 1
+    if accepted is not None:
+        _accept(row, accepted)
+    elif ending is not None:
+        _end(row, *ending)
+    else:
+        row.next_attempt_at = now + _backoff(row.attempts, retry_max_s)
+        row.last_error = retry_note
     row.updated_at = now
     session.add(row)
+    if background and row.status != RequestStatus.QUEUED.value:
+        sent = accepted is not None
+        await notifications.add(session, row.user_id, kind="delivered" if sent else "refused",
+                                title=f"{row.title} was {'sent to Overseerr' if sent else 'not requested'}",
+                                body=_message_for(row), link="/requests", link_label="My requests")
     await session.commit()
     await notifications.announce([row.user_id, *await notifications.admin_ids(session)], reason="delivery")
     return Outcome(row, _message_for(row), row.status not in (RequestStatus.QUEUED.value,
@@ -390,7 +431,7 @@ async def _own_existing(overseerr: OverseerrClient, row: MediaRequest, member: i
         for request_id in sorted(details.request_ids, reverse=True):
             found = await overseerr.request(request_id)
             if found.requested_by_id == member and found.status not in ("declined",) and (
-                    row.media_type == "movie" or set(row.seasons) <= {s.season_number for s in found.seasons}):
+                    row.media_type == "movie" or set(row.seasons) & {s.season_number for s in found.seasons}):
                 return found
     except (IntegrationUnavailable, OverseerrNotFound, RequestNotAllowed) as exc:
         logger.info("could not look for an earlier delivery of request %s: %s", row.id, exc)
@@ -420,8 +461,12 @@ async def deliver_due(session_factory, overseerr: OverseerrClient, *, retry_max_
         ).order_by(MediaRequest.id).limit(limit))).all())
     tried = 0
     for row_id in ids:
-        async with session_factory() as session:
-            outcome = await deliver(session, row_id, overseerr, retry_max_s=retry_max_s)
+        try:
+            async with session_factory() as session:
+                outcome = await deliver(session, row_id, overseerr, retry_max_s=retry_max_s, background=True)
+        except Exception:  # one broken row must not hold up the others
+            logger.exception("delivering request %s failed", row_id)
+            continue
         tried += 1
         if outcome.unreachable:
             break  # Overseerr is still down: the rest wait for their own turn
@@ -434,28 +479,43 @@ async def deliver_due(session_factory, overseerr: OverseerrClient, *, retry_max_
 
 
 async def apply_overseerr(session: AsyncSession, row: MediaRequest, remote: OverseerrRequest) -> bool:
-    """Update a row from Overseerr; notify on a change to available. True when it changed."""
+    """Update a row from Overseerr and notify the member of the change. True when it changed.
+
+    The status moves with a conditional UPDATE (``WHERE status = <old>``): when the scheduled
+    sync, the webhook and an admin's decision see the same change at once, exactly one of them
+    wins and notifies."""
     status = status_from_overseerr(remote)
-    row.synced_at = utcnow()
-    row.plex_url = remote.plex_url or row.plex_url
-    if status == row.status:
+    old, now = row.status, utcnow()
+    plex_url = remote.plex_url or row.plex_url
+    if status == old:
+        row.synced_at, row.plex_url = now, plex_url
         session.add(row)
         return False
-    old, row.status, row.updated_at = row.status, status, utcnow()
+    values = {"status": status, "updated_at": now, "synced_at": now, "plex_url": plex_url}
     if status in _AVAILABLE and old not in _AVAILABLE:
-        row.completed_at = utcnow()
+        values["completed_at"] = now
+    won = await session.exec(sa.update(MediaRequest).where(  # type: ignore[call-overload]
+        MediaRequest.id == row.id, MediaRequest.status == old).values(**values))
+    await session.refresh(row)
+    if not won.rowcount:
+        return False
+    if status == RequestStatus.AVAILABLE.value or (status == RequestStatus.PARTIALLY_AVAILABLE.value
+                                                   and old not in _AVAILABLE):
         await _notify_available(session, row.user_id, row.title, row.plex_url, partly=status != "available")
-    elif status == RequestStatus.DECLINED.value and old != status:
+    elif status == RequestStatus.DECLINED.value:
         reason = f" Reason: {row.decline_reason}" if row.decline_reason else ""
         await notifications.add(session, row.user_id, kind="declined", title=f"{row.title} was declined",
                                 body=f"Your request was declined.{reason}", link="/requests",
                                 link_label="My requests")
+    elif status == RequestStatus.FAILED.value:
+        await notifications.add(session, row.user_id, kind="failed", title=f"{row.title} could not be fetched",
+                                body="Overseerr could not hand the request to the downloader. An admin can retry "
+                                     "it in Overseerr.", link="/requests", link_label="My requests")
     elif status in (RequestStatus.APPROVED.value, RequestStatus.PROCESSING.value) and old in (
             RequestStatus.PENDING.value, RequestStatus.QUEUED.value):
         await notifications.add(session, row.user_id, kind="approved", title=f"{row.title} was approved",
                                 body="It will be available once it has been downloaded.", link="/requests",
                                 link_label="My requests")
-    session.add(row)
     logger.info("request %s: %s -> %s", row.id, old, status)
     return True
 
@@ -468,28 +528,45 @@ async def _notify_available(session: AsyncSession, user_id: int, title: str, ple
         link=plex_url or "/library", link_label="Watch in Plex")
 
 
+#: What the status sync looks at: open requests, and failed ones (an admin may retry them in Overseerr).
+SYNCED_STATUSES = (*OPEN_REQUEST_STATUSES, RequestStatus.FAILED.value)
+
+
 async def sync_open(session_factory, overseerr: OverseerrClient) -> int:  # noqa: ANN001
-    """Check every open request and followed title against Overseerr; returns how many changed."""
+    """Check every open request and followed title against Overseerr; returns how many members
+    saw a change. Stops early (until the next run) when Overseerr does not answer."""
     async with session_factory() as session:
         ids = list((await session.exec(select(MediaRequest.id).where(
-            MediaRequest.status.in_(OPEN_REQUEST_STATUSES), MediaRequest.overseerr_request_id.is_not(None)))).all())
+            MediaRequest.status.in_(SYNCED_STATUSES), MediaRequest.overseerr_request_id.is_not(None)))).all())
     changed: set[int] = set()
-    for row_id in ids:
-        async with session_factory() as session:
-            row = await session.get(MediaRequest, row_id)
-            if row is None or row.overseerr_request_id is None:
-                continue
-            try:
-                remote = await overseerr.request(row.overseerr_request_id)
-            except OverseerrNotFound:
-                row.status, row.last_error = RequestStatus.DECLINED.value, "The request was removed in Overseerr."
-                row.updated_at = utcnow()
-                session.add(row)
-                changed.add(row.user_id)
-                continue
-            if await apply_overseerr(session, row, remote):
-                changed.add(row.user_id)
-    changed |= await sync_follows(session_factory, overseerr)
+    try:
+        for row_id in ids:
+            async with session_factory() as session:
+                row = await session.get(MediaRequest, row_id)
+                if row is None or row.overseerr_request_id is None:
+                    continue
+                try:
+                    remote = await overseerr.request(row.overseerr_request_id)
+                except OverseerrNotFound:
+                    removed = await session.exec(sa.update(MediaRequest).where(  # type: ignore[call-overload]
+                        MediaRequest.id == row.id, MediaRequest.status == row.status).values(
+                        status=RequestStatus.DECLINED.value, updated_at=utcnow(),
+                        last_error="The request was removed in Overseerr."))
+                    if removed.rowcount:
+                        await notifications.add(session, row.user_id, kind="declined",
+                                                title=f"{row.title} was removed",
+                                                body="The request was removed in Overseerr.", link="/requests",
+                                                link_label="My requests")
+                        changed.add(row.user_id)
+                    continue
+                except IntegrationRejected as exc:
+                    logger.warning("request %s: Overseerr refused the status lookup: %s", row_id, exc)
+                    continue
+                if await apply_overseerr(session, row, remote):
+                    changed.add(row.user_id)
+        changed |= await sync_follows(session_factory, overseerr)
+    except IntegrationUnavailable as exc:
+        logger.info("status sync stopped early, Overseerr is not answering: %s", exc)
     if changed:
         async with session_factory() as session:
             admins = await notifications.admin_ids(session)
@@ -499,7 +576,11 @@ async def sync_open(session_factory, overseerr: OverseerrClient) -> int:  # noqa
 
 async def sync_follows(session_factory, overseerr: OverseerrClient,  # noqa: ANN001
                        titles: Sequence[tuple[str, int]] | None = None) -> set[int]:
-    """Followed titles that became available: notify each follower once."""
+    """Followed titles that became available: notify each follower once (a conditional UPDATE on
+    ``notified_at`` makes "once" hold when two syncs run together).
+
+    Raises ``IntegrationUnavailable`` when Overseerr does not answer; a title Overseerr no longer
+    knows is skipped."""
     async with session_factory() as session:
         stmt = select(RequestFollow.media_type, RequestFollow.tmdb_id).where(
             RequestFollow.notified_at.is_(None)).distinct()
@@ -508,24 +589,30 @@ async def sync_follows(session_factory, overseerr: OverseerrClient,  # noqa: ANN
         wanted = [t for t in wanted if tuple(t) in set(map(tuple, titles))]
     changed: set[int] = set()
     for media_type, tmdb_id in wanted:
-        details = await (overseerr.movie(tmdb_id) if media_type == "movie" else overseerr.tv(tmdb_id))
-        status = details.status
+        try:
+            details = await (overseerr.movie(tmdb_id) if media_type == "movie" else overseerr.tv(tmdb_id))
+        except IntegrationRejected as exc:
+            logger.warning("followed %s %s: Overseerr refused the lookup: %s", media_type, tmdb_id, exc)
+            continue
+        new = {"available": RequestStatus.AVAILABLE.value,
+               "partially_available": RequestStatus.PARTIALLY_AVAILABLE.value,
+               "processing": RequestStatus.PROCESSING.value}.get(details.status, RequestStatus.PENDING.value)
         async with session_factory() as session:
             follows = (await session.exec(select(RequestFollow).where(
                 RequestFollow.media_type == media_type, RequestFollow.tmdb_id == tmdb_id,
                 RequestFollow.notified_at.is_(None)))).all()
             for follow in follows:
-                new = {"available": RequestStatus.AVAILABLE.value,
-                       "partially_available": RequestStatus.PARTIALLY_AVAILABLE.value,
-                       "processing": RequestStatus.PROCESSING.value}.get(status, RequestStatus.PENDING.value)
                 if new == follow.status and new != RequestStatus.AVAILABLE.value:
                     continue
-                follow.status = new
-                follow.plex_url = details.plex_url or follow.plex_url
+                values: dict = {"status": new, "plex_url": details.plex_url or follow.plex_url}
                 if new == RequestStatus.AVAILABLE.value:
-                    follow.notified_at = utcnow()
-                    await _notify_available(session, follow.user_id, follow.title, follow.plex_url, partly=False)
-                session.add(follow)
+                    values["notified_at"] = utcnow()
+                won = await session.exec(sa.update(RequestFollow).where(  # type: ignore[call-overload]
+                    RequestFollow.id == follow.id, RequestFollow.notified_at.is_(None)).values(**values))
+                if not won.rowcount:
+                    continue
+                if new == RequestStatus.AVAILABLE.value:
+                    await _notify_available(session, follow.user_id, follow.title, values["plex_url"], partly=False)
                 changed.add(follow.user_id)
     return changed
 
@@ -645,8 +732,12 @@ async def decide(session: AsyncSession, *, actor: CurrentUser, request_id: int, 
     if approve:
         remote = await overseerr.approve(row.overseerr_request_id)
     else:
-        remote = await overseerr.decline(row.overseerr_request_id, reason or None)
+        # Saved first: Overseerr's webhook may report the decline before this call returns, and
+        # whichever path records the change tells the member, with the reason.
         row.decline_reason = reason or None
+        session.add(row)
+        await session.commit()
+        remote = await overseerr.decline(row.overseerr_request_id, reason or None)
     await apply_overseerr(session, row, remote)
     await audit.record(session, "request.approve" if approve else "request.decline", actor_user_id=actor.id,
                        target=str(row.id), client_ip=client_ip, overseerr_request_id=row.overseerr_request_id,
@@ -656,33 +747,28 @@ async def decide(session: AsyncSession, *, actor: CurrentUser, request_id: int, 
     return f"{row.title} was {'approved' if approve else 'declined'}."
 
 
-async def open_titles(session: AsyncSession, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str]:
-    """MediaNest's own open requests for these titles (so fresh requests show in cached search
-    results): ``{(media_type, tmdb_id): status}``."""
-    if not keys:
-        return {}
-    ids = {k[1] for k in keys}
-    rows = (await session.exec(select(MediaRequest.media_type, MediaRequest.tmdb_id, MediaRequest.status).where(
-        MediaRequest.tmdb_id.in_(ids), MediaRequest.status.in_(OPEN_REQUEST_STATUSES)))).all()
-    return {(m, t): s for m, t, s in rows if (m, t) in set(keys)}
-
-
 @dataclass(frozen=True)
-class MyTitles:
+class Overlay:
+    """What MediaNest knows about some titles that a cached search may not show yet."""
+
     #: ``{(media_type, tmdb_id): status}`` of the member's own open requests.
-    requested: dict[tuple[str, int], str]
+    mine: dict[tuple[str, int], str]
+    #: Titles with an open request through MediaNest, by anyone.
+    requested: set[tuple[str, int]]
+    #: Titles the member follows.
     followed: set[tuple[str, int]]
 
 
-async def my_titles(session: AsyncSession, user_id: int, keys: Sequence[tuple[str, int]]) -> MyTitles:
-    """Which of these titles the member has an open request for, or follows."""
+async def overlay(session: AsyncSession, user_id: int, keys: Sequence[tuple[str, int]]) -> Overlay:
+    """Open requests (anyone's, and the member's own) and follows among these titles (two queries)."""
     if not keys:
-        return MyTitles({}, set())
+        return Overlay({}, set(), set())
     ids, wanted = {k[1] for k in keys}, set(keys)
-    rows = (await session.exec(select(MediaRequest.media_type, MediaRequest.tmdb_id, MediaRequest.status).where(
-        MediaRequest.user_id == user_id, MediaRequest.tmdb_id.in_(ids),
-        MediaRequest.status.in_(OPEN_REQUEST_STATUSES)))).all()
+    rows = (await session.exec(select(MediaRequest.media_type, MediaRequest.tmdb_id, MediaRequest.status,
+                                      MediaRequest.user_id).where(
+        MediaRequest.tmdb_id.in_(ids), MediaRequest.status.in_(OPEN_REQUEST_STATUSES)))).all()
     follows = (await session.exec(select(RequestFollow.media_type, RequestFollow.tmdb_id).where(
         RequestFollow.user_id == user_id, RequestFollow.tmdb_id.in_(ids)))).all()
-    return MyTitles({(m, t): s for m, t, s in rows if (m, t) in wanted},
-                    {(m, t) for m, t in follows if (m, t) in wanted})
+    return Overlay({(m, t): s for m, t, s, u in rows if u == user_id and (m, t) in wanted},
+                   {(m, t) for m, t, _, _ in rows if (m, t) in wanted},
+                   {(m, t) for m, t in follows if (m, t) in wanted})

@@ -287,3 +287,86 @@ async def test_lists_page_by_twenty_and_filter(db, overseerr):
     assert count == 12 and {r.status for r in pending} == {"pending"}
     with pytest.raises(ValidationFailed):
         await media_requests.list_requests(db, viewer=bob, status="bogus")
+
+
+async def test_a_missing_season_of_a_partly_available_show_is_followed_per_season(db, overseerr):
+    bob = await _member(db, "bob", 1002)
+    admin = await _member(db, "alice", 1001, role="admin")
+    client = _client(overseerr)
+    details = await client.tv(1396)  # Breaking Bad: seasons 1-2 in Plex, 5 on TMDB
+    missing = next(s.season_number for s in details.seasons if s.status != "available")
+    outcome = await _submit(db, bob, Draft("tv", 1396, "Breaking Bad", seasons=(missing,)), client)
+    assert outcome.row.status == "pending" and "already available" not in outcome.message
+    await media_requests.decide(db, actor=admin, request_id=outcome.row.id, approve=True, overseerr=client)
+    row = await db.get(MediaRequest, outcome.row.id)
+    await db.refresh(row)
+    assert row.status == "processing"  # not "partly available": the asked season is not there yet
+    notes, _ = await notifications.unread(db, bob.id)
+    assert [n.kind for n in notes] == ["approved"]
+    overseerr.sim.mark_available(outcome.row.overseerr_request_id)
+    await media_requests.sync_open(session_scope, client)
+    await db.refresh(row)
+    assert row.status == "available"
+    notes, _ = await notifications.unread(db, bob.id)
+    assert [n.title for n in notes if n.kind == "available"] == ["Breaking Bad is available"]
+
+
+async def test_the_same_change_seen_twice_at_once_notifies_once(db, overseerr):
+    bob = await _member(db, "bob", 1002)
+    client = _client(overseerr)
+    outcome = await _submit(db, bob, DUNE, client)
+    overseerr.sim.approve(outcome.row.overseerr_request_id)
+    overseerr.sim.mark_available(outcome.row.overseerr_request_id)
+    remote = await client.request(outcome.row.overseerr_request_id)
+    # The scheduled sync and the webhook both loaded the row before either wrote it.
+    async with session_scope() as first, session_scope() as second:
+        row_a = await first.get(MediaRequest, outcome.row.id)
+        row_b = await second.get(MediaRequest, outcome.row.id)
+        assert await media_requests.apply_overseerr(first, row_a, remote)
+        await first.commit()
+        assert not await media_requests.apply_overseerr(second, row_b, remote)
+    assert (await db.exec(select(sa.func.count()).select_from(Notification).where(
+        Notification.kind == "available"))).one() == 1
+
+
+async def test_a_follow_overseerr_no_longer_knows_does_not_stop_the_sync(db, overseerr):
+    bob = await _member(db, "bob", 1002)
+    carol = await _member(db, "carol", 1003)
+    client = _client(overseerr)
+    db.add(RequestFollow(user_id=carol.id, media_type="movie", tmdb_id=999999991, title="Gone"))
+    await db.commit()
+    outcome = await _submit(db, bob, DUNE, client)
+    await media_requests.follow(db, user=carol, draft=DUNE)
+    overseerr.sim.approve(outcome.row.overseerr_request_id)
+    overseerr.sim.mark_available(outcome.row.overseerr_request_id)
+    assert await media_requests.sync_open(session_scope, client) == 2
+    notes, _ = await notifications.unread(db, carol.id)
+    assert [n.title for n in notes] == ["Dune is available"]
+
+
+async def test_a_refused_api_key_keeps_every_queued_request_and_tries_them_all(db, overseerr):
+    bob = await _member(db, "bob", 1002)
+    client = _client(overseerr, timeout=1.0)
+    await media_requests.overseerr_user_id(db, bob.id, client)  # mapping remembered
+    overseerr.sim.set_faults(status=503)
+    for draft in (DUNE, OPPENHEIMER):
+        await _submit(db, bob, draft, client)
+    overseerr.sim.clear_faults()
+    await db.exec(sa.update(MediaRequest).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+    await db.commit()
+    wrong_key = OverseerrClient(overseerr.url, api_key="not-the-key", timeout=1.0,
+                                breaker=pybreaker.CircuitBreaker(fail_max=1000, exclude=[IntegrationRejected]))
+    assert await media_requests.deliver_due(session_scope, wrong_key) == 2
+    rows = (await db.exec(select(MediaRequest).order_by(MediaRequest.id))).all()
+    for row in rows:
+        await db.refresh(row)
+    assert [(r.status, r.attempts) for r in rows] == [("queued", 2), ("queued", 2)]
+    assert "API key" in rows[0].last_error
+    await db.exec(sa.update(MediaRequest).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+    await db.commit()
+    assert await media_requests.deliver_due(session_scope, client) == 2
+    for row in rows:
+        await db.refresh(row)
+    assert [r.status for r in rows] == ["pending", "pending"]
+    notes, _ = await notifications.unread(db, bob.id)
+    assert {n.title for n in notes} == {"Dune was sent to Overseerr", "Oppenheimer was sent to Overseerr"}

@@ -16,7 +16,7 @@ from ..integrations.registry import get_registry
 from ..models import Role, User
 from ..services import media_requests
 from ..services.media_requests import PAGE_SIZE
-from ..state import SessionState, UserFeed
+from ..state import SessionState
 from .requests import FILTERS, pager, request_card, row_view
 
 TYPES = {"all": "Movies and shows", "movie": "Movies", "tv": "Shows"}

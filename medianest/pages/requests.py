@@ -14,7 +14,7 @@ from ..db import session_scope
 from ..errors import MediaNestError
 from ..services import media_requests
 from ..services.media_requests import PAGE_SIZE, RequestRow
-from ..state import SessionState, UserFeed
+from ..state import SessionState
 from .search import tmdb_poster
 
 FILTERS = {"all": "All", "open": "Open", "queued": "Queued", "pending": "Pending", "approved": "Approved",

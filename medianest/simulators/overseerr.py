@@ -89,7 +89,6 @@ serves PNG whatever the file name says and 404 for sizes TMDB would not know.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import queue
@@ -112,7 +111,7 @@ from starlette.routing import Route
 
 from medianest.simulators import fixtures
 from medianest.simulators.faults import FaultInjector, FaultsMiddleware
-from medianest.simulators.plex import PlexSim, SimError, SingleAppStack, _png_response
+from medianest.simulators.plex import PlexSim, SimError, SingleAppStack, _json_body, _png_response
 from medianest.simulators.threads import ServerThread, ThreadHandle
 
 logger = logging.getLogger(__name__)
@@ -1225,16 +1224,8 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw:
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise _validation(".body", "is not valid JSON") from exc
-    if not isinstance(data, dict):
-        raise _validation(".body", "should be object")
-    return data
+    """The JSON object of a request; otherwise the validator's 400 shape (§3.2)."""
+    return await _json_body(request, lambda message: _validation(".body", message))
 
 
 def _raw_query_value(request: Request, name: str) -> str | None:

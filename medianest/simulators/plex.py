@@ -171,16 +171,19 @@ def _wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "").lower()
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
+async def _json_body(request: Request, error: Callable[[str], Exception] | None = None) -> dict[str, Any]:
+    """The request's JSON object ({} when empty); anything else raises ``error(message)``
+    (default: ``SimError(400, message)``). Shared by every simulator."""
     raw = await request.body()
     if not raw.strip():
         return {}
+    fail = error or (lambda message: SimError(400, message))
     try:
         data = json.loads(raw)
     except ValueError as exc:
-        raise SimError(400, f"body is not JSON: {exc}") from None
+        raise fail(f"body is not JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise SimError(400, "body must be a JSON object")
+        raise fail("body must be a JSON object")
     return data
 
 

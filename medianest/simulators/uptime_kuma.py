@@ -106,7 +106,7 @@ from starlette.routing import Route
 from medianest.simulators import fixtures
 from medianest.simulators.faults import FaultInjector, FaultsMiddleware
 from medianest.simulators.threads import ServerThread, ThreadHandle
-from medianest.simulators.plex import SimError, SingleAppStack
+from medianest.simulators.plex import SimError, SingleAppStack, _json_body
 
 logger = logging.getLogger(__name__)
 
@@ -1097,19 +1097,6 @@ class _SocketHub:
 # --------------------------------------------------------------------------------------
 
 Handler = Callable[[Request], Awaitable[Response]]
-
-
-async def _json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw:
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise SimError(400, "body is not JSON") from exc
-    if not isinstance(data, dict):
-        raise SimError(400, "body must be a JSON object")
-    return data
 
 
 def _hook(handler: Handler) -> Handler:

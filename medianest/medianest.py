@@ -11,6 +11,8 @@ import time
 from urllib.parse import quote
 
 import reflex as rx
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .api import build_api, security_middleware
 from .config import get_settings
@@ -45,6 +47,11 @@ def handle_backend_exception(exception: Exception):  # noqa: ANN201 - Reflex val
     if isinstance(exc, (AccessDenied, IntegrationUnavailable, MediaNestError)):
         logger.info("handled %s: %s", type(exc).__name__, exc)
         return [rx.toast.error(exc.user_message)]
+    if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
+        # Reflex keeps every tab's state in Redis: a Redis restart fails the events that arrive
+        # meanwhile. The page stays; its keepalive re-links it once Redis is back.
+        logger.warning("event failed while Redis was unreachable: %s", exc)
+        return [rx.toast.warning("Lost contact with the server for a moment. Please try that again.")]
     reference = current_correlation_id()
     if reference in {"", "-"}:
         reference = new_correlation_id()

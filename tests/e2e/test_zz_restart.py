@@ -29,7 +29,8 @@ def test_dashboard_recovers_after_worker_and_redis_restart(journeys, kuma_sim, p
     assert page.evaluate("window.__marker") == "no reload"
 
 
-def test_cards_turn_stale_when_no_check_arrives_and_recover(journeys):
+def test_cards_turn_stale_when_no_check_arrives_and_recover(journeys, kuma_sim):
+    kuma_sim.sim.set_status(3, "up", ping=10)  # whatever the test before left
     alice = journeys()
     setup_household(alice)
     page = alice.page

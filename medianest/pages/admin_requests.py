@@ -209,7 +209,7 @@ def admin_requests() -> rx.Component:
                 value=AdminRequestsState.member_filter, on_change=AdminRequestsState.set_member_filter,
             ),
             rx.spacer(),
-            rx.text(AdminRequestsState.total, " requests", size="2", color_scheme="gray"),
+            rx.text(AdminRequestsState.total, rx.cond(AdminRequestsState.total == 1, " request", " requests"), size="2", color_scheme="gray"),
             spacing="3", wrap="wrap", width="100%", align="center",
         ),
         rx.cond(

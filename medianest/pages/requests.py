@@ -191,7 +191,7 @@ def requests_page() -> rx.Component:
                 value=RequestsState.status_filter, on_change=RequestsState.set_filter,
             ),
             rx.spacer(),
-            rx.text(RequestsState.total, " requests", size="2", color_scheme="gray"),
+            rx.text(RequestsState.total, rx.cond(RequestsState.total == 1, " request", " requests"), size="2", color_scheme="gray"),
             rx.link(rx.button(rx.icon("search", size=14), "Search"), href="/search"),
             align="center", width="100%", wrap="wrap", spacing="3",
         ),

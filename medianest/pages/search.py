@@ -460,7 +460,7 @@ def search_page() -> rx.Component:
                 rx.cond(SearchState.searching, rx.spinner(size="2", id="search-spinner"), rx.fragment()),
                 rx.spacer(),
                 rx.cond(SearchState.total_results > 0,
-                        rx.text(SearchState.total_results, " results", size="2", color_scheme="gray"),
+                        rx.text(SearchState.total_results, rx.cond(SearchState.total_results == 1, " result", " results"), size="2", color_scheme="gray"),
                         rx.fragment()),
                 align="center", width="100%", wrap="wrap",
             ),

@@ -55,7 +55,7 @@ import redis.asyncio as aioredis
 import socketio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from status_fanout import NAMESPACE, ROOT, Stack, free_port, percentile  # noqa: E402
+from status_fanout import NAMESPACE, ROOT, Stack, free_port, percentile, session_cookie  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from medianest.integrations.overseerr import OverseerrClient, search_query_string  # noqa: E402
@@ -123,14 +123,10 @@ class Simulators:
 
 async def make_members(count: int, pms_url: str) -> list[str]:
     """``count`` signed-in members (one session each) and the household server; their session cookies."""
-    from medianest.config import get_settings
     from medianest.db import session_scope
     from medianest.models import User
-    from medianest.security import issue_token
-    from medianest.services import auth
     from medianest.services import settings as system
 
-    settings = get_settings()
     accounts = [*REAL_ACCOUNTS, *((f"member{i:02d}", 9000 + i, "user") for i in range(4, count + 1))][:count]
     cookies = []
     async with session_scope() as session:
@@ -141,11 +137,7 @@ async def make_members(count: int, pms_url: str) -> list[str]:
             user = User(plex_id=plex_id, username=username, role=role)
             session.add(user)
             await session.flush()
-            row = await auth.create_session(session, user=user, remember=True, settings=settings,
-                                            client_ip="127.0.0.1", user_agent="bench-search")
-            ticket = issue_token("ticket", row.id, secret=settings.secret_value("jwt_secret"), ttl=auth.TICKET_TTL)
-            token, _ = await auth.activate_session(session, ticket=ticket, pin_cookie=None, settings=settings)
-            cookies.append(token)
+            cookies.append(await session_cookie(session, user, user_agent="bench-search"))
     return cookies
 
 

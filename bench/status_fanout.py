@@ -107,27 +107,30 @@ class Stack:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
 
 
-async def make_sessions(count: int) -> list[str]:
-    """One member with ``count`` signed-in sessions (as the sign-in flow leaves them)."""
+async def session_cookie(session, user, *, user_agent: str) -> str:  # noqa: ANN001
+    """A session cookie for ``user`` made the way sign-in makes it (session row, ticket, activation)."""
     from medianest.config import get_settings
-    from medianest.db import session_scope
-    from medianest.models import User
     from medianest.security import issue_token
     from medianest.services import auth
 
     settings = get_settings()
-    cookies = []
+    row = await auth.create_session(session, user=user, remember=True, settings=settings, client_ip="127.0.0.1",
+                                    user_agent=user_agent)
+    ticket = issue_token("ticket", row.id, secret=settings.secret_value("jwt_secret"), ttl=auth.TICKET_TTL)
+    token, _ = await auth.activate_session(session, ticket=ticket, pin_cookie=None, settings=settings)
+    return token
+
+
+async def make_sessions(count: int) -> list[str]:
+    """One member with ``count`` signed-in sessions (as the sign-in flow leaves them)."""
+    from medianest.db import session_scope
+    from medianest.models import User
+
     async with session_scope() as session:
         user = User(plex_id=4242, username="bench", role="user")
         session.add(user)
         await session.flush()
-        for _ in range(count):
-            row = await auth.create_session(session, user=user, remember=True, settings=settings,
-                                            client_ip="127.0.0.1", user_agent="bench")
-            ticket = issue_token("ticket", row.id, secret=settings.secret_value("jwt_secret"), ttl=auth.TICKET_TTL)
-            token, _ = await auth.activate_session(session, ticket=ticket, pin_cookie=None, settings=settings)
-            cookies.append(token)
-    return cookies
+        return [await session_cookie(session, user, user_agent="bench") for _ in range(count)]
 
 
 async def flip(status: str) -> float:

@@ -6,7 +6,8 @@ dashboard (the guard links them to the shared status board), then a service is f
 state is written and the live event published. For every client we measure the time from the
 publish to the moment that client receives the change.
 
-Usage: .venv/bin/python bench/status_fanout.py [--clients 10 50 200] [--flips 3]
+Usage: .venv/bin/python bench/status_fanout.py [--clients 10 50 200] [--flips 3] [--members 1|0]
+(--members 1: every tab belongs to one member, as on a household's phone + laptop + TV; 0: one member per tab)
 Prints p50 and p99 per N; the last line is a JSON object for the largest N.
 """
 
@@ -121,16 +122,17 @@ async def session_cookie(session, user, *, user_agent: str) -> str:  # noqa: ANN
     return token
 
 
-async def make_sessions(count: int) -> list[str]:
-    """One member with ``count`` signed-in sessions (as the sign-in flow leaves them)."""
+async def make_sessions(count: int, members: int = 1) -> list[str]:
+    """``count`` signed-in sessions (as the sign-in flow leaves them) spread round-robin over
+    ``members`` members: 1 is one member with every tab, ``count`` is one member per tab."""
     from medianest.db import session_scope
     from medianest.models import User
 
     async with session_scope() as session:
-        user = User(plex_id=4242, username="bench", role="user")
-        session.add(user)
+        users = [User(plex_id=4242 + i, username=f"bench{i}", role="user") for i in range(max(1, members))]
+        session.add_all(users)
         await session.flush()
-        return [await session_cookie(session, user, user_agent="bench") for _ in range(count)]
+        return [await session_cookie(session, users[i % len(users)], user_agent="bench") for i in range(count)]
 
 
 async def flip(status: str) -> float:
@@ -205,10 +207,10 @@ async def measure(url: str, clients_n: int, flips: int, cookies: list[str]) -> l
     return latencies
 
 
-async def run(counts: list[int], flips: int, url: str) -> dict:
+async def run(counts: list[int], flips: int, url: str, members: int) -> dict:
     from medianest.db import dispose_engines
 
-    cookies = await make_sessions(max(counts))
+    cookies = await make_sessions(max(counts), members if members > 0 else max(counts))
     await flip("up")
     result = {}
     for n in counts:
@@ -216,7 +218,8 @@ async def run(counts: list[int], flips: int, url: str) -> dict:
         p50, p99 = statistics.median(latencies), percentile(latencies, 0.99)
         print(f"clients={n:4d} samples={len(latencies):4d} p50={p50 * 1000:7.1f} ms  p99={p99 * 1000:7.1f} ms  "
               f"max={max(latencies) * 1000:7.1f} ms", flush=True)
-        result = {"clients": n, "p50_s": round(p50, 4), "p99_s": round(p99, 4)}
+        result = {"clients": n, "members": members if members > 0 else n, "p50_s": round(p50, 4),
+                  "p99_s": round(p99, 4)}
     await dispose_engines()
     return result
 
@@ -225,9 +228,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[10, 50, 200])
     parser.add_argument("--flips", type=int, default=3)
+    parser.add_argument("--members", type=int, default=1,
+                        help="members the tabs belong to: 1 (default) = one member with every tab, 0 = one member per tab")
     args = parser.parse_args()
     with Stack() as stack:
-        result = asyncio.run(run(args.clients, args.flips, stack.url))
+        result = asyncio.run(run(args.clients, args.flips, stack.url, args.members))
     print(json.dumps(result))
 
 

@@ -18,7 +18,7 @@ from .api import build_api, security_middleware
 from .config import get_settings
 from .errors import (AccessDenied, Forbidden, IntegrationUnavailable, MediaNestError, NotAuthenticated,
                      PasswordChangeRequired)
-from . import live
+from . import live, reflex_compat
 from .db import session_scope
 from .log import configure_logging, current_correlation_id, new_correlation_id
 from .metrics import instrument_event_handlers
@@ -28,6 +28,7 @@ from .pages import (account, admin, admin_requests, callback, errors, home, libr
                     requests, search, setup)  # (registers @rx.page)
 
 logger = logging.getLogger("medianest.app")
+reflex_compat.install()
 
 _settings = get_settings()
 configure_logging(level=_settings.log_level,

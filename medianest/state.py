@@ -15,6 +15,7 @@ from typing import Any
 import reflex as rx
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from . import reflex_compat
 from .api import SESSION_COOKIE, cookie_value
 from .config import get_settings
 from .db import session_scope
@@ -196,11 +197,11 @@ class SessionState(rx.State):
     async def _load_user(self, role: Role | None = None, *, allow_password_change: bool = False) -> auth.CurrentUser:
         user = await self._require_user(role, allow_password_change=allow_password_change)
         shard = board_shard_of(self.router.session.client_token)
-        board = await (await self.get_state(StatusBoard))._link_to(status_board_token(shard))
+        board = await reflex_compat.link(await self.get_state(StatusBoard), status_board_token(shard))
         if not board.loaded:
             async with session_scope() as session:
                 board._show(await service_status.board(session, interval_s=get_settings().status_check_interval_s))
-        feed = await (await self.get_state(UserFeed))._link_to(user_feed_token(user.id))
+        feed = await reflex_compat.link(await self.get_state(UserFeed), user_feed_token(user.id))
         if feed.user_id != user.id:
             await feed._reload(user.id)
         tickets = await self.get_state(TicketState)

@@ -1,0 +1,75 @@
+"""The Reflex internals MediaNest relies on, in one place.
+
+Each name used here is checked by ``tests/unit/test_reflex_compat.py``, which fails loudly when a
+Reflex upgrade removes or renames it, instead of the app degrading silently.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any, TypeVar
+
+from reflex.istate import shared as _shared
+
+logger = logging.getLogger("medianest.reflex_compat")
+
+# Reflex's own bookkeeping of which tabs are linked to a shared state. It changes whenever a tab
+# links (every page load and keepalive touches it) and is never sent to a browser.
+LINK_BOOKKEEPING_VARS = frozenset({"_linked_from", "_linked_to"})
+
+# The shared states that the running event linked its tab to. Reflex runs every event in a task of
+# its own, so this never outlives the event.
+_linked_in_this_event: ContextVar[frozenset[str]] = ContextVar("medianest_linked_in_this_event",
+                                                               default=frozenset())
+
+SharedT = TypeVar("SharedT", bound=_shared.SharedState)
+
+
+async def link(state: SharedT, token: str) -> SharedT:
+    """Link a tab's shared state to ``token`` (``SharedState._link_to``) without re-sending the
+    shared state to every other tab already linked to it.
+
+    Linking marks every var of the shared state dirty so that *this* tab receives it; Reflex then
+    also fans those unchanged values out to every other linked tab. Nothing changed for them.
+    """
+    if state._linked_to == token:
+        return state
+    _linked_in_this_event.set(_linked_in_this_event.get() | {type(state).get_full_name()})
+    return await state._link_to(token)
+
+
+def changes_worth_fanning_out(previous_dirty_vars: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The part of a shared-state change that other tabs need: everything but link bookkeeping.
+
+    Reflex 0.10 re-sends a shared state to every other linked tab after *any* event that loaded
+    it, even when nothing changed but the list of linked tabs (``_modify_linked_states`` tests
+    ``_previous_dirty_vars is not None``, which is always true for a shared state). A tab's
+    page load or keepalive then costs one state load, lock and delta per other linked tab: with
+    200 tabs of one member linked to one feed, 200 page loads queue ~20,000 such updates, and a
+    real status change waits behind them (measured: p99 11-24 s at 200 tabs). A state that this
+    event linked (see ``link``) changed for no other tab either.
+    """
+    just_linked = _linked_in_this_event.get()
+    return {name: set(dirty) - LINK_BOOKKEEPING_VARS for name, dirty in previous_dirty_vars.items()
+            if name not in just_linked and set(dirty) - LINK_BOOKKEEPING_VARS}
+
+
+def _skip_bookkeeping_only(original: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
+    def update_other_tokens(affected_tokens: set[str], previous_dirty_vars: dict[str, set[str]],
+                            state_type: type) -> list[Any]:
+        changes = changes_worth_fanning_out(previous_dirty_vars)
+        if not changes:
+            return []
+        return original(affected_tokens=affected_tokens, previous_dirty_vars=changes, state_type=state_type)
+
+    update_other_tokens.__wrapped__ = original  # type: ignore[attr-defined]
+    return update_other_tokens
+
+
+def install() -> None:
+    """Patch Reflex where MediaNest needs it to behave differently; safe to call more than once."""
+    current = _shared._do_update_other_tokens
+    if getattr(current, "__wrapped__", None) is None:
+        _shared._do_update_other_tokens = _skip_bookkeeping_only(current)

@@ -12,7 +12,11 @@ from urllib.parse import quote
 
 import reflex as rx
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError as RedisReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from reflex_base.utils.exceptions import LockExpiredError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from .api import build_api, security_middleware
 from .config import get_settings
@@ -34,6 +38,20 @@ configure_logging(level=_settings.log_level,
                   json_lines=_settings.log_json if _settings.log_json is not None else _settings.is_production)
 
 
+# Redis restarting or failing over (Reflex's state lock expiring with it), the database restarting,
+# its pool exhausted or a connection dropped: the next try works, so they are not the error page.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    RedisConnectionError, RedisTimeoutError, RedisReadOnlyError, LockExpiredError,
+    OperationalError, DisconnectionError, PoolTimeoutError, ConnectionError)
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, TRANSIENT_ERRORS):
+        return True
+    # psycopg raises InterfaceError (not OperationalError) on a connection closed under it.
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
 def handle_backend_exception(exception: Exception):  # noqa: ANN201 - Reflex validates the signature
     """Typed errors become plain answers; anything else is logged with a reference."""
     exc = exception
@@ -47,10 +65,10 @@ def handle_backend_exception(exception: Exception):  # noqa: ANN201 - Reflex val
     if isinstance(exc, (AccessDenied, IntegrationUnavailable, MediaNestError)):
         logger.info("handled %s: %s", type(exc).__name__, exc)
         return [rx.toast.error(exc.user_message)]
-    if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
-        # Reflex keeps every tab's state in Redis: a Redis restart fails the events that arrive
-        # meanwhile. The page stays; its keepalive re-links it once Redis is back.
-        logger.warning("event failed while Redis was unreachable: %s", exc)
+    if is_transient(exc):
+        # Reflex keeps every tab's state in Redis and every handler reads the database: a restart of
+        # either fails the events that arrive meanwhile. The page stays; its keepalive re-links it.
+        logger.warning("event failed on a transient infrastructure error: %s: %s", type(exc).__name__, exc)
         return [rx.toast.warning("Lost contact with the server for a moment. Please try that again.")]
     reference = current_correlation_id()
     if reference in {"", "-"}:

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from . import live
 from .api import SESSION_COOKIE, cookie_value
 from .config import get_settings
 from .db import session_scope
@@ -43,18 +44,22 @@ def image_cache() -> ImageCache:
 
 
 SESSION_CHECK_TTL_S = 60.0
-_checked: dict[str, float] = {}
+_checked: dict[str, tuple[float, str]] = {}
 
 
 async def _signed_in(request: Request) -> bool:
     """A live session (checked in the database like every event handler does; a page of 30 posters
-    checks it once, as a positive answer is remembered for a minute in this process)."""
+    checks it once, as a positive answer is remembered for a minute in this process). A remembered
+    answer counts only while the revocation marker is unchanged: any sign-out or suspension moves it
+    (in Redis, for every web process), so an ended session is refused on its very next request."""
     token = cookie_value(request.headers.get("cookie"), SESSION_COOKIE)
     if not token:
         return False
     key = hashlib.sha256(token.encode()).hexdigest()
     now = time.monotonic()
-    if _checked.get(key, 0.0) > now:
+    marker = await live.revocation_marker(get_registry().redis())
+    until, seen = _checked.get(key, (0.0, ""))
+    if marker is not None and until > now and seen == marker:
         return True
     try:
         async with session_scope() as session:
@@ -64,7 +69,8 @@ async def _signed_in(request: Request) -> bool:
         return False
     if len(_checked) > 10_000:
         _checked.clear()
-    _checked[key] = now + SESSION_CHECK_TTL_S
+    if marker is not None:
+        _checked[key] = (now + SESSION_CHECK_TTL_S, marker)
     return True
 
 

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import socket
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 GROUP = "medianest-web"
 _local: asyncio.Queue | None = None
+# Embedded mode has one web process: its revocation marker lives here.
+_local_marker = ""
 
 
 def stream_key() -> str:
@@ -56,6 +59,42 @@ async def publish(event: dict[str, Any]) -> None:
         logger.warning("live event not published (Redis unavailable): %s", exc)
     finally:
         await client.aclose()
+
+
+def revocations_key() -> str:
+    return f"{get_settings().redis_prefix}revocations"
+
+
+async def announce_revoked(user_id: int, session_ids: list[str]) -> None:
+    """Sessions ended (sign-out, suspension, role or password change): move the revocation marker
+    that every web process's session caches compare against, then tell the process holding the
+    member's feed to cut the tabs of those sessions. Call after the commit; never raises."""
+    global _local_marker
+    marker = uuid.uuid4().hex  # random, not a counter: a Redis restart must not bring an old value back
+    settings = get_settings()
+    if not settings.redis_url:
+        _local_marker = marker
+    else:
+        client = aioredis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+        try:
+            await client.set(revocations_key(), marker)
+        except RedisError as exc:
+            logger.warning("revocation marker not moved (Redis unavailable): %s", exc)
+        finally:
+            await client.aclose()
+    await publish({"type": "revoke", "user_id": int(user_id), "session_ids": sorted(session_ids)})
+
+
+async def revocation_marker(client: aioredis.Redis | None) -> str | None:
+    """The current revocation marker; None when it cannot be read (then trust no cached answer)."""
+    if client is None:
+        return _local_marker
+    try:
+        value = await client.get(revocations_key())
+    except RedisError as exc:
+        logger.warning("revocation marker unreadable: %s", exc)
+        return None
+    return value.decode() if isinstance(value, bytes) else (value or "")
 
 
 Apply = Callable[[dict[str, Any]], Awaitable[None]]

@@ -12,7 +12,14 @@ from urllib.parse import quote
 
 import reflex as rx
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError as RedisReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from reflex.state import StateUpdate
+from reflex_base.event import Event
+from reflex_base.event.context import EventContext
+from reflex_base.utils.exceptions import LockExpiredError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from .api import build_api, security_middleware
 from .config import get_settings
@@ -23,7 +30,8 @@ from .db import session_scope
 from .log import configure_logging, current_correlation_id, new_correlation_id
 from .metrics import instrument_event_handlers
 from .services import service_status
-from .state import STATUS_BOARD_SHARDS, StatusBoard, UserFeed, card_view, status_board_token, user_feed_token
+from .state import (STATUS_BOARD_SHARDS, SessionState, SignedOutTabs, StatusBoard, UserFeed, card_view, clear_tab,
+                    status_board_token, user_feed_token)
 from .pages import (account, admin, admin_requests, callback, errors, home, library, login,  # noqa: F401
                     requests, search, setup)  # (registers @rx.page)
 
@@ -35,10 +43,25 @@ configure_logging(level=_settings.log_level,
                   json_lines=_settings.log_json if _settings.log_json is not None else _settings.is_production)
 
 
+# Redis restarting or failing over (Reflex's state lock expiring with it), the database restarting,
+# its pool exhausted or a connection dropped: the next try works, so they are not the error page.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    RedisConnectionError, RedisTimeoutError, RedisReadOnlyError, LockExpiredError,
+    OperationalError, DisconnectionError, PoolTimeoutError, ConnectionError)
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, TRANSIENT_ERRORS):
+        return True
+    # psycopg raises InterfaceError (not OperationalError) on a connection closed under it.
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
 def handle_backend_exception(exception: Exception):  # noqa: ANN201 - Reflex validates the signature
     """Typed errors become plain answers; anything else is logged with a reference."""
     exc = exception
     if isinstance(exc, NotAuthenticated):
+        _clear_this_tab_later()
         target = "/login" if exc.next_path in {"", "/"} else f"/login?next={quote(exc.next_path, safe='')}"
         return [rx.redirect(target)]
     if isinstance(exc, PasswordChangeRequired):
@@ -48,10 +71,10 @@ def handle_backend_exception(exception: Exception):  # noqa: ANN201 - Reflex val
     if isinstance(exc, (AccessDenied, IntegrationUnavailable, MediaNestError)):
         logger.info("handled %s: %s", type(exc).__name__, exc)
         return [rx.toast.error(exc.user_message)]
-    if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
-        # Reflex keeps every tab's state in Redis: a Redis restart fails the events that arrive
-        # meanwhile. The page stays; its keepalive re-links it once Redis is back.
-        logger.warning("event failed while Redis was unreachable: %s", exc)
+    if is_transient(exc):
+        # Reflex keeps every tab's state in Redis and every handler reads the database: a restart of
+        # either fails the events that arrive meanwhile. The page stays; its keepalive re-links it.
+        logger.warning("event failed on a transient infrastructure error: %s: %s", type(exc).__name__, exc)
         return [rx.toast.warning("Lost contact with the server for a moment. Please try that again.")]
     reference = current_correlation_id()
     if reference in {"", "-"}:
@@ -113,6 +136,47 @@ async def refresh_user_feed(target_app: rx.App, user_id: int) -> None:
         feed.version += 1
 
 
+async def end_sessions(target_app: rx.App, user_id: int, session_ids: set[str]) -> None:
+    """Sessions were revoked: first unlink all their tabs from the member's feed under one lock
+    (nothing of the member's reaches them from then on), then clear each tab and send it to sign-in."""
+    token = rx.BaseStateToken(ident=user_feed_token(user_id), cls=UserFeed)
+    async with target_app.modify_state(token) as root:
+        feed = await root.get_state(UserFeed)
+        tabs = {tab for tab, session_id in feed._tabs.items() if session_id in session_ids}
+        if tabs:
+            feed._linked_from = set(feed._linked_from) - tabs
+            feed._tabs = {tab: s for tab, s in feed._tabs.items() if tab not in tabs}
+    for tab in tabs:
+        await end_tab(target_app, tab, session_ids)
+
+
+async def end_tab(target_app: rx.App, tab: str, session_ids: set[str] | None = None) -> None:
+    """Clear one tab (if it still belongs to one of ``session_ids``) wherever its socket lives."""
+    async with target_app.modify_state(rx.BaseStateToken(ident=tab, cls=SessionState)) as root:
+        session = await root.get_state(SessionState)
+        if session_ids is not None and session._session_id not in session_ids:
+            return
+        rehydrate = await clear_tab(root)
+    if rehydrate is not None and target_app.event_namespace is not None:
+        events = Event.from_event_type([rx.redirect("/login?signed_out=1", replace=True), *rehydrate])
+        await target_app.event_namespace.emit_update(update=StateUpdate(events=events), token=tab)
+
+
+_clearing: set[asyncio.Task] = set()
+
+
+def _clear_this_tab_later() -> None:
+    """An event found no valid session (expired, revoked, cookie gone): this tab may still hold
+    the member's data and links, so clear it once the event has released the tab's lock."""
+    try:
+        tab = EventContext.get().token
+    except LookupError:
+        return
+    task = asyncio.get_running_loop().create_task(end_tab(app, tab))
+    _clearing.add(task)
+    task.add_done_callback(_clearing.discard)
+
+
 async def _forget_closed_tabs(target_app: rx.App, board: rx.SharedState) -> None:
     """Reflex never unlinks a tab that went away, so every change would be fanned out to every
     tab ever opened; drop the ones whose socket is gone (they re-link on their next page load)."""
@@ -124,6 +188,8 @@ async def _forget_closed_tabs(target_app: rx.App, board: rx.SharedState) -> None
     gone = {t for t in linked if not await manager.is_token_connected(t)}
     if gone:
         board._linked_from = linked - gone
+        if isinstance(board, UserFeed):
+            board._tabs = {tab: s for tab, s in board._tabs.items() if tab not in gone}
         logger.info("status board: forgot %s closed tabs, %s linked", len(gone), len(linked) - len(gone))
 
 
@@ -140,6 +206,8 @@ async def live_updates(app: rx.App):  # noqa: ANN201 - a Reflex lifespan task
             await fan_out_status()
         elif event.get("type") == "status-shard" and isinstance(event.get("shard"), int):
             await refresh_status_board(app, event["shard"] % STATUS_BOARD_SHARDS, list(event.get("services") or []))
+        elif event.get("type") == "revoke" and isinstance(event.get("user_id"), int):
+            await end_sessions(app, event["user_id"], {str(s) for s in event.get("session_ids") or []})
         elif event.get("type") == "user":
             for user_id in event.get("user_ids") or []:
                 if isinstance(user_id, int):
@@ -184,4 +252,5 @@ app = rx.App(
 )
 app.add_page(errors.not_found, route="404", title="Not found · MediaNest")
 app.register_lifespan_task(live_updates)
+app.add_middleware(SignedOutTabs())
 instrument_event_handlers()

@@ -15,9 +15,13 @@ from reflex.istate import shared as _shared
 
 logger = logging.getLogger("medianest.reflex_compat")
 
-# Reflex's own bookkeeping of which tabs are linked to a shared state. It changes whenever a tab
-# links (every page load and keepalive touches it) and is never sent to a browser.
-LINK_BOOKKEEPING_VARS = frozenset({"_linked_from", "_linked_to"})
+
+def _reaches_browser(var_name: str) -> bool:
+    """Backend vars (a leading underscore: Reflex's link bookkeeping ``_linked_from``/``_linked_to``,
+    our own ``UserFeed._tabs``) are never sent to a browser, so no other tab needs to hear of them.
+    A computed var that reads one is marked dirty itself and still goes out."""
+    return not var_name.startswith("_")
+
 
 # The shared states that the running event linked its tab to. Reflex runs every event in a task of
 # its own, so this never outlives the event.
@@ -41,7 +45,7 @@ async def link(state: SharedT, token: str) -> SharedT:
 
 
 def changes_worth_fanning_out(previous_dirty_vars: dict[str, set[str]]) -> dict[str, set[str]]:
-    """The part of a shared-state change that other tabs need: everything but link bookkeeping.
+    """The part of a shared-state change that other tabs need: what reaches a browser.
 
     Reflex 0.10 re-sends a shared state to every other linked tab after *any* event that loaded
     it, even when nothing changed but the list of linked tabs (``_modify_linked_states`` tests
@@ -52,8 +56,9 @@ def changes_worth_fanning_out(previous_dirty_vars: dict[str, set[str]]) -> dict[
     event linked (see ``link``) changed for no other tab either.
     """
     just_linked = _linked_in_this_event.get()
-    return {name: set(dirty) - LINK_BOOKKEEPING_VARS for name, dirty in previous_dirty_vars.items()
-            if name not in just_linked and set(dirty) - LINK_BOOKKEEPING_VARS}
+    changes = {name: {var for var in dirty if _reaches_browser(var)}
+               for name, dirty in previous_dirty_vars.items() if name not in just_linked}
+    return {name: dirty for name, dirty in changes.items() if dirty}
 
 
 def _skip_bookkeeping_only(original: Callable[..., list[Any]]) -> Callable[..., list[Any]]:

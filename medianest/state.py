@@ -13,13 +13,14 @@ import zlib
 from typing import Any
 
 import reflex as rx
+from reflex.middleware import Middleware
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from . import reflex_compat
 from .api import SESSION_COOKIE, cookie_value
 from .config import get_settings
 from .db import session_scope
-from .errors import Forbidden, PasswordChangeRequired
+from .errors import Forbidden, NotAuthenticated, PasswordChangeRequired
 from .log import new_correlation_id
 from .models import Role
 from .services import auth, notifications, service_status
@@ -108,6 +109,8 @@ class UserFeed(rx.SharedState):
     unread: int = 0
     version: int = 0
     user_id: int = 0
+    # Which session each linked tab belongs to, so that a revocation cuts exactly those tabs.
+    _tabs: dict[str, str] = {}
 
     async def _reload(self, user_id: int) -> None:
         async with session_scope() as session:
@@ -128,6 +131,8 @@ class SessionState(rx.State):
     household_name: str = ""
     checked: bool = False
     signing_out: bool = False
+    # The session this tab's data was loaded under: a tab that comes back without it is cleared.
+    _session_id: str = ""
 
     @rx.var
     def is_admin(self) -> bool:
@@ -177,6 +182,9 @@ class SessionState(rx.State):
             raise PasswordChangeRequired()
         if role is Role.ADMIN and not user.is_admin:
             raise Forbidden("Only admins can open the admin area.")
+        holder = await self.get_state(SessionState)
+        if holder._session_id != user.session_id:
+            holder._session_id = user.session_id
         return user
 
     def _show_user(self, user: auth.CurrentUser, household: str) -> None:
@@ -189,11 +197,6 @@ class SessionState(rx.State):
         self.household_name = household
         self.checked = True
 
-    def _forget_user(self) -> None:
-        self.user_name = self.user_email = self.user_role = self.user_avatar = self.household_name = ""
-        self.user_is_local = False
-        self.checked = False
-
     async def _load_user(self, role: Role | None = None, *, allow_password_change: bool = False) -> auth.CurrentUser:
         user = await self._require_user(role, allow_password_change=allow_password_change)
         shard = board_shard_of(self.router.session.client_token)
@@ -202,6 +205,9 @@ class SessionState(rx.State):
             async with session_scope() as session:
                 board._show(await service_status.board(session, interval_s=get_settings().status_check_interval_s))
         feed = await reflex_compat.link(await self.get_state(UserFeed), user_feed_token(user.id))
+        tab = self.router.session.client_token
+        if feed._tabs.get(tab) != user.session_id:
+            feed._tabs = {**feed._tabs, tab: user.session_id}
         if feed.user_id != user.id:
             await feed._reload(user.id)
         tickets = await self.get_state(TicketState)
@@ -249,7 +255,66 @@ class SessionState(rx.State):
         user = await self._require_user(allow_password_change=True)
         async with session_scope() as session:
             await auth.revoke_session(session, session_id=user.session_id, reason="sign_out")
-        self._forget_user()
+        await clear_tab(self._get_root_state())  # this tab at once; its other tabs through the live bridge
         # The shell now renders a form that navigates to /auth/logout, which clears the cookie.
         self.signing_out = True
 
+
+
+async def clear_tab(root: rx.State) -> list | None:
+    """Cut one tab from its member: unlink it from every shared feed and reset every state that
+    holds member data (the session, every page state). The caller holds the tab's lock, inside
+    Reflex's linked-state context (an event, or ``app.modify_state``).
+
+    Returns:
+        Events that make the browser re-read the now empty state, or None if there was nothing to clear.
+    """
+    session = await root.get_state(SessionState)
+    links = dict(root._reflex_internal_links or {})
+    if not (links or session._session_id or session.user_name):
+        return None
+    tab = root.router.session.client_token
+    rehydrate: list = []
+    for name in links:
+        shared = await root.get_state(root.get_class_substate(name))
+        if isinstance(shared, UserFeed) and tab in shared._tabs:
+            shared._tabs = {t: s for t, s in shared._tabs.items() if t != tab}
+        rehydrate = await shared._unlink()
+    session.reset()  # with every page state below it (they are its substates)
+    for cls in _member_states():
+        (await root.get_state(cls)).reset()
+    return rehydrate
+
+
+def _member_states() -> list[type[rx.State]]:
+    found, todo = [], list(SessionState.get_substates())
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.get_substates())
+    return found
+
+
+class SignedOutTabs(Middleware):
+    """A tab that (re)connects without the session its data was loaded under gets that data
+    cleared before Reflex's hydrate would send it back: only the sign-in page is left."""
+
+    async def preprocess(self, app, state, event):  # noqa: ANN001, ANN201 - Reflex's middleware signature
+        if event.name not in _BOOT_EVENTS:
+            return None
+        session = await state.get_state(SessionState)
+        if not (state._reflex_internal_links or session._session_id or session.user_name):
+            return None
+        token = cookie_value(session.router.headers.cookie, SESSION_COOKIE)
+        try:
+            async with session_scope() as db:
+                user = await auth.resolve_session(db, token=token, settings=get_settings())
+            if user.session_id == session._session_id:
+                return None
+        except NotAuthenticated:
+            pass
+        await clear_tab(state)
+        return None
+
+
+_BOOT_EVENTS = {f"{rx.State.get_full_name()}.{name}" for name in ("hydrate", "hydrate_and_load")}

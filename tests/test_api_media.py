@@ -12,10 +12,11 @@ from sqlmodel import select
 
 from medianest import api, api_media
 from medianest.config import get_settings
+from medianest.db import session_scope
 from medianest.integrations.registry import Registry
 from medianest.models import MediaRequest, User
 from medianest.security import issue_token
-from medianest.services import auth, media_requests, settings as system
+from medianest.services import auth, media_requests, settings as system, users
 from medianest.services.auth import CurrentUser
 from medianest.simulators import fixtures
 
@@ -140,3 +141,35 @@ async def test_webhook_is_off_without_a_secret(monkeypatch, db):
     async with _client() as client:
         response = await client.post("/webhooks/overseerr", json={}, headers={"Authorization": ""})
     assert response.status_code == 404
+
+
+async def test_the_next_image_request_after_sign_out_is_refused(configured, db):
+    """The positive answer remembered for a minute must not outlive a sign-out or a suspension."""
+    token = await _session_cookie(db)
+    other = await _session_cookie(db, "bob")
+    async with _client(token) as client, _client(other) as bobs:
+        assert (await client.get("/media/tmdb/w300/a.jpg")).status_code != 401
+        assert (await bobs.get("/media/tmdb/w300/a.jpg")).status_code != 401
+        async with session_scope() as session:  # what sign-out does
+            user = await auth.resolve_session(session, token=token, settings=get_settings())
+            await auth.revoke_session(session, session_id=user.session_id, reason="sign_out")
+        assert (await client.get("/media/tmdb/w300/a.jpg")).status_code == 401
+        bob = (await db.exec(select(User).where(User.username == "bob"))).one()
+        alice = (await db.exec(select(User).where(User.username == "alice"))).one()
+        async with session_scope() as session:  # what an admin's suspension does
+            admin = CurrentUser(id=alice.id, username="alice", email=None, avatar_url=None, role="admin", is_local=True,
+                                must_change_password=False, session_id="x")
+            await users.set_status(session, actor=admin, user_id=bob.id, status="suspended")
+        assert (await bobs.get("/media/tmdb/w300/a.jpg")).status_code == 401
+
+
+async def test_a_revocation_that_rolls_back_changes_nothing(configured, db):
+    token = await _session_cookie(db)
+    async with _client(token) as client:
+        assert (await client.get("/media/tmdb/w300/a.jpg")).status_code != 401
+        with pytest.raises(RuntimeError):
+            async with session_scope() as session:
+                user = await auth.resolve_session(session, token=token, settings=get_settings())
+                await auth.revoke_session(session, session_id=user.session_id, reason="sign_out")
+                raise RuntimeError("the request failed after the revoke")
+        assert (await client.get("/media/tmdb/w300/a.jpg")).status_code != 401

@@ -16,10 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, update
+from sqlalchemy.orm import Session as SyncSession
+from sqlalchemy.util import await_only
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from .. import live
 from ..config import Settings
 from ..db import as_utc
 from ..errors import AccessDenied, InvalidToken, NotAuthenticated, ValidationFailed
@@ -310,8 +314,12 @@ async def resolve_session(session: AsyncSession, *, token: str | None, settings:
 
 
 async def revoke_session(session: AsyncSession, *, session_id: str, reason: str) -> None:
-    await session.exec(update(UserSession).where(UserSession.id == session_id, UserSession.revoked_at.is_(None))
-                       .values(revoked_at=utcnow(), revoked_reason=reason))
+    """End one session. Once the caller commits, every web process stops trusting it and its open
+    tabs are cut from the member's live feed (see :func:`_announce_after_commit`)."""
+    result = await session.exec(
+        update(UserSession).where(UserSession.id == session_id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_reason=reason).returning(UserSession.id, UserSession.user_id))
+    _announce_after_commit(session, result.all())
 
 
 async def revoke_user_sessions(session: AsyncSession, *, user_id: int, reason: str,
@@ -319,7 +327,41 @@ async def revoke_user_sessions(session: AsyncSession, *, user_id: int, reason: s
     query = update(UserSession).where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
     if keep_session_id:
         query = query.where(UserSession.id != keep_session_id)
-    await session.exec(query.values(revoked_at=utcnow(), revoked_reason=reason))
+    result = await session.exec(query.values(revoked_at=utcnow(), revoked_reason=reason)
+                                .returning(UserSession.id, UserSession.user_id))
+    _announce_after_commit(session, result.all())
+
+
+_REVOKED = "medianest.revoked_sessions"
+
+
+def _announce_after_commit(session: AsyncSession, rows: list) -> None:
+    """Remember revoked sessions on the DB session; announce them when (and only if) it commits.
+
+    Announcing before the commit would let a tab re-link, or an image route re-trust the session,
+    in between; announcing in every caller would miss one. The announcement is awaited inside the
+    commit, so a sign-out response is sent only after every web process stopped trusting it."""
+    if not rows:
+        return
+    info = session.sync_session.info
+    if _REVOKED not in info:
+        sa_event.listen(session.sync_session, "after_commit", _announce_revoked)
+        sa_event.listen(session.sync_session, "after_rollback", _forget_revoked)
+    pending: dict[int, set[str]] = info.setdefault(_REVOKED, {})
+    for session_id, user_id in rows:
+        pending.setdefault(int(user_id), set()).add(str(session_id))
+
+
+def _announce_revoked(sync_session: SyncSession) -> None:
+    pending = sync_session.info.pop(_REVOKED, None) or {}
+    sync_session.info[_REVOKED] = {}
+    for user_id, session_ids in pending.items():
+        # Runs inside AsyncSession.commit's greenlet: await_only waits for the coroutine there.
+        await_only(live.announce_revoked(user_id, sorted(session_ids)))
+
+
+def _forget_revoked(sync_session: SyncSession) -> None:
+    sync_session.info[_REVOKED] = {}
 
 
 def expires_in(row: UserSession) -> timedelta:

@@ -265,3 +265,45 @@ async def test_local_sign_in_wrong_password_and_disabled(db, local_settings, mon
     with pytest.raises(ValidationFailed, match="turned off"):
         await auth.local_sign_in(db, username="admin", password="bootstrap-pass", settings=local_settings,
                                  client_ip=None, user_agent=None)
+
+
+async def _revoke_events() -> list[dict]:
+    import json
+
+    import redis.asyncio as aioredis
+
+    from medianest import live
+
+    client = aioredis.from_url(get_settings().redis_url)
+    try:
+        entries = await client.xrange(live.stream_key())
+    finally:
+        await client.aclose()
+    events = [json.loads(fields[b"data"]) for _, fields in entries]
+    return [e for e in events if e.get("type") == "revoke"]
+
+
+async def test_revocations_are_announced_once_committed_and_never_when_rolled_back(db):
+    """The live bridge cuts a revoked session's tabs; it hears of it only after the commit."""
+    from medianest.db import session_scope
+
+    user = User(username="carol", plex_id=4242)
+    db.add(user)
+    await db.flush()
+    rows = [await auth.create_session(db, user=user, remember=True, settings=get_settings(), client_ip=None,
+                                      user_agent=None) for _ in range(3)]
+    await db.commit()
+    before = len(await _revoke_events())
+    with pytest.raises(RuntimeError):
+        async with session_scope() as session:
+            await auth.revoke_session(session, session_id=rows[0].id, reason="sign_out")
+            raise RuntimeError("rolled back")
+    assert len(await _revoke_events()) == before
+    async with session_scope() as session:
+        await auth.revoke_session(session, session_id=rows[0].id, reason="sign_out")
+        assert len(await _revoke_events()) == before  # not yet committed
+    async with session_scope() as session:
+        await auth.revoke_user_sessions(session, user_id=user.id, reason="suspended")
+    events = (await _revoke_events())[before:]
+    assert events == [{"type": "revoke", "user_id": user.id, "session_ids": [rows[0].id]},
+                      {"type": "revoke", "user_id": user.id, "session_ids": sorted([rows[1].id, rows[2].id])}]

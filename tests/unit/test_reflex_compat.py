@@ -31,7 +31,7 @@ def test_install_wraps_once():
 
 
 def test_link_bookkeeping_alone_is_not_fanned_out():
-    changes = {"root.board": {"_linked_from"}, "root.feed": {"_linked_to", "_linked_from"}}
+    changes = {"root.board": {"_linked_from"}, "root.feed": {"_linked_to", "_linked_from", "_tabs"}}
     assert reflex_compat.changes_worth_fanning_out(changes) == {}
 
 

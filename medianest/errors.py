@@ -81,6 +81,10 @@ class IntegrationUnavailable(MediaNestError):
                          detail=f"{service}: {detail}" if detail else service)
 
 
+class CircuitOpen(IntegrationUnavailable):
+    """The circuit breaker refused the call: nothing was sent to the service."""
+
+
 class IntegrationRejected(MediaNestError):
     """An external service answered, but refused (bad token, not found...)."""
 

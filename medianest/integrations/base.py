@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pybreaker
 
-from ..errors import IntegrationRejected, IntegrationUnavailable
+from ..errors import CircuitOpen, IntegrationRejected, IntegrationUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,15 @@ def breaker_for(name: str, *, fail_max: int | None = None, reset_timeout: float 
                                            exclude=[IntegrationRejected], name=name)
         _breakers[name] = breaker
     return breaker
+
+
+def breaker_error(service: str, exc: pybreaker.CircuitBreakerError, *, sent: bool) -> IntegrationUnavailable:
+    """The error for a ``CircuitBreakerError``. pybreaker raises it both when it refuses a call and
+    when this call's own failure trips it; only a refusal (``sent`` false) means nothing reached
+    the service, which callers that retry need to know (:class:`CircuitOpen`)."""
+    if not sent:
+        return CircuitOpen(service, "circuit open")
+    return IntegrationUnavailable(service, f"failed and opened the circuit: {exc.__context__!r}")
 
 
 def int_or_none(value: Any) -> int | None:
@@ -87,6 +96,11 @@ class BaseClient:
         self._breaker = breaker or breaker_for(self.service)
         self._transport = transport
 
+    @property
+    def timeout_s(self) -> float:
+        """How long one HTTP exchange may wait for an answer (callers size their leases on it)."""
+        return float(self._timeout.read or 0)
+
     @contextlib.asynccontextmanager
     async def _http(self) -> AsyncIterator[httpx.AsyncClient]:
         """The pooled client, or a private one around a test's custom transport."""
@@ -117,8 +131,10 @@ class BaseClient:
             IntegrationRejected: any other status not in ``expected``.
         """
         url = path if path.startswith("http") else f"{self.base_url}{path}"
+        sent = False
         try:
             with self._breaker.calling():
+                sent = True
                 response = await self._send(method, url, headers={**self._headers, **(headers or {})}, **kwargs)
                 if response.status_code >= 500:
                     raise IntegrationUnavailable(self.service, f"HTTP {response.status_code}",
@@ -127,7 +143,7 @@ class BaseClient:
                     raise IntegrationRejected(self.service, response.status_code, response.text[:200])
                 return response
         except pybreaker.CircuitBreakerError as exc:
-            raise IntegrationUnavailable(self.service, "circuit open") from exc
+            raise breaker_error(self.service, exc, sent=sent) from exc
         except httpx.TimeoutException as exc:
             raise IntegrationUnavailable(self.service, f"timeout: {type(exc).__name__}") from exc
         except httpx.HTTPError as exc:

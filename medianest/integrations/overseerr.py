@@ -23,7 +23,7 @@ import httpx
 import pybreaker
 
 from ..errors import IntegrationRejected, IntegrationUnavailable
-from .base import BaseClient, int_or_none
+from .base import BaseClient, breaker_error, int_or_none
 
 logger = logging.getLogger(__name__)
 
@@ -313,8 +313,10 @@ class OverseerrClient(BaseClient):
         headers = dict(self._headers)
         if as_user is not None:
             headers["X-Api-User"] = str(int(as_user))
+        sent = False
         try:
             with self._breaker.calling():
+                sent = True
                 response = await self._send(method, f"{self.base_url}{path}", headers=headers, **kwargs)
                 status = response.status_code
                 if status in expected:
@@ -331,7 +333,7 @@ class OverseerrClient(BaseClient):
                     raise OverseerrNotFound(self.service, status, message)
                 raise IntegrationRejected(self.service, status, message)
         except pybreaker.CircuitBreakerError as exc:
-            raise IntegrationUnavailable(self.service, "circuit open") from exc
+            raise breaker_error(self.service, exc, sent=sent) from exc
         except httpx.TimeoutException as exc:
             raise IntegrationUnavailable(self.service, f"timeout: {type(exc).__name__}") from exc
         except httpx.HTTPError as exc:

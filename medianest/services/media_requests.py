@@ -5,11 +5,16 @@ The lifecycle of a MediaNest request row (``media_requests``):
 * ``submit`` checks the input and MediaNest's own hourly limit, **writes the row (queued) and
   commits it**, then tries to deliver it at once.
 * ``deliver`` sends it to Overseerr with ``X-Api-User`` = the member's Overseerr user, so the
-  member's permissions, quota and auto-approval decide. Overseerr unreachable: the row stays
-  queued with ``next_attempt_at`` backed off exponentially, and ``deliver_due`` (a scheduled task)
-  tries again. A 409/403/unknown title ends it with a plain reason. A delivery whose answer was
-  lost is recognised on the retry (Overseerr says 409 and the existing request is the member's
-  own), so nothing is sent twice.
+  member's permissions, quota and auto-approval decide. Each attempt holds a short lease on the
+  row (``delivery_lease``: no longer than the attempt itself may take), so an attempt cut short by
+  a killed worker or a database blip is retried within about one retry interval. Overseerr
+  unreachable: the row stays queued with ``next_attempt_at`` backed off exponentially, and
+  ``deliver_due`` (a scheduled task) tries again; an attempt the circuit breaker refused sent
+  nothing and does not count. When Overseerr answers again (a delivery gets through, the status
+  check, the breaker closing, a webhook) ``release_waiting`` makes the waiting rows due at once.
+  A 409/403/unknown title ends it with a plain reason. A delivery whose answer was lost is
+  recognised on the retry (the member's own request of the title is looked for before sending
+  again, and after a 409), so nothing is sent twice.
 * ``sync_open`` (scheduled, and per request from the webhook) follows Overseerr's status
   (pending → approved → processing → available, declined, failed) and notifies the member, and
   followers of the title, when it becomes available.
@@ -19,6 +24,8 @@ Every change is committed before ``notifications.announce`` tells open tabs to r
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
 from collections.abc import Sequence
@@ -30,7 +37,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db import as_utc
-from ..errors import (Forbidden, IntegrationRejected, IntegrationUnavailable, NotFound, RateLimited,
+from ..errors import (CircuitOpen, Forbidden, IntegrationRejected, IntegrationUnavailable, NotFound, RateLimited,
                       ValidationFailed)
 from ..integrations.overseerr import (AlreadyRequested, MediaDetails, OverseerrClient, OverseerrNotFound,
                                       RequestNotAllowed)
@@ -45,7 +52,11 @@ logger = logging.getLogger(__name__)
 PAGE_SIZE = 20
 USER_MAP_TTL = timedelta(minutes=10)
 NO_USER_RECHECK = timedelta(minutes=1)
-DELIVERY_LEASE = timedelta(minutes=5)  # far longer than one attempt with its timeouts
+#: One delivery attempt may spend this many HTTP timeouts talking to Overseerr (a look-up for an
+#: earlier delivery, the request itself) before it counts as "not answering"...
+ATTEMPT_TIMEOUTS = 2
+#: ...and its lease one timeout more, for the database work around the calls (at least this long).
+MIN_LEASE_S = 5.0
 RETRY_BASE_S = 15
 MAX_REASON = 500
 
@@ -308,21 +319,41 @@ async def submit(session: AsyncSession, *, user: CurrentUser, draft: Draft, over
                        status=RequestStatus.QUEUED.value, next_attempt_at=utcnow())
     session.add(row)
     await session.commit()  # saved before Overseerr is called: nothing submitted is lost
+    saved = MediaRequest(**row.model_dump())  # what the member is told if the attempt below breaks
     await notifications.announce([user.id, *await notifications.admin_ids(session)], reason="request")
-    return await deliver(session, row.id, overseerr, retry_max_s=retry_max_s)
+    try:
+        return await deliver(session, row.id, overseerr, retry_max_s=retry_max_s)
+    except sa.exc.SQLAlchemyError:
+        # The row is committed and the retry task sends it (or adopts what this attempt sent)
+        # once its short lease ends; the member is told that, not shown an error page.
+        logger.exception("request %s: the database failed during its first delivery attempt", saved.id)
+        with contextlib.suppress(sa.exc.SQLAlchemyError):
+            await session.rollback()
+        return Outcome(saved, f"Your request for {saved.title} is saved and will be sent to Overseerr shortly.",
+                       ok=False, unreachable=True)
 
 
 def _backoff(attempts: int, retry_max_s: int) -> timedelta:
     return timedelta(seconds=min(RETRY_BASE_S * 2 ** max(attempts - 1, 0), retry_max_s))
 
 
-async def _claim(session: AsyncSession, row_id: int) -> MediaRequest | None:
-    """Take the row for one delivery attempt (a lease, so two workers never send it twice)."""
+def delivery_lease(timeout_s: float) -> timedelta:
+    """How long a claimed row is left to its attempt: no longer than the attempt can take (its
+    Overseerr budget plus one timeout for the database), so an attempt cut short (a worker killed,
+    a database blip before the last commit) is tried again within about one retry interval."""
+    return timedelta(seconds=max((ATTEMPT_TIMEOUTS + 1) * timeout_s, MIN_LEASE_S))
+
+
+async def _claim(session: AsyncSession, row_id: int, lease: timedelta) -> MediaRequest | None:
+    """Take the row for one delivery attempt (a lease, so two workers never send it together).
+
+    The attempt is counted here, before anything is sent: a later attempt then knows that an
+    earlier one may have reached Overseerr even if it never recorded an answer."""
     now = utcnow()
     result = await session.exec(sa.update(MediaRequest).where(  # type: ignore[call-overload]
         MediaRequest.id == row_id, MediaRequest.status == RequestStatus.QUEUED.value,
         sa.or_(MediaRequest.next_attempt_at.is_(None), MediaRequest.next_attempt_at <= now),
-    ).values(next_attempt_at=now + DELIVERY_LEASE))
+    ).values(next_attempt_at=now + lease, attempts=MediaRequest.attempts + 1))
     await session.commit()
     if not result.rowcount:
         return None
@@ -332,11 +363,42 @@ async def _claim(session: AsyncSession, row_id: int) -> MediaRequest | None:
     return row
 
 
+async def _linked_elsewhere(session: AsyncSession, row: MediaRequest) -> set[int]:
+    """Overseerr requests of this title that other MediaNest rows already stand for."""
+    return set((await session.exec(select(MediaRequest.overseerr_request_id).where(
+        MediaRequest.media_type == row.media_type, MediaRequest.tmdb_id == row.tmdb_id, MediaRequest.id != row.id,
+        MediaRequest.overseerr_request_id.is_not(None)))).all())
+
+
+async def _send_once(session: AsyncSession, row: MediaRequest, overseerr: OverseerrClient,
+                     linked: set[int]) -> OverseerrRequest:
+    """The Overseerr side of one attempt: the member's Overseerr user, then their request.
+
+    An earlier attempt may have reached Overseerr with its answer lost. Overseerr's duplicate
+    check only looks at a title's first request, so when that one was declined a re-send is
+    accepted as a second request: look for the member's own request first and adopt it."""
+    member = await overseerr_user_id(session, row.user_id, overseerr)
+    if member is None:
+        raise NotInOverseerr()
+    if row.attempts > 1:
+        earlier = await _find_own(overseerr, row, member, linked)
+        if earlier is not None:
+            logger.info("request %s: adopting Overseerr request %s from an earlier attempt", row.id, earlier.id)
+            return earlier
+    try:
+        return await overseerr.create_request(row.media_type, row.tmdb_id, list(row.seasons) or None, as_user=member)
+    except AlreadyRequested:
+        earlier = await _own_existing(overseerr, row, member, linked)  # an earlier answer may have been lost
+        if earlier is None:
+            raise
+        return earlier
+
+
 async def deliver(session: AsyncSession, row_id: int, overseerr: OverseerrClient, *,
                   retry_max_s: int = 900, background: bool = False) -> Outcome:
     """One delivery attempt of a queued row; the outcome's message is what the member is told.
     ``background`` (the retry task): the member also gets a notification of the result."""
-    row = await _claim(session, row_id)
+    row = await _claim(session, row_id, delivery_lease(overseerr.timeout_s))
     if row is None:
         current = await session.get(MediaRequest, row_id)
         if current is None:
@@ -344,24 +406,27 @@ async def deliver(session: AsyncSession, row_id: int, overseerr: OverseerrClient
         return Outcome(current, _message_for(current), current.status != RequestStatus.QUEUED.value)
     # The row is only changed once Overseerr has answered: no write transaction (SQLite's write
     # lock) is held across the call.
+    linked = await _linked_elsewhere(session, row) if row.attempts > 1 else set()
     accepted: OverseerrRequest | None = None
     ending: tuple[RequestStatus, str] | None = None
-    retry_note, unreachable, member = "", False, None
+    retry_note, unreachable, refused = "", False, False
     try:
-        member = await overseerr_user_id(session, row.user_id, overseerr)
-        if member is None:
-            raise NotInOverseerr()
-        accepted = await overseerr.create_request(row.media_type, row.tmdb_id, list(row.seasons) or None,
-                                                  as_user=member)
-    except IntegrationUnavailable as exc:
+        # Bounded as a whole, so the attempt never outlives its lease (see delivery_lease).
+        async with asyncio.timeout(ATTEMPT_TIMEOUTS * overseerr.timeout_s):
+            accepted = await _send_once(session, row, overseerr, linked)
+    except CircuitOpen:
+        # Nothing was sent: not a failed attempt, and no longer wait (the breaker closing
+        # releases the queue, see release_waiting).
+        unreachable, refused = True, True
+        retry_note = "Overseerr is not answering; MediaNest will send it automatically."
+        logger.info("request %s stays queued: Overseerr's circuit is open", row.id)
+    except (IntegrationUnavailable, TimeoutError) as exc:
         unreachable = True
         retry_note = "Overseerr is not answering; MediaNest will send it automatically."
-        logger.info("request %s stays queued: %s (attempt %s)", row.id, exc, row.attempts + 1)
+        logger.info("request %s stays queued: %r (attempt %s)", row.id, exc, row.attempts)
     except AlreadyRequested as exc:
-        accepted = await _own_existing(overseerr, row, member)  # an earlier answer may have been lost
-        if accepted is None:
-            ending = (RequestStatus.DUPLICATE, "Someone else has already requested this. Follow it to be told "
-                      "when it is available." if row.media_type == "movie" else exc.user_message)
+        ending = (RequestStatus.DUPLICATE, "Someone else has already requested this. Follow it to be told "
+                  "when it is available." if row.media_type == "movie" else exc.user_message)
     except RequestNotAllowed as exc:
         if "access this endpoint" in exc.server_message.lower():  # MediaNest's API key, not the member
             retry_note = "Overseerr did not accept MediaNest's API key; MediaNest will try again."
@@ -373,10 +438,14 @@ async def deliver(session: AsyncSession, row_id: int, overseerr: OverseerrClient
     except NotInOverseerr as exc:
         ending = (RequestStatus.REFUSED, exc.user_message)
     except IntegrationRejected as exc:  # e.g. a changed API key: keep it, try again later
-        retry_note = f"Overseerr did not take the request (HTTP {exc.status_code}); MediaNest will try again."
+        if exc.status_code == 403 and "access this endpoint" in str(exc).lower():  # the look-up met the key
+            retry_note = "Overseerr did not accept MediaNest's API key; MediaNest will try again."
+        else:
+            retry_note = f"Overseerr did not take the request (HTTP {exc.status_code}); MediaNest will try again."
         logger.warning("request %s: Overseerr answered %s; will retry", row.id, exc)
     now = utcnow()
-    row.attempts += 1
+    if refused:
+        row.attempts = max(row.attempts - 1, 0)
     if accepted is not None:
         _accept(row, accepted)
     elif ending is not None:
@@ -421,19 +490,34 @@ def _end(row: MediaRequest, status: RequestStatus, message: str) -> None:
     row.next_attempt_at = None
 
 
-async def _own_existing(overseerr: OverseerrClient, row: MediaRequest, member: int | None) -> OverseerrRequest | None:
-    """The member's own live request for this title in Overseerr, if there is one."""
-    if member is None:
-        return None
+async def _find_own(overseerr: OverseerrClient, row: MediaRequest, member: int,
+                    linked: set[int]) -> OverseerrRequest | None:
+    """The member's own live request for this title in Overseerr that no other MediaNest row
+    stands for, newest first. Raises ``IntegrationUnavailable`` when Overseerr does not answer."""
     try:
         details: MediaDetails = await (overseerr.movie(row.tmdb_id) if row.media_type == "movie"
                                        else overseerr.tv(row.tmdb_id))
-        for request_id in sorted(details.request_ids, reverse=True):
+    except OverseerrNotFound:
+        return None  # the request itself will say so
+    for request_id in sorted(set(details.request_ids) - linked, reverse=True):
+        try:
             found = await overseerr.request(request_id)
-            if found.requested_by_id == member and found.status not in ("declined",) and (
-                    row.media_type == "movie" or set(row.seasons) & {s.season_number for s in found.seasons}):
-                return found
-    except (IntegrationUnavailable, OverseerrNotFound, RequestNotAllowed) as exc:
+        except (OverseerrNotFound, RequestNotAllowed):
+            continue
+        if found.requested_by_id == member and found.status not in ("declined",) and (
+                row.media_type == "movie" or set(row.seasons) & {s.season_number for s in found.seasons}):
+            return found
+    return None
+
+
+async def _own_existing(overseerr: OverseerrClient, row: MediaRequest, member: int | None,
+                        linked: set[int]) -> OverseerrRequest | None:
+    """Like ``_find_own`` after a 409, where not knowing means "somebody else's"."""
+    if member is None:
+        return None
+    try:
+        return await _find_own(overseerr, row, member, linked)
+    except (IntegrationUnavailable, RequestNotAllowed) as exc:
         logger.info("could not look for an earlier delivery of request %s: %s", row.id, exc)
     return None
 
@@ -451,25 +535,55 @@ def _message_for(row: MediaRequest) -> str:
     return f"{row.title} was requested and approved."
 
 
-async def deliver_due(session_factory, overseerr: OverseerrClient, *, retry_max_s: int = 900,  # noqa: ANN001
-                      limit: int = 50) -> int:
-    """Retry every queued row whose time has come; returns how many were tried."""
+async def release_waiting(session: AsyncSession, *, timeout_s: float) -> int:
+    """Overseerr answers again: queued rows waiting out a backoff become due now (returns how many).
+
+    A row whose wait ends within one lease is left alone: it may be leased by an attempt in
+    progress, which must not be sent a second time, and it is due soon anyway."""
+    now = utcnow()
+    result = await session.exec(sa.update(MediaRequest).where(  # type: ignore[call-overload]
+        MediaRequest.status == RequestStatus.QUEUED.value,
+        MediaRequest.next_attempt_at > now + delivery_lease(timeout_s)).values(next_attempt_at=now))
+    await session.commit()
+    if result.rowcount:
+        logger.info("Overseerr answers again: %s queued requests are due now", result.rowcount)
+    return int(result.rowcount or 0)
+
+
+async def _due_ids(session_factory, limit: int) -> list[int]:  # noqa: ANN001
     async with session_factory() as session:
-        ids = list((await session.exec(select(MediaRequest.id).where(
+        return list((await session.exec(select(MediaRequest.id).where(
             MediaRequest.status == RequestStatus.QUEUED.value,
             sa.or_(MediaRequest.next_attempt_at.is_(None), MediaRequest.next_attempt_at <= utcnow()),
         ).order_by(MediaRequest.id).limit(limit))).all())
-    tried = 0
-    for row_id in ids:
-        try:
-            async with session_factory() as session:
-                outcome = await deliver(session, row_id, overseerr, retry_max_s=retry_max_s, background=True)
-        except Exception:  # one broken row must not hold up the others
-            logger.exception("delivering request %s failed", row_id)
-            continue
-        tried += 1
-        if outcome.unreachable:
-            break  # Overseerr is still down: the rest wait for their own turn
+
+
+async def deliver_due(session_factory, overseerr: OverseerrClient, *, retry_max_s: int = 900,  # noqa: ANN001
+                      limit: int = 50) -> int:
+    """Retry every queued row whose time has come; returns how many were tried.
+
+    Once one of them gets through, Overseerr is back: the rows still waiting out a backoff are
+    released and sent in the same run."""
+    ids, tried, resumed = await _due_ids(session_factory, limit), 0, False
+    while ids:
+        released = 0
+        for row_id in ids:
+            try:
+                async with session_factory() as session:
+                    outcome = await deliver(session, row_id, overseerr, retry_max_s=retry_max_s, background=True)
+            except Exception:  # one broken row must not hold up the others
+                logger.exception("delivering request %s failed", row_id)
+                continue
+            tried += 1
+            if outcome.unreachable:
+                return tried  # Overseerr is still down: the rest wait for their own turn
+            if not resumed and outcome.row.status != RequestStatus.QUEUED.value:
+                resumed = True
+                async with session_factory() as session:
+                    released = await release_waiting(session, timeout_s=overseerr.timeout_s)
+        if not released or tried >= limit:
+            break
+        ids = await _due_ids(session_factory, limit - tried)
     return tried
 
 
@@ -621,6 +735,7 @@ async def sync_by_overseerr_id(session_factory, overseerr: OverseerrClient, over
                                ) -> int:
     """The webhook path: update the rows of one Overseerr request now."""
     async with session_factory() as session:
+        await release_waiting(session, timeout_s=overseerr.timeout_s)  # Overseerr is evidently up again
         rows = (await session.exec(select(MediaRequest).where(
             MediaRequest.overseerr_request_id == int(overseerr_request_id)))).all()
         if not rows:

@@ -9,6 +9,7 @@ from ..integrations.registry import get_registry
 from ..live import publish
 from ..services import service_status
 from .broker import broker
+from .requests import overseerr_answers_again
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ async def check_services() -> int:
     for change in changes:
         if change.old is not None:
             logger.info("status of %s: %s -> %s", change.name, change.old, change.new)
+    if any(c.key == "overseerr" and c.new == "up" and c.old not in (None, "up") for c in changes):
+        await overseerr_answers_again()  # queued requests go out now, not after their backoff
     return len(changes)
 
 

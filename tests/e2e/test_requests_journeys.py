@@ -192,10 +192,16 @@ def test_request_made_while_overseerr_is_down_is_delivered_later(journeys, overs
         row = _request_row(page, "Dune")
         expect(row.locator(".request-status")).to_have_text("Queued", timeout=30_000)
         assert overseerr_sim.sim.state()["requests"] == []
+        # A long outage: the retries have backed off to the production cap (15 minutes).
+        with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
+            conn.execute("UPDATE media_requests SET next_attempt_at = now() + interval '900 seconds' "
+                         "WHERE title = 'Dune'")
+        time.sleep(3)  # the status check (every second) sees Overseerr down
     finally:
         overseerr_sim.sim.clear_faults()
-    # The retry task sends it after its backoff (15 s for the first retry); the page updates itself.
-    expect(row.locator(".request-status")).to_have_text("Pending approval", timeout=40_000)
+    # Once MediaNest sees Overseerr answer again (its status check, after the worker's breaker lets
+    # a call through: 30 s at most) the queued request goes out, not after its backoff.
+    expect(row.locator(".request-status")).to_have_text("Pending approval", timeout=60_000)
     assert len(overseerr_sim.sim.state()["requests"]) == 1
     time.sleep(2)  # another retry round must not send it again
     assert len(overseerr_sim.sim.state()["requests"]) == 1

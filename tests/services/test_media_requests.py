@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import timedelta
 
 import pybreaker
@@ -9,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from medianest.db import session_scope
+from medianest.config import get_settings
+from medianest.db import get_engine, session_scope
 from medianest.errors import Forbidden, IntegrationRejected, RateLimited, ValidationFailed
 from medianest.integrations.overseerr import OverseerrClient
 from medianest.models import MediaRequest, Notification, RequestFollow, User, utcnow
@@ -369,3 +372,189 @@ async def test_a_refused_api_key_keeps_every_queued_request_and_tries_them_all(d
     assert [r.status for r in rows] == ["pending", "pending"]
     notes, _ = await notifications.unread(db, bob.id)
     assert {n.title for n in notes} == {"Dune was sent to Overseerr", "Oppenheimer was sent to Overseerr"}
+
+
+# --------------------------------------------------------------------------------------
+# Delivery faults (issue 8): a database blip, a killed worker, the breaker, a lost answer
+# --------------------------------------------------------------------------------------
+
+
+async def _kill_open_transactions() -> int:
+    """A database blip: PostgreSQL drops every connection of this database that is in a transaction."""
+    async with get_engine().connect() as conn:
+        killed = (await conn.execute(sa.text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND state = 'idle in transaction'"))).all()
+    return len(killed)
+
+
+async def _make_due(db) -> None:  # noqa: ANN001
+    await db.exec(sa.update(MediaRequest).where(MediaRequest.status == "queued").values(
+        next_attempt_at=utcnow() - timedelta(seconds=1)))
+    await db.commit()
+
+
+async def _rows(db) -> list[MediaRequest]:  # noqa: ANN001
+    rows = list((await db.exec(select(MediaRequest).order_by(MediaRequest.id))).all())
+    for row in rows:
+        await db.refresh(row)
+    return rows
+
+
+async def test_a_database_blip_after_overseerr_took_the_request_says_it_is_saved(db, overseerr):
+    bob = await _member(db, "bob", 1002)
+    client = _client(overseerr, timeout=5.0)
+    await media_requests.overseerr_user_id(db, bob.id, client)
+    overseerr.sim.set_faults(latency_ms=1500, path_prefix="/api/v1/request", times=1)
+    async with session_scope() as session:
+        submitting = asyncio.create_task(_submit(session, bob, DUNE, client))
+        await asyncio.sleep(0.7)  # the row is saved and Overseerr is taking the request
+        assert await _kill_open_transactions() == 1
+        outcome = await submitting  # the last commit failed: no error page
+    assert outcome.row.status == "queued" and not outcome.ok
+    assert outcome.message == "Your request for Dune is saved and will be sent to Overseerr shortly."
+    remote = overseerr.sim.state()["requests"]
+    assert len(remote) == 1  # Overseerr did take it
+    [row] = await _rows(db)
+    assert row.status == "queued" and row.overseerr_request_id is None
+    assert row.next_attempt_at - utcnow() <= media_requests.delivery_lease(client.timeout_s)
+    await _make_due(db)  # the lease is up (its length is checked above)
+    assert await media_requests.deliver_due(session_scope, client) == 1
+    [row] = await _rows(db)
+    assert (row.status, row.overseerr_request_id) == ("pending", remote[0]["id"])
+    assert len(overseerr.sim.state()["requests"]) == 1
+
+
+async def test_a_worker_killed_mid_delivery_is_retried_after_a_short_lease(db, overseerr):
+    bob = await _member(db, "bob", 1002)
+    client = _client(overseerr, timeout=1.0)
+    await media_requests.overseerr_user_id(db, bob.id, client)
+    overseerr.sim.set_faults(outage=True, path_prefix="/api/v1/request")
+    async with session_scope() as session:
+        submitting = asyncio.create_task(_submit(session, bob, DUNE, client))
+        await asyncio.sleep(0.5)
+        submitting.cancel()  # the worker dies while Overseerr holds the request
+        with pytest.raises(asyncio.CancelledError):
+            await submitting
+    [row] = await _rows(db)
+    assert row.status == "queued"
+    wait = (row.next_attempt_at - utcnow()).total_seconds()
+    assert 0 < wait <= 5  # 3 HTTP timeouts, at least 5 s
+    settings = get_settings()
+    # With the production settings a crashed attempt is picked up within one retry interval.
+    assert media_requests.delivery_lease(settings.http_timeout_s) <= timedelta(
+        seconds=settings.request_retry_interval_s)
+    assert await media_requests.deliver_due(session_scope, client) == 0  # still leased
+    overseerr.sim.clear_faults()
+    await asyncio.sleep(wait + 0.1)
+    assert await media_requests.deliver_due(session_scope, client) == 1
+    [row] = await _rows(db)
+    assert row.status == "pending" and len(overseerr.sim.state()["requests"]) == 1
+
+
+async def test_one_attempt_never_takes_longer_than_its_budget(db, overseerr):
+    bob = await _member(db, "bob", 1002)
+    client = _client(overseerr, timeout=1.0)
+    await media_requests.overseerr_user_id(db, bob.id, client)
+    await client.create_request("movie", DUNE.tmdb_id, as_user=3)  # carol's: the retry looks at it
+    overseerr.sim.set_faults(status=503)
+    await _submit(db, bob, DUNE, client)
+    await _make_due(db)
+    overseerr.sim.set_faults(latency_ms=900)  # every call slow, none over the HTTP timeout
+    started = time.monotonic()
+    assert await media_requests.deliver_due(session_scope, client) == 1
+    assert time.monotonic() - started < 2 * 1.0 + 0.5  # cut off at two HTTP timeouts, not 3 calls of 0.9 s
+    [row] = await _rows(db)
+    assert row.status == "queued" and "not answering" in row.last_error
+
+
+async def test_attempts_refused_by_an_open_breaker_do_not_grow_the_backoff(db, overseerr):
+    bob = await _member(db, "bob", 1002)
+    client = OverseerrClient(overseerr.url, api_key=fixtures.OVERSEERR_API_KEY, timeout=1.0,
+                             breaker=pybreaker.CircuitBreaker(fail_max=1, reset_timeout=60,
+                                                              exclude=[IntegrationRejected]))
+    await media_requests.overseerr_user_id(db, bob.id, client)
+    overseerr.sim.set_faults(status=503)
+    await _submit(db, bob, DUNE, client)  # reaches Overseerr, fails and opens the breaker
+    for _ in range(3):
+        await _make_due(db)
+        assert await media_requests.deliver_due(session_scope, client) == 1  # refused, nothing sent
+    [row] = await _rows(db)
+    assert row.status == "queued" and row.attempts == 1
+    assert (row.next_attempt_at - utcnow()).total_seconds() <= media_requests.RETRY_BASE_S + 1
+
+
+async def _queued_for_long(db, client, bob, drafts) -> None:  # noqa: ANN001
+    """Requests queued during an outage that have backed off to the production cap (900 s)."""
+    for draft in drafts:
+        await _submit(db, bob, draft, client)
+    await db.exec(sa.update(MediaRequest).values(attempts=7, next_attempt_at=utcnow() + timedelta(seconds=900)))
+    await db.commit()
+
+
+async def test_a_webhook_from_overseerr_sends_the_waiting_requests_at_once(db, overseerr):
+    bob = await _member(db, "bob", 1002)
+    client = _client(overseerr, timeout=1.0)
+    await media_requests.overseerr_user_id(db, bob.id, client)
+    overseerr.sim.set_faults(status=503)
+    await _queued_for_long(db, client, bob, (DUNE, OPPENHEIMER))
+    overseerr.sim.clear_faults()
+    assert await media_requests.deliver_due(session_scope, client) == 0  # waiting out the backoff
+    assert await media_requests.sync_by_overseerr_id(session_scope, client, 12345) == 0  # any webhook
+    assert await media_requests.deliver_due(session_scope, client) == 2
+    assert [r.status for r in await _rows(db)] == ["pending", "pending"]
+
+
+async def test_once_one_request_gets_through_the_waiting_ones_follow_in_the_same_run(db, overseerr):
+    bob = await _member(db, "bob", 1002)
+    client = _client(overseerr, timeout=1.0)
+    await media_requests.overseerr_user_id(db, bob.id, client)
+    overseerr.sim.set_faults(status=503)
+    await _queued_for_long(db, client, bob, (DUNE, OPPENHEIMER))
+    overseerr.sim.clear_faults()
+    first = (await _rows(db))[0]
+    await db.exec(sa.update(MediaRequest).where(MediaRequest.id == first.id).values(
+        next_attempt_at=utcnow() - timedelta(seconds=1)))
+    await db.commit()
+    assert await media_requests.deliver_due(session_scope, client) == 2
+    assert [r.status for r in await _rows(db)] == ["pending", "pending"]
+    assert len(overseerr.sim.state()["requests"]) == 2
+
+
+async def test_a_lost_answer_for_a_title_declined_before_is_adopted_not_sent_again(db, overseerr):
+    bob = await _member(db, "bob", 1002)
+    admin = await _member(db, "alice", 1001, role="admin")
+    client = _client(overseerr, timeout=1.0)
+    first = await _submit(db, bob, DUNE, client)
+    await media_requests.decide(db, actor=admin, request_id=first.row.id, approve=False, overseerr=client)
+    overseerr.sim.set_faults(status=504)
+    again = await _submit(db, bob, DUNE, client)
+    assert again.row.status == "queued"
+    overseerr.sim.clear_faults()
+    # The attempt did reach Overseerr (only its answer was lost). Overseerr checks a title's first
+    # request for duplicates, and that one is declined, so a re-send would be accepted too.
+    lost = await client.create_request("movie", DUNE.tmdb_id, as_user=2)
+    await _make_due(db)
+    assert await media_requests.deliver_due(session_scope, client) == 1
+    rows = await _rows(db)
+    assert [(r.status, r.overseerr_request_id) for r in rows] == [
+        ("declined", first.row.overseerr_request_id), ("pending", lost.id)]
+    remote = overseerr.sim.state()["requests"]
+    assert [(r["id"], r["status"]) for r in remote] == [(first.row.overseerr_request_id, 3), (lost.id, 1)]
+
+
+async def test_a_retry_does_not_adopt_a_request_another_row_stands_for(db, overseerr):
+    bob = await _member(db, "bob", 1002)
+    client = _client(overseerr, timeout=1.0)
+    season_one = await _submit(db, bob, Draft("tv", SEVERANCE, "Severance", seasons=(1,)), client)
+    assert season_one.row.status == "pending"
+    overseerr.sim.set_faults(status=503)
+    both = await _submit(db, bob, Draft("tv", SEVERANCE, "Severance", seasons=(1, 2)), client)
+    assert both.row.status == "queued"
+    overseerr.sim.clear_faults()
+    await _make_due(db)
+    assert await media_requests.deliver_due(session_scope, client) == 1
+    rows = await _rows(db)
+    assert rows[1].status == "pending" and rows[1].overseerr_request_id != season_one.row.overseerr_request_id
+    remote = {r["id"]: [s["seasonNumber"] for s in r["seasons"]] for r in overseerr.sim.state()["requests"]}
+    assert remote[rows[1].overseerr_request_id] == [2]

@@ -16,6 +16,7 @@ unknown slug                           hangs (``unknown_slug_hang_seconds``)  40
 ``/api/status-page/heartbeat/{slug}``  50 beats per monitor                 100 beats per monitor
 ``/api/push/{token}``                  GET only                             any method
 socket ``login`` failure               "Incorrect username or password."    "authIncorrectCreds" + msgi18n
+events before the first ``info``       handled                              dropped (no ack), §4.9
 after login                            + ``importantHeartbeatList``         + ``remoteBrowserList``,
                                                                             ``monitorTypeList``, ``uptime "1y"``
 =====================================  ===================================  ==================================
@@ -49,7 +50,8 @@ Test hooks (JSON; errors are ``{"error": …}`` with 400/404):
     once per elapsed interval (at most 100 beats each).
     ``POST /__sim__/version`` ``{"version": "1.23"|"2.x"}``.
     ``POST /__sim__/config`` ``{"unknown_slug_hang_seconds", "page_cache_seconds",
-    "heartbeat_cache_seconds", "login_rate_limit"}`` (any subset).
+    "heartbeat_cache_seconds", "login_rate_limit", "first_info_delay_seconds"}`` (any subset;
+    the last is how long 2.x takes to send a new connection its first ``info``).
     ``POST /__sim__/api-keys`` ``{"enabled": false}``: behave as if no key was ever
     created, so ``/metrics`` takes the admin's username and password (§4.9).
     ``POST /__sim__/socket/disconnect-all``, ``POST /__sim__/socket/refuse-logins``
@@ -239,7 +241,8 @@ class KumaSim:
     def __init__(self, version: str = "2.x", *, base_url: str = "http://127.0.0.1:3001",
                  unknown_slug_hang_seconds: float = 300.0, page_cache_seconds: float = 300.0,
                  heartbeat_cache_seconds: float = 60.0, login_rate_limit: int = 20,
-                 auto_beat_seconds: float | None = None, api_keys_enabled: bool = True) -> None:
+                 auto_beat_seconds: float | None = None, api_keys_enabled: bool = True,
+                 first_info_delay_seconds: float = 0.2) -> None:
         """Create the state from the fixtures.
 
         Args:
@@ -253,6 +256,9 @@ class KumaSim:
                 (demo mode); tests leave it off and use ``advance``/``set_status``.
             api_keys_enabled: Whether an API key was ever created (then ``/metrics``
                 takes only API keys, otherwise the admin's username and password).
+            first_info_delay_seconds: 2.x only: how long a new connection waits for its
+                first ``info`` (Kuma awaits a few database reads first); whatever the
+                client emits before that is dropped, as 2.x registers its handlers after it.
 
         Raises:
             ValueError: If ``version`` is not known.
@@ -264,6 +270,7 @@ class KumaSim:
             "page_cache_seconds": float(page_cache_seconds),
             "heartbeat_cache_seconds": float(heartbeat_cache_seconds),
             "login_rate_limit": int(login_rate_limit), "api_keys_enabled": bool(api_keys_enabled),
+            "first_info_delay_seconds": float(first_info_delay_seconds),
         }
         self.auto_beat_seconds = auto_beat_seconds
         self.username = fixtures.KUMA_USERNAME
@@ -290,6 +297,7 @@ class KumaSim:
             self.heartbeat_cache_seconds: float = self._defaults["heartbeat_cache_seconds"]
             self.login_rate_limit: int = self._defaults["login_rate_limit"]
             self.api_keys_enabled: bool = self._defaults["api_keys_enabled"]
+            self.first_info_delay_seconds: float = self._defaults["first_info_delay_seconds"]
             self.refuse_logins = False
             self._overrides: dict[str, dict[str, Any]] = {}
             self._clock_offset = 0.0
@@ -353,7 +361,7 @@ class KumaSim:
             ValueError: On unknown keys or bad values.
         """
         allowed = {"unknown_slug_hang_seconds", "page_cache_seconds", "heartbeat_cache_seconds",
-                   "login_rate_limit"}
+                   "login_rate_limit", "first_info_delay_seconds"}
         unknown = set(options) - allowed
         if unknown:
             raise ValueError(f"unknown options: {sorted(unknown)}")
@@ -1053,6 +1061,7 @@ class _SocketHub:
         self.sio = sio
         self.loop: asyncio.AbstractEventLoop | None = None
         self.sids: set[str] = set()
+        self.greeted: set[str] = set()  # connections whose handlers are registered
         self.logged_in: set[str] = set()
         self._order: asyncio.Lock | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
@@ -1162,11 +1171,23 @@ def create_kuma_app(sim: KumaSim) -> Any:
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         hub.bind_loop()
         hub.sids.add(sid)
+        if sim.version == "2.x":
+            hub.spawn(greet_later(sid, sim.first_info_delay_seconds))
+            return
+        hub.greeted.add(sid)  # 1.23 registers its handlers before sending anything
         await sio.emit("info", sim.info_payload(logged_in=False), to=sid)
+
+    async def greet_later(sid: str, delay: float) -> None:
+        # 2.x: ``await sendInfo(socket)`` comes first, the handlers are registered after it.
+        await asyncio.sleep(delay)
+        if sid in hub.sids:
+            await sio.emit("info", sim.info_payload(logged_in=False), to=sid)
+            hub.greeted.add(sid)
 
     @sio.event
     async def disconnect(sid: str, *_: Any) -> None:
         hub.sids.discard(sid)
+        hub.greeted.discard(sid)
         hub.logged_in.discard(sid)
 
     async def after_login(sid: str) -> None:
@@ -1175,28 +1196,36 @@ def create_kuma_app(sim: KumaSim) -> Any:
         await hub.emit_all(sim.after_login_events(), to=sid)
 
     @sio.on("login")
-    async def login(sid: str, data: Any = None, *_: Any) -> dict[str, Any]:
+    async def login(sid: str, data: Any = None, *_: Any) -> Any:
+        if sid not in hub.greeted:
+            return sio.not_handled  # no handler yet: no answer at all
         ack = sim.login(data)
         if ack.get("ok"):
             hub.spawn(after_login(sid))
         return ack
 
     @sio.on("loginByToken")
-    async def login_by_token(sid: str, token: Any = None, *_: Any) -> dict[str, Any]:
+    async def login_by_token(sid: str, token: Any = None, *_: Any) -> Any:
+        if sid not in hub.greeted:
+            return sio.not_handled
         ack = sim.login_by_token(token)
         if ack.get("ok"):
             hub.spawn(after_login(sid))
         return ack
 
     @sio.on("getMonitorList")
-    async def get_monitor_list(sid: str, *_: Any) -> dict[str, Any]:
+    async def get_monitor_list(sid: str, *_: Any) -> Any:
+        if sid not in hub.greeted:
+            return sio.not_handled
         if sid not in hub.logged_in:
             return dict(_NOT_LOGGED_IN)
         await hub.emit_all([("monitorList", sim.monitor_list_payload())], to=sid)
         return {"ok": True}
 
     @sio.on("getMonitorBeats")
-    async def get_monitor_beats(sid: str, monitor_id: Any = None, period: Any = None, *_: Any) -> dict[str, Any]:
+    async def get_monitor_beats(sid: str, monitor_id: Any = None, period: Any = None, *_: Any) -> Any:
+        if sid not in hub.greeted:
+            return sio.not_handled
         if sid not in hub.logged_in:
             return dict(_NOT_LOGGED_IN)
         return sim.monitor_beats(monitor_id, period)

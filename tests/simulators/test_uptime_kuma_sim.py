@@ -304,6 +304,7 @@ async def test_flip_pushes_heartbeat_then_stats(kuma: KumaHandle) -> None:
     rec = _Recorder()
     await rec.connect(kuma.url)
     try:
+        await rec.wait_for(lambda e: e[0] == "info")  # 2.x ignores what comes before it
         assert await rec.client.call("loginByToken", "not-a-token", timeout=5) == {
             "ok": False, "msg": "authInvalidToken", "msgi18n": True}
         assert await rec.client.call("loginByToken", kuma.sim.token, timeout=5) == {"ok": True}
@@ -333,6 +334,7 @@ async def test_socket_hooks_refuse_logins_and_drop_connections(kuma: KumaHandle)
     dropped = asyncio.Event()
     rec.client.on("disconnect", lambda *_: dropped.set())
     await rec.connect(kuma.url)
+    await rec.wait_for(lambda e: e[0] == "info")
     async with httpx.AsyncClient(base_url=kuma.url, timeout=5) as http:
         assert (await http.post("/__sim__/socket/refuse-logins", json={"refuse": True})).json() == {"refuse": True}
         ack = await rec.client.call("login", {"username": fixtures.KUMA_USERNAME,
@@ -342,3 +344,26 @@ async def test_socket_hooks_refuse_logins_and_drop_connections(kuma: KumaHandle)
         assert (await http.post("/__sim__/socket/disconnect-all")).json() == {"disconnected": 1}
     await asyncio.wait_for(dropped.wait(), 3)
     await rec.client.disconnect()
+
+
+@pytest.mark.parametrize("version", ["1.23", "2.x"])
+async def test_2x_drops_what_a_client_emits_before_its_first_info(kuma: KumaHandle, version: str) -> None:
+    """Kuma 2.x registers a connection's handlers only after ``await sendInfo(socket)`` (§4.9)."""
+    kuma.sim.set_version(version)
+    kuma.sim.configure(first_info_delay_seconds=0.5)
+    login = {"username": fixtures.KUMA_USERNAME, "password": fixtures.KUMA_PASSWORD, "token": ""}
+    rec = _Recorder()
+    await rec.connect(kuma.url)
+    try:
+        if version == "2.x":
+            assert not rec.events
+            with pytest.raises(socketio.exceptions.TimeoutError):
+                await rec.client.call("login", login, timeout=1.5)  # dropped: never answered
+            assert [event for event, _ in rec.events] == ["info"]  # and no login burst either
+        else:
+            assert (await rec.client.call("login", login, timeout=5))["ok"] is True
+        await rec.wait_for(lambda e: e[0] == "info")
+        assert (await rec.client.call("login", login, timeout=5))["ok"] is True
+        await rec.wait_for(lambda e: e[0] == "monitorList")
+    finally:
+        await rec.client.disconnect()

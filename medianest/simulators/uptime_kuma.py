@@ -46,6 +46,7 @@ Test hooks (JSON; errors are ``{"error": …}`` with 400/404):
     "ping": optional ms, "msg": optional}``: adds an important beat now, pushes
     ``heartbeat`` + stats to logged-in sockets and clears the status-page caches.
     ``POST /__sim__/monitors/{id}/pause`` and ``/resume`` (resume beats at once).
+    ``POST /__sim__/monitors/{id}/rename`` ``{"name": "NAS"}`` (names need not be unique).
     ``POST /__sim__/advance`` ``{"seconds": 120}``: move the clock; active monitors beat
     once per elapsed interval (at most 100 beats each).
     ``POST /__sim__/version`` ``{"version": "1.23"|"2.x"}``.
@@ -62,7 +63,7 @@ Test hooks (JSON; errors are ``{"error": …}`` with 400/404):
     ``GET /__sim__/state``, ``POST /__sim__/reset``, ``GET|POST|DELETE /__sim__/faults``
     (``faults.py``; faults apply to HTTP only, never to ``/socket.io/``).
 
-Python API (thread-safe): ``set_status``, ``pause``, ``resume``, ``push``, ``advance``,
+Python API (thread-safe): ``set_status``, ``rename``, ``pause``, ``resume``, ``push``, ``advance``,
 ``tick``, ``set_version``, ``configure``, ``set_api_keys_enabled``,
 ``refuse_socket_logins``, ``disconnect_all_sockets``, ``set_faults``/``clear_faults``,
 ``override_response``/``clear_overrides``,
@@ -516,6 +517,26 @@ class KumaSim:
             self._cache.clear()
             logger.info("monitor %s (%s) flipped to %s", monitor.id, monitor.name, STATUS_NAMES[code])
             return self._live_heartbeat(beat)
+
+    def rename(self, monitor_id: int, name: str) -> None:
+        """Rename a monitor as the admin would in Kuma's editor (names need not be unique).
+
+        Like Kuma after an edit, 1.23 re-sends the whole ``monitorList`` and 2.x sends
+        ``updateMonitorIntoList`` with just this monitor (§4.9).
+
+        Raises:
+            SimError: 404 for an unknown monitor, 400 for an empty name.
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise SimError(400, "name must be a non-empty string")
+        with self._lock:
+            monitor = self.monitor(monitor_id)
+            monitor.name = name.strip()
+            self._cache.clear()
+            if self.version == "1.23":
+                self._publish([("monitorList", self.monitor_list_payload())])
+            else:
+                self._publish([("updateMonitorIntoList", {str(monitor.id): self.monitor_json(monitor)})])
 
     def pause(self, monitor_id: int) -> None:
         """Pause a monitor: it stops beating and leaves ``/metrics``.
@@ -1277,6 +1298,11 @@ def create_kuma_app(sim: KumaSim) -> Any:
                                  ping=data.get("ping"), msg=data.get("msg"))
         return JSONResponse({"heartbeat": payload})
 
+    async def hook_rename(request: Request) -> Response:
+        data = await _json_body(request)
+        sim.rename(request.path_params["monitor_id"], data.get("name"))
+        return JSONResponse({"ok": True})
+
     async def hook_pause(request: Request) -> Response:
         sim.pause(request.path_params["monitor_id"])
         return JSONResponse({"ok": True})
@@ -1337,6 +1363,7 @@ def create_kuma_app(sim: KumaSim) -> Any:
         Route("/api/status-page/{slug}", status_page, methods=["GET"]),
         Route("/api/push/{token}", push, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         Route("/__sim__/monitors/{monitor_id:int}/status", _hook(hook_status), methods=["POST"]),
+        Route("/__sim__/monitors/{monitor_id:int}/rename", _hook(hook_rename), methods=["POST"]),
         Route("/__sim__/monitors/{monitor_id:int}/pause", _hook(hook_pause), methods=["POST"]),
         Route("/__sim__/monitors/{monitor_id:int}/resume", _hook(hook_resume), methods=["POST"]),
         Route("/__sim__/version", _hook(hook_version), methods=["POST"]),

@@ -367,3 +367,29 @@ async def test_2x_drops_what_a_client_emits_before_its_first_info(kuma: KumaHand
         await rec.wait_for(lambda e: e[0] == "monitorList")
     finally:
         await rec.client.disconnect()
+
+
+@pytest.mark.parametrize("version", ["1.23", "2.x"])
+async def test_rename_allows_duplicate_names_and_tells_sockets_like_kuma(kuma: KumaHandle, version: str) -> None:
+    kuma.sim.set_version(version)
+    rec = _Recorder()
+    await rec.connect(kuma.url)
+    try:
+        await rec.wait_for(lambda e: e[0] == "info")
+        assert (await rec.client.call("loginByToken", kuma.sim.token, timeout=5)) == {"ok": True}
+        await rec.wait_for(lambda e: e[0] == "uptime" and e[1][0] == "6" and e[1][1] == 720)
+        seen = len(rec.events)
+        async with httpx.AsyncClient(base_url=kuma.url, timeout=5) as http:
+            assert (await http.post("/__sim__/monitors/4/rename", json={"name": "NAS"})).json() == {"ok": True}
+            assert (await http.post("/__sim__/monitors/4/rename", json={"name": " "})).status_code == 400
+            metrics = (await http.get("/metrics", auth=("", KEY))).text
+        event, (payload,) = await rec.wait_for(lambda e: e in rec.events[seen:] and e[0] != "info")
+        if version == "1.23":
+            assert event == "monitorList" and sorted(payload) == ["1", "2", "3", "4", "5", "6"]
+        else:
+            assert event == "updateMonitorIntoList" and list(payload) == ["4"]
+        assert payload["4"]["name"] == "NAS"
+        statuses = [labels for name, labels, _ in _samples(metrics) if name == "monitor_status"]
+        assert sum(1 for labels in statuses if labels["monitor_name"] == "NAS") == 2
+    finally:
+        await rec.client.disconnect()

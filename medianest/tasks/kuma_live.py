@@ -25,6 +25,7 @@ from ..services import service_status
 
 logger = logging.getLogger(__name__)
 LOCK_TTL_MS = 15_000
+UPTIME_PUBLISH_DELAY_S = 1.0
 
 
 async def watch_kuma(stop: asyncio.Event) -> None:
@@ -63,7 +64,15 @@ async def _hold(stop: asyncio.Event, renew=None) -> None:  # noqa: ANN001
     settings = get_settings()
     names: dict[int, tuple[str, str | None]] = {}
     uptimes: dict[int, tuple[float | None, float | None]] = {}
+    uptime_publish: list[asyncio.Task] = []
     connection: KumaLiveConnection
+
+    async def publish_uptime_later() -> None:
+        # Kuma sends its uptimes right after each beat: one later board refresh for all of them,
+        # so the beat's own refresh (the state change) is never queued behind them.
+        await asyncio.sleep(UPTIME_PUBLISH_DELAY_S)
+        uptime_publish.clear()
+        await publish({"type": "status", "changes": []})
 
     def card_key(monitor_id: int) -> str | None:
         name = names[monitor_id][0]
@@ -88,8 +97,8 @@ async def _hold(stop: asyncio.Event, renew=None) -> None:  # noqa: ANN001
             async with session_scope() as session:
                 changed = await service_status.record_kuma_uptime(
                     session, key, uptime_24h=event.uptime_24h, uptime_30d=event.uptime_30d)
-            if changed:
-                await publish({"type": "status", "changes": []})
+            if changed and not uptime_publish:
+                uptime_publish.append(asyncio.create_task(publish_uptime_later()))
             return
         if event.kind != "heartbeat" or event.initial or not event.status:
             return
@@ -122,4 +131,6 @@ async def _hold(stop: asyncio.Event, renew=None) -> None:  # noqa: ANN001
     finally:
         await connection.stop()
         runner.cancel()
-        await asyncio.gather(runner, return_exceptions=True)
+        for task in uptime_publish:
+            task.cancel()
+        await asyncio.gather(runner, *uptime_publish, return_exceptions=True)

@@ -3,6 +3,7 @@ and MediaNest itself, until Ctrl-C stops everything this started."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -13,8 +14,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
+from dotenv import dotenv_values
 
 from .config import Settings
 from .simulators.fixtures import OVERSEERR_API_KEY
@@ -51,16 +54,85 @@ def simulated_overseerr_env(overseerr_url: str) -> dict[str, str]:
             "TMDB_IMAGE_URL": f"{overseerr_url}/__sim__/tmdb/t/p"}
 
 
-def free_port(preferred: int) -> int:
-    """``preferred`` when it is free on 127.0.0.1, otherwise any free port."""
-    for candidate in (preferred, 0):
+#: Where ``make run`` puts each bundled simulator unless the port is taken.
+SIMULATOR_PORTS = {"plex_tv": 32410, "pms": 32400, "kuma": 3001, "overseerr": 5055}
+DEFAULT_PORT = 3000
+
+
+def free_port(preferred: int, *, taken: set[int] | frozenset[int] = frozenset()) -> int:
+    """``preferred`` when it is free on 127.0.0.1, otherwise any free port (never one in ``taken``)."""
+    for candidate in (preferred, 0, 0, 0):
+        if candidate and candidate in taken:
+            continue
         with socket.socket() as sock:
+            # As the servers bind: connections of an earlier run still in TIME_WAIT do not make
+            # the port busy (without this every quick restart moved to another port).
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", candidate))
             except OSError:
                 continue
-            return sock.getsockname()[1]
+            port = sock.getsockname()[1]
+            if port not in taken:
+                return port
     raise RuntimeError("no free port")
+
+
+def serving_port(requested: str | None, *, public_url_configured: bool, default: int = DEFAULT_PORT) -> int:
+    """The port ``make run`` serves MediaNest on.
+
+    A busy port is refused when the port or the public URL was configured (serving elsewhere
+    would leave the configured address pointing at something else); only the unconfigured
+    default moves to a free port, and says so.
+
+    Raises:
+        RuntimeError: A bad ``MEDIANEST_PORT``, or a configured port that is in use.
+    """
+    try:
+        port = int(requested) if requested else default
+    except ValueError:
+        raise RuntimeError(f"MEDIANEST_PORT must be a port number, not {requested!r}") from None
+    if not 0 < port < 65536:
+        raise RuntimeError(f"MEDIANEST_PORT must be between 1 and 65535, not {port}")
+    if free_port(port) == port:
+        return port
+    if requested or public_url_configured:
+        raise RuntimeError(f"port {port} is in use (another program, or MediaNest still running): stop it, "
+                           "or set MEDIANEST_PORT to a free port (and MEDIANEST_PUBLIC_URL to match)")
+    chosen = free_port(0)
+    logger.warning("Port %s is in use: serving on port %s instead (set MEDIANEST_PORT to choose)", port, chosen)
+    return chosen
+
+
+def simulator_ports(saved: Path, defaults: dict[str, int] | None = None) -> dict[str, int]:
+    """Ports for the bundled simulators: the ones of the last run whenever they are free.
+
+    The household server's URL saved at setup names the simulated Plex server's port, so that
+    port must not move between runs (a moved port showed a false "Plex is down").
+
+    Args:
+        saved: The JSON file that remembers the ports (under the data directory).
+        defaults: Name → preferred port for a first run (``SIMULATOR_PORTS``).
+    """
+    try:
+        previous = json.loads(saved.read_text())
+    except (OSError, ValueError):
+        previous = {}
+    if not isinstance(previous, dict):
+        previous = {}
+    ports: dict[str, int] = {}
+    for name, default in (defaults or SIMULATOR_PORTS).items():
+        wanted = previous.get(name)
+        wanted = wanted if isinstance(wanted, int) and 0 < wanted < 65536 else default
+        ports[name] = free_port(wanted, taken=set(ports.values()))
+        if ports[name] != wanted:
+            logger.warning("Port %s for the %s simulator is in use: using %s (a household Plex server "
+                           "chosen on the old port needs setup again)", wanted, name, ports[name])
+    try:
+        saved.write_text(json.dumps(ports))
+    except OSError as exc:
+        logger.warning("could not remember the simulator ports in %s: %s", saved, exc)
+    return ports
 
 
 def reflex_env(base: dict[str, str]) -> dict[str, str]:
@@ -114,11 +186,18 @@ def main() -> int:
     os.chdir(ROOT)
     settings = Settings()
     env = reflex_env(dict(os.environ))
-    port = int(env.get("MEDIANEST_PORT") or 3000)
-    port = free_port(port)
-    env.setdefault("MEDIANEST_PUBLIC_URL", f"http://127.0.0.1:{port}")
     log_dir = settings.data_dir.resolve() / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
+    public_url_configured = "public_url" in settings.model_fields_set
+    try:
+        port = serving_port(env.get("MEDIANEST_PORT") or dotenv_values(ROOT / ".env").get("MEDIANEST_PORT"),
+                            public_url_configured=public_url_configured)
+    except RuntimeError as exc:
+        logger.error("MediaNest could not start: %s", exc)
+        return 1
+    # A configured public URL (environment or .env) is what members open; else it follows the port.
+    public_url = settings.public_url if public_url_configured else f"http://127.0.0.1:{port}"
+    env["MEDIANEST_PUBLIC_URL"] = public_url
     procs: list[subprocess.Popen] = []
     # Prometheus counters of every web process add up in one scrape (multiprocess mode).
     metrics_dir = settings.data_dir.resolve() / "prometheus"
@@ -137,8 +216,9 @@ def main() -> int:
     simulated_webhook: tuple[str, str] | None = None
     try:
         if "plex_tv_url" not in settings.model_fields_set:
-            tv_port, pms_port, kuma_port = free_port(32410), free_port(32400), free_port(3001)
-            overseerr_port = free_port(5055)
+            sim_ports = simulator_ports(settings.data_dir.resolve() / "simulator-ports.json")
+            tv_port, pms_port, kuma_port = sim_ports["plex_tv"], sim_ports["pms"], sim_ports["kuma"]
+            overseerr_port = sim_ports["overseerr"]
             sims = spawn([sys.executable, "-m", "medianest.simulators", "--plex-tv-port", str(tv_port),
                           "--pms-port", str(pms_port), "--kuma-port", str(kuma_port),
                           "--overseerr-port", str(overseerr_port),
@@ -181,7 +261,9 @@ def main() -> int:
                 "webhook_url": f"http://127.0.0.1:{port}/webhooks/overseerr", "webhook_authorization": secret,
             }).raise_for_status()
         logger.info("\n  MediaNest is running: open %s\n  Logs: %s\n  Press Ctrl-C to stop.\n",
-                    env["MEDIANEST_PUBLIC_URL"], log_dir)
+                    public_url, log_dir)
+        if public_url_configured and urlsplit(public_url).port not in (None, port):
+            logger.info("  (MediaNest itself listens on port %s; MEDIANEST_PUBLIC_URL names another)", port)
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
         failed = next(p for p in procs if p.poll() is not None)

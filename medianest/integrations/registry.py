@@ -119,21 +119,24 @@ async def kuma_check(kuma: UptimeKumaClient, *, status_page: str | None = None) 
 
     With ``UPTIME_KUMA_STATUS_PAGE`` the public status page adds Kuma's own 24-hour uptime where
     ``/metrics`` has none (Kuma 1.23); a failing status page never hides the monitors."""
-    from ..services.service_status import CheckResult, from_kuma
+    from ..services.service_status import KUMA_ITSELF, CheckResult, from_kuma
 
     try:
         monitors = await kuma.fetch_metrics()
     except (IntegrationUnavailable, IntegrationRejected) as exc:
-        return [CheckResult(key="uptime-kuma", name="Uptime Kuma", status="down", url=kuma.base_url,
+        return [CheckResult(key=KUMA_ITSELF, name="Uptime Kuma", status="down", url=kuma.base_url,
                             message=exc.user_message)]
     if status_page:
         try:
-            published = {h.name: h for h in await kuma.fetch_status_page(status_page)}
+            histories = await kuma.fetch_status_page(status_page)
         except (IntegrationUnavailable, IntegrationRejected) as exc:
             logger.warning("Uptime Kuma status page %r unavailable: %s", status_page, exc)
-            published = {}
-        monitors = [dataclasses.replace(m, uptime_24h=published[m.name].uptime_24h)
-                    if m.uptime_24h is None and m.name in published else m for m in monitors]
+            histories = []
+        # By id where /metrics has one (names are not unique in Kuma); 1.23 has names only.
+        published = {h.monitor_id: h for h in histories} | {h.name: h for h in histories}
+        refs = [m.monitor_id if m.monitor_id is not None else m.name for m in monitors]
+        monitors = [dataclasses.replace(m, uptime_24h=published[ref].uptime_24h)
+                    if m.uptime_24h is None and ref in published else m for m, ref in zip(monitors, refs, strict=True)]
     return [from_kuma(m) for m in monitors]
 
 

@@ -371,6 +371,14 @@ class UptimeKumaClient(BaseClient):
                 what = "API key" if self._api_key else "username or password"
                 rejected = IntegrationRejected(self.service, 401, f"Uptime Kuma refused the {what}")
                 rejected.user_message = f"Uptime Kuma refused the {what}."
+                if not self._api_key:
+                    # Kuma gives the same 401 for a wrong password and for a right one once an
+                    # API key exists (from then on /metrics takes keys only), and the second is
+                    # the usual case: the same password still works for the live socket.
+                    rejected.user_message = (
+                        "Uptime Kuma refused the username or password for /metrics. Uptime Kuma needs an "
+                        "API key for /metrics once one exists: add it in Settings → API Keys "
+                        "(UPTIME_KUMA_API_KEY).")
                 raise rejected from exc
             raise
         samples, names = parse_prometheus(response.text)
@@ -592,8 +600,9 @@ class KumaLiveConnection:
 
     async def _connect_and_login(self) -> asyncio.Event:
         dropped = asyncio.Event()
+        greeted = asyncio.Event()
         client = socketio.AsyncClient(reconnection=False, logger=False, engineio_logger=False)
-        self._register(client, dropped)
+        self._register(client, dropped, greeted)
         self._client = client
         self._held = []  # events wait here until the login answer is in
         try:
@@ -603,6 +612,12 @@ class KumaLiveConnection:
                 timeout=self._timeout + 1)
         except (socketio.exceptions.SocketIOError, TimeoutError, OSError, ValueError) as exc:
             raise IntegrationUnavailable(SERVICE, f"socket connect failed: {type(exc).__name__}: {exc}") from exc
+        # Kuma 2.x registers a connection's handlers only after it has sent the first ``info``
+        # and drops anything emitted before, so a login sent at once would never be answered.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(_wait_first(greeted, dropped), timeout=self._timeout)
+        if not greeted.is_set():
+            raise IntegrationUnavailable(SERVICE, "no info event after connecting (not Uptime Kuma yet?)")
         try:
             await self._login(client)
         except (socketio.exceptions.SocketIOError, TimeoutError) as exc:
@@ -660,7 +675,7 @@ class KumaLiveConnection:
             except Exception:  # noqa: BLE001 - a bad callback must not kill the connection
                 logger.exception("Uptime Kuma live event callback failed (%s)", event.kind)
 
-    def _register(self, client: socketio.AsyncClient, dropped: asyncio.Event) -> None:
+    def _register(self, client: socketio.AsyncClient, dropped: asyncio.Event, greeted: asyncio.Event) -> None:
         async def on_disconnect(*_: Any) -> None:
             was_connected = self.connected
             self.connected = False
@@ -669,6 +684,7 @@ class KumaLiveConnection:
                 self._emit(LiveEvent("disconnected"))
 
         async def on_info(data: Any = None, *_: Any) -> None:
+            greeted.set()
             if isinstance(data, dict) and data.get("version"):
                 self.server_version = str(data["version"])
 

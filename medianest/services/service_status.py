@@ -21,6 +21,8 @@ from ..models import ServiceStatus, ServiceStatusHistory, utcnow
 logger = logging.getLogger(__name__)
 
 STATUSES = ("up", "down", "pending", "maintenance", "unknown")
+#: The card that says Uptime Kuma itself is not answering (it goes once Kuma answers again).
+KUMA_ITSELF = "uptime-kuma"
 STALE_AFTER_INTERVALS = 3
 SPARKLINE_POINTS = 30
 
@@ -82,15 +84,16 @@ async def timed_check(key: str, name: str, probe: Callable[[], Awaitable[object]
     return CheckResult(key=key, name=name, status="up", response_time_ms=elapsed, url=url)
 
 
-def kuma_key(name: str) -> str:
-    # By name: 1.23's /metrics has no monitor ids, and the socket and /metrics must agree.
-    return f"kuma:{name}"
+def kuma_key(monitor_id: int | None, name: str) -> str:
+    """The card of a Kuma monitor: by id, as Kuma allows two monitors with one name; by name only
+    where Kuma gives no id (1.23's ``/metrics``, and so the 1.23 socket too, to match it)."""
+    return f"kuma:{monitor_id}" if monitor_id is not None else f"kuma:{name}"[:64]
 
 
 def from_kuma(monitor) -> CheckResult:  # noqa: ANN001 - integrations.uptime_kuma.MonitorState
     """A Kuma monitor as one of our check results (Kuma's own uptime figures are kept)."""
     ms = monitor.response_time_ms
-    return CheckResult(key=kuma_key(monitor.name), name=monitor.name, status=monitor.status,
+    return CheckResult(key=kuma_key(monitor.monitor_id, monitor.name), name=monitor.name, status=monitor.status,
                        response_time_ms=int(ms) if ms is not None else None, source="kuma",
                        url=monitor.url, uptime_24h=monitor.uptime_24h, uptime_30d=monitor.uptime_30d)
 
@@ -113,7 +116,10 @@ async def run_checks(checks: list[Callable[[], Awaitable[list[CheckResult] | Che
 
 
 async def record(session: AsyncSession, results: list[CheckResult], *, now: datetime | None = None) -> list[StatusChange]:
-    """Store the results as the current status plus one history row each; return the changes."""
+    """Store the results as the current status plus one history row each; return the changes.
+
+    Uptime: Kuma is the authority for its monitors, so a Kuma result without a figure keeps
+    Kuma's last one; only our own checks get uptime counted from our history."""
     now = now or utcnow()
     existing = {row.service_name: row for row in (await session.exec(select(ServiceStatus))).all()}
     changes: list[StatusChange] = []
@@ -140,12 +146,38 @@ async def record(session: AsyncSession, results: list[CheckResult], *, now: date
     for result in results:
         row = existing.get(result.key) or (await session.exec(
             select(ServiceStatus).where(ServiceStatus.service_name == result.key))).one()
+        if result.source == "kuma":
+            # Our count of the beats we happened to see is not Kuma's uptime; mixing the two made
+            # the figure jump on every live beat.
+            row.uptime_24h = result.uptime_24h if result.uptime_24h is not None else row.uptime_24h
+            row.uptime_30d = result.uptime_30d if result.uptime_30d is not None else row.uptime_30d
+            session.add(row)
+            continue
         row.uptime_24h = result.uptime_24h if result.uptime_24h is not None else \
             await _uptime(session, result.key, now - timedelta(hours=24))
         row.uptime_30d = result.uptime_30d if result.uptime_30d is not None else \
             await _uptime(session, result.key, now - timedelta(days=30))
         session.add(row)
     return changes
+
+
+async def record_kuma_uptime(session: AsyncSession, key: str, *, uptime_24h: float | None,
+                             uptime_30d: float | None) -> bool:
+    """Kuma's own uptime figures for a monitor's card (from its socket ``uptime`` events).
+
+    Returns:
+        Whether the card changed (no card yet, or the same figures, is no change).
+    """
+    row = (await session.exec(select(ServiceStatus).where(ServiceStatus.service_name == key))).first()
+    if row is None or row.source != "kuma":
+        return False
+    new_24h = round(uptime_24h, 4) if uptime_24h is not None else row.uptime_24h
+    new_30d = round(uptime_30d, 4) if uptime_30d is not None else row.uptime_30d
+    if (new_24h, new_30d) == (row.uptime_24h, row.uptime_30d):
+        return False
+    row.uptime_24h, row.uptime_30d = new_24h, new_30d
+    session.add(row)
+    return True
 
 
 async def _uptime(session: AsyncSession, key: str, since: datetime) -> float | None:
@@ -164,6 +196,12 @@ async def prune_history(session: AsyncSession, *, keep_days: int, now: datetime 
     cutoff = (now or utcnow()) - timedelta(days=keep_days)
     result = await session.exec(delete(ServiceStatusHistory).where(ServiceStatusHistory.checked_at < cutoff))
     return result.rowcount or 0
+
+
+async def forget(session: AsyncSession, keys: set[str]) -> None:
+    """Drop the current rows of these keys (a card whose reason is gone)."""
+    for row in (await session.exec(select(ServiceStatus).where(ServiceStatus.service_name.in_(keys)))).all():
+        await session.delete(row)
 
 
 async def forget_missing(session: AsyncSession, *, keep_keys: set[str], source: str) -> None:

@@ -16,6 +16,7 @@ unknown slug                           hangs (``unknown_slug_hang_seconds``)  40
 ``/api/status-page/heartbeat/{slug}``  50 beats per monitor                 100 beats per monitor
 ``/api/push/{token}``                  GET only                             any method
 socket ``login`` failure               "Incorrect username or password."    "authIncorrectCreds" + msgi18n
+events before the first ``info``       handled                              dropped (no ack), §4.9
 after login                            + ``importantHeartbeatList``         + ``remoteBrowserList``,
                                                                             ``monitorTypeList``, ``uptime "1y"``
 =====================================  ===================================  ==================================
@@ -45,11 +46,13 @@ Test hooks (JSON; errors are ``{"error": …}`` with 400/404):
     "ping": optional ms, "msg": optional}``: adds an important beat now, pushes
     ``heartbeat`` + stats to logged-in sockets and clears the status-page caches.
     ``POST /__sim__/monitors/{id}/pause`` and ``/resume`` (resume beats at once).
+    ``POST /__sim__/monitors/{id}/rename`` ``{"name": "NAS"}`` (names need not be unique).
     ``POST /__sim__/advance`` ``{"seconds": 120}``: move the clock; active monitors beat
     once per elapsed interval (at most 100 beats each).
     ``POST /__sim__/version`` ``{"version": "1.23"|"2.x"}``.
     ``POST /__sim__/config`` ``{"unknown_slug_hang_seconds", "page_cache_seconds",
-    "heartbeat_cache_seconds", "login_rate_limit"}`` (any subset).
+    "heartbeat_cache_seconds", "login_rate_limit", "first_info_delay_seconds"}`` (any subset;
+    the last is how long 2.x takes to send a new connection its first ``info``).
     ``POST /__sim__/api-keys`` ``{"enabled": false}``: behave as if no key was ever
     created, so ``/metrics`` takes the admin's username and password (§4.9).
     ``POST /__sim__/socket/disconnect-all``, ``POST /__sim__/socket/refuse-logins``
@@ -60,7 +63,7 @@ Test hooks (JSON; errors are ``{"error": …}`` with 400/404):
     ``GET /__sim__/state``, ``POST /__sim__/reset``, ``GET|POST|DELETE /__sim__/faults``
     (``faults.py``; faults apply to HTTP only, never to ``/socket.io/``).
 
-Python API (thread-safe): ``set_status``, ``pause``, ``resume``, ``push``, ``advance``,
+Python API (thread-safe): ``set_status``, ``rename``, ``pause``, ``resume``, ``push``, ``advance``,
 ``tick``, ``set_version``, ``configure``, ``set_api_keys_enabled``,
 ``refuse_socket_logins``, ``disconnect_all_sockets``, ``set_faults``/``clear_faults``,
 ``override_response``/``clear_overrides``,
@@ -239,7 +242,8 @@ class KumaSim:
     def __init__(self, version: str = "2.x", *, base_url: str = "http://127.0.0.1:3001",
                  unknown_slug_hang_seconds: float = 300.0, page_cache_seconds: float = 300.0,
                  heartbeat_cache_seconds: float = 60.0, login_rate_limit: int = 20,
-                 auto_beat_seconds: float | None = None, api_keys_enabled: bool = True) -> None:
+                 auto_beat_seconds: float | None = None, api_keys_enabled: bool = True,
+                 first_info_delay_seconds: float = 0.2) -> None:
         """Create the state from the fixtures.
 
         Args:
@@ -253,6 +257,9 @@ class KumaSim:
                 (demo mode); tests leave it off and use ``advance``/``set_status``.
             api_keys_enabled: Whether an API key was ever created (then ``/metrics``
                 takes only API keys, otherwise the admin's username and password).
+            first_info_delay_seconds: 2.x only: how long a new connection waits for its
+                first ``info`` (Kuma awaits a few database reads first); whatever the
+                client emits before that is dropped, as 2.x registers its handlers after it.
 
         Raises:
             ValueError: If ``version`` is not known.
@@ -264,6 +271,7 @@ class KumaSim:
             "page_cache_seconds": float(page_cache_seconds),
             "heartbeat_cache_seconds": float(heartbeat_cache_seconds),
             "login_rate_limit": int(login_rate_limit), "api_keys_enabled": bool(api_keys_enabled),
+            "first_info_delay_seconds": float(first_info_delay_seconds),
         }
         self.auto_beat_seconds = auto_beat_seconds
         self.username = fixtures.KUMA_USERNAME
@@ -290,6 +298,7 @@ class KumaSim:
             self.heartbeat_cache_seconds: float = self._defaults["heartbeat_cache_seconds"]
             self.login_rate_limit: int = self._defaults["login_rate_limit"]
             self.api_keys_enabled: bool = self._defaults["api_keys_enabled"]
+            self.first_info_delay_seconds: float = self._defaults["first_info_delay_seconds"]
             self.refuse_logins = False
             self._overrides: dict[str, dict[str, Any]] = {}
             self._clock_offset = 0.0
@@ -353,7 +362,7 @@ class KumaSim:
             ValueError: On unknown keys or bad values.
         """
         allowed = {"unknown_slug_hang_seconds", "page_cache_seconds", "heartbeat_cache_seconds",
-                   "login_rate_limit"}
+                   "login_rate_limit", "first_info_delay_seconds"}
         unknown = set(options) - allowed
         if unknown:
             raise ValueError(f"unknown options: {sorted(unknown)}")
@@ -508,6 +517,26 @@ class KumaSim:
             self._cache.clear()
             logger.info("monitor %s (%s) flipped to %s", monitor.id, monitor.name, STATUS_NAMES[code])
             return self._live_heartbeat(beat)
+
+    def rename(self, monitor_id: int, name: str) -> None:
+        """Rename a monitor as the admin would in Kuma's editor (names need not be unique).
+
+        Like Kuma after an edit, 1.23 re-sends the whole ``monitorList`` and 2.x sends
+        ``updateMonitorIntoList`` with just this monitor (§4.9).
+
+        Raises:
+            SimError: 404 for an unknown monitor, 400 for an empty name.
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise SimError(400, "name must be a non-empty string")
+        with self._lock:
+            monitor = self.monitor(monitor_id)
+            monitor.name = name.strip()
+            self._cache.clear()
+            if self.version == "1.23":
+                self._publish([("monitorList", self.monitor_list_payload())])
+            else:
+                self._publish([("updateMonitorIntoList", {str(monitor.id): self.monitor_json(monitor)})])
 
     def pause(self, monitor_id: int) -> None:
         """Pause a monitor: it stops beating and leaves ``/metrics``.
@@ -1053,6 +1082,7 @@ class _SocketHub:
         self.sio = sio
         self.loop: asyncio.AbstractEventLoop | None = None
         self.sids: set[str] = set()
+        self.greeted: set[str] = set()  # connections whose handlers are registered
         self.logged_in: set[str] = set()
         self._order: asyncio.Lock | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
@@ -1162,11 +1192,23 @@ def create_kuma_app(sim: KumaSim) -> Any:
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         hub.bind_loop()
         hub.sids.add(sid)
+        if sim.version == "2.x":
+            hub.spawn(greet_later(sid, sim.first_info_delay_seconds))
+            return
+        hub.greeted.add(sid)  # 1.23 registers its handlers before sending anything
         await sio.emit("info", sim.info_payload(logged_in=False), to=sid)
+
+    async def greet_later(sid: str, delay: float) -> None:
+        # 2.x: ``await sendInfo(socket)`` comes first, the handlers are registered after it.
+        await asyncio.sleep(delay)
+        if sid in hub.sids:
+            await sio.emit("info", sim.info_payload(logged_in=False), to=sid)
+            hub.greeted.add(sid)
 
     @sio.event
     async def disconnect(sid: str, *_: Any) -> None:
         hub.sids.discard(sid)
+        hub.greeted.discard(sid)
         hub.logged_in.discard(sid)
 
     async def after_login(sid: str) -> None:
@@ -1175,28 +1217,36 @@ def create_kuma_app(sim: KumaSim) -> Any:
         await hub.emit_all(sim.after_login_events(), to=sid)
 
     @sio.on("login")
-    async def login(sid: str, data: Any = None, *_: Any) -> dict[str, Any]:
+    async def login(sid: str, data: Any = None, *_: Any) -> Any:
+        if sid not in hub.greeted:
+            return sio.not_handled  # no handler yet: no answer at all
         ack = sim.login(data)
         if ack.get("ok"):
             hub.spawn(after_login(sid))
         return ack
 
     @sio.on("loginByToken")
-    async def login_by_token(sid: str, token: Any = None, *_: Any) -> dict[str, Any]:
+    async def login_by_token(sid: str, token: Any = None, *_: Any) -> Any:
+        if sid not in hub.greeted:
+            return sio.not_handled
         ack = sim.login_by_token(token)
         if ack.get("ok"):
             hub.spawn(after_login(sid))
         return ack
 
     @sio.on("getMonitorList")
-    async def get_monitor_list(sid: str, *_: Any) -> dict[str, Any]:
+    async def get_monitor_list(sid: str, *_: Any) -> Any:
+        if sid not in hub.greeted:
+            return sio.not_handled
         if sid not in hub.logged_in:
             return dict(_NOT_LOGGED_IN)
         await hub.emit_all([("monitorList", sim.monitor_list_payload())], to=sid)
         return {"ok": True}
 
     @sio.on("getMonitorBeats")
-    async def get_monitor_beats(sid: str, monitor_id: Any = None, period: Any = None, *_: Any) -> dict[str, Any]:
+    async def get_monitor_beats(sid: str, monitor_id: Any = None, period: Any = None, *_: Any) -> Any:
+        if sid not in hub.greeted:
+            return sio.not_handled
         if sid not in hub.logged_in:
             return dict(_NOT_LOGGED_IN)
         return sim.monitor_beats(monitor_id, period)
@@ -1247,6 +1297,11 @@ def create_kuma_app(sim: KumaSim) -> Any:
         payload = sim.set_status(request.path_params["monitor_id"], str(data.get("status", "")),
                                  ping=data.get("ping"), msg=data.get("msg"))
         return JSONResponse({"heartbeat": payload})
+
+    async def hook_rename(request: Request) -> Response:
+        data = await _json_body(request)
+        sim.rename(request.path_params["monitor_id"], data.get("name"))
+        return JSONResponse({"ok": True})
 
     async def hook_pause(request: Request) -> Response:
         sim.pause(request.path_params["monitor_id"])
@@ -1308,6 +1363,7 @@ def create_kuma_app(sim: KumaSim) -> Any:
         Route("/api/status-page/{slug}", status_page, methods=["GET"]),
         Route("/api/push/{token}", push, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         Route("/__sim__/monitors/{monitor_id:int}/status", _hook(hook_status), methods=["POST"]),
+        Route("/__sim__/monitors/{monitor_id:int}/rename", _hook(hook_rename), methods=["POST"]),
         Route("/__sim__/monitors/{monitor_id:int}/pause", _hook(hook_pause), methods=["POST"]),
         Route("/__sim__/monitors/{monitor_id:int}/resume", _hook(hook_resume), methods=["POST"]),
         Route("/__sim__/version", _hook(hook_version), methods=["POST"]),

@@ -25,6 +25,7 @@ from ..services import service_status
 
 logger = logging.getLogger(__name__)
 LOCK_TTL_MS = 15_000
+UPTIME_PUBLISH_DELAY_S = 1.0
 
 
 async def watch_kuma(stop: asyncio.Event) -> None:
@@ -62,18 +63,51 @@ async def _renew(client: aioredis.Redis, key: str, me: str) -> bool:
 async def _hold(stop: asyncio.Event, renew=None) -> None:  # noqa: ANN001
     settings = get_settings()
     names: dict[int, tuple[str, str | None]] = {}
+    uptimes: dict[int, tuple[float | None, float | None]] = {}
+    uptime_publish: list[asyncio.Task] = []
     connection: KumaLiveConnection
+
+    async def publish_uptime_later() -> None:
+        # Kuma sends its uptimes right after each beat: one later board refresh for all of them,
+        # so the beat's own refresh (the state change) is never queued behind them.
+        await asyncio.sleep(UPTIME_PUBLISH_DELAY_S)
+        uptime_publish.clear()
+        await publish({"type": "status", "changes": []})
+
+    def card_key(monitor_id: int) -> str | None:
+        name = names[monitor_id][0]
+        if not (connection.server_version or "").startswith("1."):
+            return service_status.kuma_key(monitor_id, name)
+        # 1.23's /metrics has no ids, so its cards go by name; two 1.23 monitors of one name
+        # would flip that card on every beat, so their beats are left to the /metrics poll.
+        if sum(1 for other, _ in names.values() if other == name) > 1:
+            return None
+        return service_status.kuma_key(None, name)
 
     async def on_event(event: LiveEvent) -> None:
         if event.kind == "monitors":
+            names.clear()
             names.update({m.monitor_id: (m.name, m.url) for m in event.monitors if m.monitor_id is not None})
             return
-        if event.kind != "heartbeat" or event.initial or event.monitor_id not in names or not event.status:
+        if event.monitor_id not in names or (key := card_key(event.monitor_id)) is None:
+            return
+        if event.kind == "stats":
+            # Kuma's own figures (its ``uptime`` events) are the card's uptime.
+            uptimes[event.monitor_id] = (event.uptime_24h, event.uptime_30d)
+            async with session_scope() as session:
+                changed = await service_status.record_kuma_uptime(
+                    session, key, uptime_24h=event.uptime_24h, uptime_30d=event.uptime_30d)
+            if changed and not uptime_publish:
+                uptime_publish.append(asyncio.create_task(publish_uptime_later()))
+            return
+        if event.kind != "heartbeat" or event.initial or not event.status:
             return
         name, url = names[event.monitor_id]
+        uptime_24h, uptime_30d = uptimes.get(event.monitor_id, (None, None))
         result = service_status.CheckResult(
-            key=service_status.kuma_key(name), name=name, status=event.status, source="kuma", url=url,
-            response_time_ms=int(event.ping_ms) if event.ping_ms is not None else None, message=None)
+            key=key, name=name, status=event.status, source="kuma", url=url,
+            response_time_ms=int(event.ping_ms) if event.ping_ms is not None else None, message=None,
+            uptime_24h=uptime_24h, uptime_30d=uptime_30d)
         async with session_scope() as session:
             changes = await service_status.record(session, [result])
         await publish({"type": "status", "changes": [
@@ -97,4 +131,6 @@ async def _hold(stop: asyncio.Event, renew=None) -> None:  # noqa: ANN001
     finally:
         await connection.stop()
         runner.cancel()
-        await asyncio.gather(runner, return_exceptions=True)
+        for task in uptime_publish:
+            task.cancel()
+        await asyncio.gather(runner, *uptime_publish, return_exceptions=True)

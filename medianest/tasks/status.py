@@ -26,6 +26,9 @@ async def check_services() -> int:
         kuma_keys = {r.key for r in results if r.source == "kuma"}
         if registry.settings.uptime_kuma_url and kuma_keys:
             await service_status.forget_missing(session, keep_keys=kuma_keys, source="kuma")
+        if service_status.KUMA_ITSELF not in {r.key for r in results}:
+            # Kuma answers again (or is no longer configured): "Kuma is not answering" is over.
+            await service_status.forget(session, {service_status.KUMA_ITSELF})
     await publish({"type": "status", "changes": [
         {"key": c.key, "name": c.name, "old": c.old, "new": c.new, "since": c.since.isoformat()} for c in changes]})
     for change in changes:

@@ -11,7 +11,8 @@ from playwright.sync_api import expect
 
 from tests.e2e.conftest import setup_household
 
-NAS = "#status-kuma-NAS"
+# Kuma monitors are keyed by id (names need not be unique): NAS is monitor 3, Overseerr 2.
+NAS = "#status-kuma-3"
 
 
 def test_monitor_flip_reaches_two_browsers_within_two_seconds_and_recovers(journeys, kuma_sim):
@@ -28,18 +29,21 @@ def test_monitor_flip_reaches_two_browsers_within_two_seconds_and_recovers(journ
     for journey in (alice, bob):
         expect(journey.page.locator(NAS)).to_have_text("Down", timeout=2_000)
     assert time.monotonic() - started < 2.0
-    expect(bob.page.locator("#outage-kuma-NAS")).to_contain_text("NAS is down since")
+    expect(bob.page.locator("#outage-kuma-3")).to_contain_text("NAS is down since")
 
     kuma_sim.sim.set_status(3, "up", ping=12)
     for journey in (alice, bob):
         expect(journey.page.locator(NAS)).to_have_text("Up", timeout=2_000)
-    expect(bob.page.locator("#outage-kuma-NAS")).to_have_count(0)
+    expect(bob.page.locator("#outage-kuma-3")).to_have_count(0)
     assert alice.page.evaluate("window.__marker") == "no reload"
-    checked = alice.page.locator("#card-kuma-NAS .checked-ago")
+    checked = alice.page.locator("#card-kuma-3 .checked-ago")
     expect(checked).to_have_text(__import__("re").compile(r"^checked \d+ s ago$"))
     # Kuma's Plex monitor replaces MediaNest's own Plex check; Kuma's uptime figures are shown.
-    expect(alice.page.locator("#card-kuma-Overseerr")).to_contain_text("96.00%")
+    expect(alice.page.locator("#card-kuma-2")).to_contain_text("96.00%")
     expect(alice.page.locator("#card-plex")).to_have_count(0)
+    # The live beats left Kuma's own uptime on the card (not a count of the beats MediaNest saw).
+    nas_24h = kuma_sim.sim.uptime(kuma_sim.sim.monitor(3), 24)
+    expect(alice.page.locator("#card-kuma-3")).to_contain_text(f"{nas_24h * 100:.2f}%")
 
 
 def test_kuma_unreachable_says_which_service(journeys, kuma_sim):
@@ -51,6 +55,10 @@ def test_kuma_unreachable_says_which_service(journeys, kuma_sim):
         expect(alice.page.locator("#card-uptime-kuma")).to_contain_text("Uptime Kuma is not answering right now")
     finally:
         kuma_sim.sim.clear_faults()
+    # Kuma answers again: the card saying it does not goes away by itself (after the circuit
+    # breaker's 30 s if it opened meanwhile).
+    expect(alice.page.locator("#card-uptime-kuma")).to_have_count(0, timeout=45_000)
+    expect(alice.page.locator(NAS)).to_have_text("Up", timeout=15_000)
 
 
 def test_metrics_cover_requests_events_status_breakers_queue_tasks_and_sessions(journeys, app_url):

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.conftest import STACK, setup_household
 
-NAS = "#status-kuma-NAS"
+NAS = "#status-kuma-3"  # Kuma monitor 3, keyed by id
 
 
 def test_dashboard_recovers_after_worker_and_redis_restart(journeys, kuma_sim, private_redis):
@@ -38,7 +38,7 @@ def test_cards_turn_stale_when_no_check_arrives_and_recover(journeys, kuma_sim):
     STACK.stop("scheduler")  # no more checks (the interval here is 1 s)
     try:
         expect(page.locator(NAS)).to_have_text("Stale", timeout=15_000)
-        expect(page.locator("#outage-kuma-NAS")).to_have_count(0)  # stale data is not claimed as current
+        expect(page.locator("#outage-kuma-3")).to_have_count(0)  # stale data is not claimed as current
     finally:
         STACK.start("scheduler")
     expect(page.locator(NAS)).to_have_text("Up", timeout=15_000)

@@ -142,6 +142,18 @@ async def test_metrics_with_username_and_password_when_no_key_exists(kuma: KumaH
         await _client(kuma, "m6", api_key=None, username="admin", password="wrong").fetch_metrics()
 
 
+async def test_metrics_refusing_a_password_once_a_key_exists_says_what_to_do(kuma: KumaHandle) -> None:
+    """With an API key in Kuma, /metrics refuses even the right password (which still works for
+    the live socket): the card must say to add an API key, not blame the password."""
+    client = _client(kuma, "m6b", api_key=None, username=fixtures.KUMA_USERNAME, password=fixtures.KUMA_PASSWORD)
+    with pytest.raises(IntegrationRejected) as info:
+        await client.fetch_metrics()
+    assert info.value.status_code == 401
+    assert "Uptime Kuma needs an API key for /metrics once one exists: add it in Settings → API Keys" \
+        in info.value.user_message
+    assert fixtures.KUMA_PASSWORD not in info.value.user_message
+
+
 async def test_metrics_500_and_garbage_are_unavailable(kuma: KumaHandle) -> None:
     client = _client(kuma, "m7")
     kuma.sim.set_faults(status=500, times=1)
@@ -320,6 +332,23 @@ async def test_live_connection_sees_a_flip_within_a_second(kuma: KumaHandle, ver
                                       and e.uptime_24h is not None and e.uptime_24h < 1, start=seen)
         assert after.avg_ping_ms is not None and after.uptime_30d == 1.0
         assert {m.monitor_id: m.status for m in conn.monitor_states()}[1] == "down"
+    finally:
+        await _stop(conn, task)
+
+
+async def test_live_connection_logs_in_only_after_kumas_first_info(kuma: KumaHandle) -> None:
+    """Kuma 2.x silently drops a login sent before its first ``info``: wait for it, then log in
+    once (no dropped login, no timeout, no reconnect)."""
+    kuma.sim.configure(first_info_delay_seconds=1.0)
+    events = _Events()
+    conn = _live(kuma.url, events)  # each call times out after 2 s
+    task = asyncio.ensure_future(conn.run())
+    started = time.monotonic()
+    try:
+        await events.wait_for(lambda e: e.kind == "connected", timeout=1.9)
+        assert 1.0 <= time.monotonic() - started < 1.9
+        await events.wait_for(lambda e: e.kind == "monitors")
+        assert kuma.sim.state()["logged_in_sockets"] == 1
     finally:
         await _stop(conn, task)
 

@@ -111,3 +111,60 @@ async def test_one_failing_check_does_not_hide_the_others():
 
     results = await ss.run_checks([boom, fine])
     assert [r.key for r in results] == ["plex"]
+
+
+async def test_a_live_kuma_beat_keeps_kumas_uptime_instead_of_our_count(db):
+    """A live beat comes without uptime: the card keeps Kuma's figures (it used to show our own
+    count of the beats we saw, and the next /metrics poll put Kuma's back)."""
+    now = utcnow()
+    await ss.record(db, [up(key="kuma:3", name="NAS", source="kuma", uptime_24h=0.9987, uptime_30d=0.95)], now=now)
+    await ss.record(db, [down(key="kuma:3", name="NAS", source="kuma")], now=now + timedelta(seconds=20))
+    await ss.record(db, [up(key="kuma:3", name="NAS", source="kuma")], now=now + timedelta(seconds=40))
+    await db.commit()
+    (card,) = await ss.board(db, interval_s=60, now=now + timedelta(seconds=41))
+    assert (card.status, card.uptime_24h, card.uptime_30d) == ("up", 0.9987, 0.95)
+
+
+async def test_a_kuma_monitor_without_kumas_figures_shows_no_uptime_of_ours(db):
+    now = utcnow()
+    for i, result in enumerate([up(key="kuma:NAS", name="NAS", source="kuma"),
+                                down(key="kuma:NAS", name="NAS", source="kuma")]):
+        await ss.record(db, [result], now=now + timedelta(minutes=i))
+    await db.commit()
+    (card,) = await ss.board(db, interval_s=60, now=now + timedelta(minutes=1))
+    assert (card.uptime_24h, card.uptime_30d) == (None, None)
+
+
+async def test_kumas_socket_uptime_updates_the_card(db):
+    await ss.record(db, [up(key="kuma:3", name="NAS", source="kuma", uptime_24h=0.99, uptime_30d=0.95), up()])
+    assert await ss.record_kuma_uptime(db, "kuma:3", uptime_24h=0.98123, uptime_30d=None) is True
+    assert await ss.record_kuma_uptime(db, "kuma:3", uptime_24h=0.98123, uptime_30d=0.95) is False  # no change
+    assert await ss.record_kuma_uptime(db, "kuma:9", uptime_24h=0.5, uptime_30d=0.5) is False  # no such card
+    assert await ss.record_kuma_uptime(db, "plex", uptime_24h=0.5, uptime_30d=0.5) is False  # not Kuma's
+    await db.commit()
+    cards = {c.key: c for c in await ss.board(db, interval_s=60)}
+    assert (cards["kuma:3"].uptime_24h, cards["kuma:3"].uptime_30d) == (0.9812, 0.95)
+    assert cards["plex"].uptime_24h == 1.0
+
+
+async def test_two_kuma_monitors_with_one_name_are_two_cards(db):
+    from medianest.integrations.uptime_kuma import MonitorState
+
+    def monitor(monitor_id, status):  # noqa: ANN001, ANN202
+        return MonitorState(key=str(monitor_id), monitor_id=monitor_id, name="NAS", type="ping", url=None,
+                            status=status, response_time_ms=None, uptime_24h=None, uptime_30d=None)
+
+    await ss.record(db, [ss.from_kuma(monitor(3, "up")), ss.from_kuma(monitor(4, "down"))])
+    await ss.record(db, [ss.from_kuma(monitor(3, "up")), ss.from_kuma(monitor(4, "down"))])
+    await db.commit()
+    cards = await ss.board(db, interval_s=60)
+    assert [(c.key, c.name, c.status) for c in cards] == [("kuma:3", "NAS", "up"), ("kuma:4", "NAS", "down")]
+    # 1.23's /metrics has no ids: by name, as before.
+    assert ss.kuma_key(None, "NAS") == "kuma:NAS"
+
+
+async def test_forget_drops_only_the_given_cards(db):
+    await ss.record(db, [down(key=ss.KUMA_ITSELF, name="Uptime Kuma"), up()])
+    await ss.forget(db, {ss.KUMA_ITSELF})
+    await db.commit()
+    assert [c.key for c in await ss.board(db, interval_s=60)] == ["plex"]

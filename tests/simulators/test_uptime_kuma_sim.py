@@ -304,6 +304,7 @@ async def test_flip_pushes_heartbeat_then_stats(kuma: KumaHandle) -> None:
     rec = _Recorder()
     await rec.connect(kuma.url)
     try:
+        await rec.wait_for(lambda e: e[0] == "info")  # 2.x ignores what comes before it
         assert await rec.client.call("loginByToken", "not-a-token", timeout=5) == {
             "ok": False, "msg": "authInvalidToken", "msgi18n": True}
         assert await rec.client.call("loginByToken", kuma.sim.token, timeout=5) == {"ok": True}
@@ -333,6 +334,7 @@ async def test_socket_hooks_refuse_logins_and_drop_connections(kuma: KumaHandle)
     dropped = asyncio.Event()
     rec.client.on("disconnect", lambda *_: dropped.set())
     await rec.connect(kuma.url)
+    await rec.wait_for(lambda e: e[0] == "info")
     async with httpx.AsyncClient(base_url=kuma.url, timeout=5) as http:
         assert (await http.post("/__sim__/socket/refuse-logins", json={"refuse": True})).json() == {"refuse": True}
         ack = await rec.client.call("login", {"username": fixtures.KUMA_USERNAME,
@@ -342,3 +344,52 @@ async def test_socket_hooks_refuse_logins_and_drop_connections(kuma: KumaHandle)
         assert (await http.post("/__sim__/socket/disconnect-all")).json() == {"disconnected": 1}
     await asyncio.wait_for(dropped.wait(), 3)
     await rec.client.disconnect()
+
+
+@pytest.mark.parametrize("version", ["1.23", "2.x"])
+async def test_2x_drops_what_a_client_emits_before_its_first_info(kuma: KumaHandle, version: str) -> None:
+    """Kuma 2.x registers a connection's handlers only after ``await sendInfo(socket)`` (§4.9)."""
+    kuma.sim.set_version(version)
+    kuma.sim.configure(first_info_delay_seconds=0.5)
+    login = {"username": fixtures.KUMA_USERNAME, "password": fixtures.KUMA_PASSWORD, "token": ""}
+    rec = _Recorder()
+    await rec.connect(kuma.url)
+    try:
+        if version == "2.x":
+            assert not rec.events
+            with pytest.raises(socketio.exceptions.TimeoutError):
+                await rec.client.call("login", login, timeout=1.5)  # dropped: never answered
+            assert [event for event, _ in rec.events] == ["info"]  # and no login burst either
+        else:
+            assert (await rec.client.call("login", login, timeout=5))["ok"] is True
+        await rec.wait_for(lambda e: e[0] == "info")
+        assert (await rec.client.call("login", login, timeout=5))["ok"] is True
+        await rec.wait_for(lambda e: e[0] == "monitorList")
+    finally:
+        await rec.client.disconnect()
+
+
+@pytest.mark.parametrize("version", ["1.23", "2.x"])
+async def test_rename_allows_duplicate_names_and_tells_sockets_like_kuma(kuma: KumaHandle, version: str) -> None:
+    kuma.sim.set_version(version)
+    rec = _Recorder()
+    await rec.connect(kuma.url)
+    try:
+        await rec.wait_for(lambda e: e[0] == "info")
+        assert (await rec.client.call("loginByToken", kuma.sim.token, timeout=5)) == {"ok": True}
+        await rec.wait_for(lambda e: e[0] == "uptime" and e[1][0] == "6" and e[1][1] == 720)
+        seen = len(rec.events)
+        async with httpx.AsyncClient(base_url=kuma.url, timeout=5) as http:
+            assert (await http.post("/__sim__/monitors/4/rename", json={"name": "NAS"})).json() == {"ok": True}
+            assert (await http.post("/__sim__/monitors/4/rename", json={"name": " "})).status_code == 400
+            metrics = (await http.get("/metrics", auth=("", KEY))).text
+        event, (payload,) = await rec.wait_for(lambda e: e in rec.events[seen:] and e[0] != "info")
+        if version == "1.23":
+            assert event == "monitorList" and sorted(payload) == ["1", "2", "3", "4", "5", "6"]
+        else:
+            assert event == "updateMonitorIntoList" and list(payload) == ["4"]
+        assert payload["4"]["name"] == "NAS"
+        statuses = [labels for name, labels, _ in _samples(metrics) if name == "monitor_status"]
+        assert sum(1 for labels in statuses if labels["monitor_name"] == "NAS") == 2
+    finally:
+        await rec.client.disconnect()

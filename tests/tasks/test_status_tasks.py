@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import redis.asyncio as aioredis
+from pydantic import SecretStr
 
 from medianest import live
 from medianest.config import get_settings
@@ -98,3 +99,53 @@ async def test_missing_status_page_never_hides_the_monitors(db):
         results = {r.name: r for r in await kuma_check(client, status_page="no-such-page")}
     assert {"Plex", "Overseerr", "NAS", "VPN"} <= set(results)
     assert all(r.status == "up" for r in results.values())
+
+
+def _with_kuma(monkeypatch, url: str) -> None:  # noqa: ANN001
+    from medianest.integrations.registry import Registry
+    from medianest.launcher import SIMULATED_KUMA
+    from medianest.tasks import status
+
+    settings = get_settings().model_copy(update={
+        "uptime_kuma_url": url, "uptime_kuma_api_key": SecretStr(SIMULATED_KUMA["UPTIME_KUMA_API_KEY"])})
+    registry = Registry(settings)
+    monkeypatch.setattr(status, "get_registry", lambda: registry)
+
+
+async def _cards(db) -> dict:  # noqa: ANN001
+    from medianest.services import service_status
+
+    db.expire_all()
+    return {c.key: c for c in await service_status.board(db, interval_s=60)}
+
+
+async def test_the_kuma_is_down_card_goes_once_kuma_answers_again(db, monkeypatch):
+    from medianest.simulators.uptime_kuma import serve_kuma_in_thread
+
+    with serve_kuma_in_thread() as kuma:
+        _with_kuma(monkeypatch, kuma.url)
+        await check_services()
+        kuma.sim.set_faults(status=503)
+        await check_services()
+        cards = await _cards(db)
+        assert cards["uptime-kuma"].status == "down"
+        assert [c.status for c in cards.values() if c.name == "NAS"] == ["up"]  # kept, stale in time
+        kuma.sim.clear_faults()
+        await check_services()
+        cards = await _cards(db)
+    assert "uptime-kuma" not in cards
+    assert [c.status for c in cards.values() if c.name == "NAS"] == ["up"]
+
+
+async def test_two_kuma_monitors_with_one_name_are_two_steady_cards(db, monkeypatch):
+    from medianest.simulators.uptime_kuma import serve_kuma_in_thread
+
+    with serve_kuma_in_thread() as kuma:
+        _with_kuma(monkeypatch, kuma.url)
+        kuma.sim.rename(4, "NAS")
+        kuma.sim.set_status(4, "down")
+        for _ in range(2):
+            await check_services()
+            cards = await _cards(db)
+            assert [(c.key, c.status) for c in cards.values() if c.name == "NAS"] == [("kuma:3", "up"),
+                                                                                    ("kuma:4", "down")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pybreaker
@@ -17,6 +18,7 @@ from medianest.services import media_requests, notifications
 from medianest.services.auth import CurrentUser
 from medianest.services.media_requests import Draft
 from medianest.simulators import fixtures
+from medianest.simulators.overseerr import PROCESSING_DELAY_S
 
 DUNE = Draft("movie", 438631, "Dune", 2021, "/dune.jpg")
 OPPENHEIMER = Draft("movie", 872585, "Oppenheimer", 2023)
@@ -263,6 +265,10 @@ async def test_status_follows_overseerr_in_both_flavours(db, overseerr, flavour)
     overseerr.sim.approve(outcome.row.overseerr_request_id)
     assert await media_requests.sync_by_overseerr_id(session_scope, client, outcome.row.overseerr_request_id) == 1
     row = await db.get(MediaRequest, outcome.row.id)
+    await db.refresh(row)
+    assert row.status == "approved"  # the media is still PENDING right after the approval (§3.15)
+    await asyncio.sleep(PROCESSING_DELAY_S + 0.1)
+    await media_requests.sync_open(session_scope, client)
     await db.refresh(row)
     assert row.status == "processing"
     overseerr.sim.mark_available(outcome.row.overseerr_request_id)

@@ -54,8 +54,8 @@ into the PMS simulator the way a download plus a library scan would: a movie in 
 (``PlexSim.add_movie``), a show in section 2 with the requested seasons, one episode each
 (``PlexSim.add_show``), all carrying ``Guid`` ``tmdb://<id>`` (and ``imdb://``/``tvdb://``
 when known); a title already there (same ``tmdb://`` guid) is reused. The media's
-``ratingKey`` is that PMS item's, and ``plexUrl`` points at the PMS simulator's household
-``machineIdentifier``. Without a ``PlexSim`` ratingKeys come from a counter (9001…).
+``ratingKey`` is that PMS item's, and the link (``plexUrl``; Seerr: ``mediaUrl``) points at the
+PMS simulator's household ``machineIdentifier``. Without a ``PlexSim`` ratingKeys come from a counter (9001…).
 
 Background work (both stopped by ``reset()``, which restores the constructor's settings, and
 by ``close()``/``OverseerrHandle.stop()``):

@@ -168,12 +168,17 @@ async def test_member_movie_request_ends_up_in_the_plex_library(overseerr: Overs
     request = await client.create_request("movie", DUNE, as_user=BOB)
     assert (request.status, request.media_status) == ("pending", "pending")
     approved = await client.approve(request.id)
-    assert (approved.status, approved.media_status) == ("approved", "processing")
+    # §3.15: the approval answers with the media still PENDING; PROCESSING follows a moment later.
+    assert (approved.status, approved.media_status) == ("approved", "pending")
+    await _eventually(lambda: _media(overseerr, DUNE)["status"] == 3)
 
     done = _hook(overseerr, f"requests/{request.id}/available").json()
     rating_key = done["media"]["ratingKey"]
     assert done["media"]["status"] == 5
-    assert done["media"]["plexUrl"] == watch_url(HOUSEHOLD, rating_key)
+    # Seerr 3.1 sends plexUrl null and the link in mediaUrl (§3.13); the client reads either.
+    assert done["media"]["mediaUrl" if flavour == "seerr" else "plexUrl"] == watch_url(HOUSEHOLD, rating_key)
+    assert done["media"]["plexUrl"] == (None if flavour == "seerr" else watch_url(HOUSEHOLD, rating_key))
+    assert (await client.request(request.id)).plex_url == watch_url(HOUSEHOLD, rating_key)
     details = await client.movie(DUNE)
     assert (details.status, details.rating_key) == ("available", rating_key)
     final = await client.request(request.id)
@@ -246,9 +251,9 @@ async def test_media_hook_without_request_makes_the_title_available(overseerr: O
 
 async def test_auto_progress_approves_then_makes_available(overseerr: OverseerrHandle, plex: SimulatorHandle) -> None:
     client, pms = _overseerr_client(overseerr), _pms_client(plex)
-    config = _hook(overseerr, "config", json={"auto_approve_after_s": 0.4, "available_after_s": 0.4})
+    config = _hook(overseerr, "config", json={"auto_approve_after_s": 0.4, "available_after_s": 0.8})
     assert config.status_code == 200
-    assert config.json() == {"arr_fail": False, "auto_approve_after_s": 0.4, "available_after_s": 0.4,
+    assert config.json() == {"arr_fail": False, "auto_approve_after_s": 0.4, "available_after_s": 0.8,
                              "webhook_url": None, "webhook_authorization": None}
     started = time.monotonic()
     request = await client.create_request("movie", DUNE, as_user=BOB)
@@ -256,9 +261,9 @@ async def test_auto_progress_approves_then_makes_available(overseerr: OverseerrH
     await _eventually(lambda: _request_status(overseerr, request.id) == 2)
     approved_after = time.monotonic() - started
     assert approved_after >= 0.4
-    assert (await client.movie(DUNE)).status == "processing"
+    await _eventually(lambda: _media(overseerr, DUNE)["status"] == 3)  # PENDING, then PROCESSING (§3.15)
     await _eventually(lambda: _media(overseerr, DUNE)["status"] == 5)
-    assert time.monotonic() - started >= 0.8
+    assert time.monotonic() - started >= 1.2
     rating_key = (await client.movie(DUNE)).rating_key
     assert [i.rating_key for i in await pms.search("Dune")] == [rating_key]
     assert (await client.request(request.id)).modified_by_id == 1  # approved as the owner
@@ -347,7 +352,8 @@ async def test_webhooks_for_pending_approved_available_carry_the_authorization(
         "comment": None,
         "extra": [],
     }
-    assert (approved["event"], approved["media"]["status"]) == ("Movie Request Approved", "PROCESSING")
+    # Sent with the approval, before PROCESSING is saved (§3.15).
+    assert (approved["event"], approved["media"]["status"]) == ("Movie Request Approved", "PENDING")
     assert (available["event"], available["media"]["status"]) == ("Movie Request Now Available", "AVAILABLE")
     assert available["request"] == pending["request"]
     # The image points at the TMDB stand-in, so it can be fetched offline.
@@ -387,7 +393,7 @@ async def test_webhooks_for_auto_approved_declined_failed_and_series(overseerr: 
         ("MEDIA_AVAILABLE", "Series Request Now Available", str(again.id)),
     ]
     auto = calls[0]["json"]
-    assert auto["request"]["requestedBy_username"] == "alice" and auto["media"]["status"] == "PROCESSING"
+    assert auto["request"]["requestedBy_username"] == "alice" and auto["media"]["status"] == "PENDING"  # no *arr: stays PENDING
     tv = calls[1]["json"]
     assert tv["media"] == {"media_type": "tv", "tmdbId": str(SEVERANCE), "tvdbId": "371980", "status": "PENDING",
                            "status4k": "UNKNOWN"}

@@ -214,6 +214,16 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def plex_link(media: Mapping[str, Any]) -> str | None:
+    """The web link to the title in Plex: Overseerr's ``plexUrl`` or Seerr's ``mediaUrl`` (Seerr 3.1
+    sends ``plexUrl: null``, §3.13). ``iOSPlexUrl`` is a ``plex://`` app link, not for a browser."""
+    for key in ("plexUrl", "mediaUrl"):
+        value = media.get(key)
+        if isinstance(value, str) and value.startswith(("https://", "http://")):
+            return value
+    return None
+
+
 def _title_fields(data: Mapping[str, Any], media_type: str) -> tuple[str, int | None]:
     if media_type == "tv":
         return str(data.get("name") or data.get("originalName") or ""), _year(data.get("firstAirDate"))
@@ -228,7 +238,7 @@ def parse_search_result(data: Mapping[str, Any]) -> SearchResult | None:
     info = _dict(data.get("mediaInfo"))
     title, year = _title_fields(data, media_type)
     return SearchResult(tmdb_id, media_type, title, year, str(data.get("overview") or ""), data.get("posterPath"),
-                        media_status_name(info.get("status", 1)), _int(info.get("id")), info.get("plexUrl") or None)
+                        media_status_name(info.get("status", 1)), _int(info.get("id")), plex_link(info))
 
 
 def parse_request(data: Mapping[str, Any]) -> MediaRequest:
@@ -243,7 +253,7 @@ def parse_request(data: Mapping[str, Any]) -> MediaRequest:
         media_status=media_status_name(media.get("status4k" if is4k else "status", 1)), is4k=is4k, seasons=seasons,
         requested_by_id=_int(by.get("id")), requested_by_plex_id=_int(by.get("plexId")),
         modified_by_id=_int(mod.get("id")), created_at=data.get("createdAt"), updated_at=data.get("updatedAt"),
-        plex_url=media.get("plexUrl") or None, rating_key=str(media["ratingKey"]) if media.get("ratingKey") else None,
+        plex_url=plex_link(media), rating_key=str(media["ratingKey"]) if media.get("ratingKey") else None,
         media_seasons=tuple(SeasonStatus(n, media_status_name(s.get("status4k" if is4k else "status", 1)))
                             for s in media.get("seasons") or [] if isinstance(s, dict)
                             and (n := _int(s.get("seasonNumber"))) is not None))
@@ -382,7 +392,7 @@ class OverseerrClient(BaseClient):
         return MediaDetails(int(data["id"]), media_type, title, year, str(data.get("overview") or ""),
                             data.get("posterPath"), media_status_name(info.get("status", 1)), _int(info.get("id")),
                             str(info["ratingKey"]) if info.get("ratingKey") else None, seasons, requests,
-                            plex_url=info.get("plexUrl") or None, requested_seasons=tuple(requested))
+                            plex_url=plex_link(info), requested_seasons=tuple(requested))
 
     # ---- users ---------------------------------------------------------------------
 
@@ -475,5 +485,5 @@ __all__ = [
     "MEDIA_STATUSES", "REQUEST_FILTERS", "REQUEST_STATUSES",
     "AlreadyRequested", "MediaDetails", "MediaRequest", "OverseerrClient", "OverseerrNotFound", "OverseerrStatus",
     "OverseerrUser", "RequestNotAllowed", "RequestPage", "SearchPage", "SearchResult", "SeasonStatus",
-    "media_status_name", "request_status_name", "search_query_string",
+    "media_status_name", "plex_link", "request_status_name", "search_query_string",
 ]

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 import reflex as rx
 
 from ..components.layout import shell
-from ..components.media import media_grid, poster
+from ..components.media import live_reload, media_grid, poster
 from ..config import get_settings
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db import session_scope
 from ..errors import IntegrationUnavailable, MediaNestError, RateLimited
-from ..integrations.overseerr import OverseerrNotFound
+from ..integrations.overseerr import OverseerrNotFound, SearchResult
 from ..integrations.registry import get_registry
 from ..integrations.tmdb import valid_image
 from ..services import media_requests, search
@@ -82,6 +83,9 @@ class SearchState(SessionState):
     picker_seasons: list[dict[str, Any]] = []
     picker_selected: list[int] = []
     picker_error: str = ""
+    # The Overseerr snapshot behind ``results`` (each with ``fetched_at``), so that what MediaNest
+    # learns later can be laid over it again without asking Overseerr (``refresh_states``).
+    _snapshot: list[dict[str, Any]] = []
 
     @rx.var
     def shown_count(self) -> int:
@@ -126,24 +130,32 @@ class SearchState(SessionState):
 
     async def _views(self, user_id: int, outcome: search.SearchOutcome,
                      session: AsyncSession | None = None) -> list[dict[str, Any]]:
-        keys = [(r.media_type, r.tmdb_id) for r in outcome.results]
+        return await self._overlay(user_id, [{**dataclasses.asdict(r), "fetched_at": outcome.fetched_at}
+                                             for r in outcome.results], session)
+
+    async def _overlay(self, user_id: int, snapshot: list[dict[str, Any]],
+                       session: AsyncSession | None = None) -> list[dict[str, Any]]:
+        """Views of a snapshot with what MediaNest knows laid over it (``search.overlay``)."""
+        raw = [(SearchResult(**{k: v for k, v in item.items() if k != "fetched_at"}), item["fetched_at"])
+               for item in snapshot]
+        keys = [(r.media_type, r.tmdb_id) for r, _ in raw]
         if session is None:
             async with session_scope() as own:
-                known = await media_requests.overlay(own, user_id, keys)
+                info = await search.known(own, user_id, keys)
         else:
-            known = await media_requests.overlay(session, user_id, keys)
+            info = await search.known(session, user_id, keys)
         views = []
-        for r in outcome.results:
-            key = (r.media_type, r.tmdb_id)
-            if r.status in ("unknown", "deleted", "other") and key in known.requested and key not in known.mine:
-                r = dataclasses.replace(r, status="pending")  # requested through MediaNest meanwhile
-            views.append(result_view(r, mine=known.mine.get(key, ""), following=key in known.followed))
+        for r, fetched_at in raw:
+            (shown,) = search.overlay([r], info, fetched_at)
+            views.append(result_view(shown.result, mine=shown.mine, following=shown.following))
         return views
 
     def _clear(self) -> None:
         self.results, self.page, self.total_pages, self.total_results, self.stale = [], 0, 0, 0, False
+        self._snapshot = []
 
     def _show(self, outcome: search.SearchOutcome, views: list[dict[str, Any]]) -> None:
+        self._snapshot = [{**dataclasses.asdict(r), "fetched_at": outcome.fetched_at} for r in outcome.results]
         self.results = views
         self.page, self.total_pages, self.total_results = outcome.page, outcome.total_pages, outcome.total_results
         if self.stale != outcome.stale:
@@ -197,9 +209,19 @@ class SearchState(SessionState):
         if outcome is None:
             return
         seen = {r["key"] for r in self.results}
+        self._snapshot = self._snapshot + [{**dataclasses.asdict(r), "fetched_at": outcome.fetched_at}
+                                           for r in outcome.results if f"{r.media_type}-{r.tmdb_id}" not in seen]
         self.results = self.results + [v for v in await self._views(user.id, outcome) if v["key"] not in seen]
         self.page, self.total_pages = outcome.page, outcome.total_pages
         self.stale = self.stale or outcome.stale
+
+    @rx.event
+    async def refresh_states(self):
+        """Remounted by ``UserFeed.version``: the member's requests changed (sent, approved,
+        declined, available…), so the shown results take on what MediaNest knows now."""
+        user = await self._require_user()
+        if self._snapshot:
+            self.results = await self._overlay(user.id, self._snapshot)
 
     @rx.event
     async def set_kind(self, kind: str | list[str]):
@@ -218,6 +240,11 @@ class SearchState(SessionState):
 
     def _update_item(self, key: str, **changes: Any) -> None:
         self.results = [{**r, **changes} if r["key"] == key else r for r in self.results]
+
+    def _learned(self, key: str, status: str, plex_url: str | None = None) -> None:
+        """Overseerr told us more about one title just now: newer than the snapshot it came in."""
+        self._snapshot = [{**s, "status": status, "plex_url": plex_url or s["plex_url"], "fetched_at": time.time()}
+                          if f"{s['media_type']}-{s['tmdb_id']}" == key else s for s in self._snapshot]
 
     @rx.event
     async def request_movie(self, key: str):
@@ -242,12 +269,18 @@ class SearchState(SessionState):
         except media_requests.NotInOverseerr as exc:
             self.not_in_overseerr = True
             return rx.toast.error(exc.user_message, duration=10000)
+        except search.TitleAvailable as exc:
+            self._learned(item["key"], "available", exc.plex_url)
+            self._update_item(item["key"], badge="available", badge_label="Available", action="none",
+                              can_follow=False, plex_url=exc.plex_url or item["plex_url"])
+            return rx.toast.info(exc.user_message, duration=10000)
         except MediaNestError as exc:
             return rx.toast.error(exc.user_message)
         finally:
             self.busy_key = ""
         row = outcome.row
         if row.status == "duplicate":
+            self._learned(item["key"], "pending")
             self._update_item(item["key"], badge="requested", badge_label="Requested",
                               action="follow" if item["media_type"] == "movie" else "seasons",
                               can_follow=item["media_type"] == "tv")
@@ -440,6 +473,8 @@ def season_picker() -> rx.Component:
 @rx.page(route="/search", title="Search · MediaNest", on_load=SearchState.load)
 def search_page() -> rx.Component:
     return shell(
+        # Remounted whenever this member's requests change, so the cards follow without a reload.
+        live_reload(SearchState.refresh_states),
         rx.cond(~SearchState.configured,
                 rx.callout("Search and requests need Overseerr. An admin can set OVERSEERR_URL and "
                            "OVERSEERR_API_KEY.", icon="info"),

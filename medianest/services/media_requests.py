@@ -43,7 +43,7 @@ from ..integrations.overseerr import (AlreadyRequested, MediaDetails, OverseerrC
                                       RequestNotAllowed)
 from ..integrations.overseerr import MediaRequest as OverseerrRequest
 from ..models import OPEN_REQUEST_STATUSES, MediaRequest, Notification, RequestFollow, RequestStatus, User, utcnow
-from . import audit, notifications
+from . import audit, notifications, search
 from .auth import CurrentUser
 from .ratelimit import humanize_wait
 
@@ -304,6 +304,7 @@ async def submit(session: AsyncSession, *, user: CurrentUser, draft: Draft, over
     asked = {n for row in mine for n in row.seasons}
     if draft.media_type == "tv" and asked.issuperset(draft.seasons):
         raise ValidationFailed("You have already requested those seasons; see My requests.")
+    await _refuse_if_available(session, draft, overseerr)
     # One submission per member at a time (PostgreSQL row lock; SQLite serialises writes anyway),
     # so parallel tabs cannot both pass the hourly limit.
     await session.exec(select(User.id).where(User.id == user.id).with_for_update())
@@ -331,6 +332,28 @@ async def submit(session: AsyncSession, *, user: CurrentUser, draft: Draft, over
             await session.rollback()
         return Outcome(saved, f"Your request for {saved.title} is saved and will be sent to Overseerr shortly.",
                        ok=False, unreachable=True)
+
+
+async def _refuse_if_available(session: AsyncSession, draft: Draft, overseerr: OverseerrClient) -> None:
+    """Raise ``search.TitleAvailable`` when the title (every chosen season) is in Plex.
+
+    The card the member clicked may come from a search snapshot minutes old, and Seerr answers a
+    new request for an available title with 201 (a needless request, auto-approved for an admin)
+    where Overseerr says 409. So Overseerr is asked afresh; when it does not answer, what
+    MediaNest itself knows (webhook, status sync, follows) decides."""
+    try:
+        details = await (overseerr.movie(draft.tmdb_id) if draft.media_type == "movie"
+                         else overseerr.tv(draft.tmdb_id))
+    except IntegrationUnavailable:
+        known = await search.known_available(session, draft.media_type, draft.tmdb_id, draft.seasons)
+        if known is not None:
+            raise search.TitleAvailable(draft.title, known.plex_url) from None
+        return
+    except IntegrationRejected:
+        return  # e.g. an unknown title: the delivery says so
+    in_plex = {s.season_number for s in details.seasons if s.status == "available"}
+    if details.status == "available" or (draft.media_type == "tv" and set(draft.seasons) <= in_plex):
+        raise search.TitleAvailable(draft.title, details.plex_url)
 
 
 def _backoff(attempts: int, retry_max_s: int) -> timedelta:
@@ -860,30 +883,3 @@ async def decide(session: AsyncSession, *, actor: CurrentUser, request_id: int, 
     await session.commit()
     await notifications.announce([row.user_id, *await notifications.admin_ids(session)], reason="decision")
     return f"{row.title} was {'approved' if approve else 'declined'}."
-
-
-@dataclass(frozen=True)
-class Overlay:
-    """What MediaNest knows about some titles that a cached search may not show yet."""
-
-    #: ``{(media_type, tmdb_id): status}`` of the member's own open requests.
-    mine: dict[tuple[str, int], str]
-    #: Titles with an open request through MediaNest, by anyone.
-    requested: set[tuple[str, int]]
-    #: Titles the member follows.
-    followed: set[tuple[str, int]]
-
-
-async def overlay(session: AsyncSession, user_id: int, keys: Sequence[tuple[str, int]]) -> Overlay:
-    """Open requests (anyone's, and the member's own) and follows among these titles (two queries)."""
-    if not keys:
-        return Overlay({}, set(), set())
-    ids, wanted = {k[1] for k in keys}, set(keys)
-    rows = (await session.exec(select(MediaRequest.media_type, MediaRequest.tmdb_id, MediaRequest.status,
-                                      MediaRequest.user_id).where(
-        MediaRequest.tmdb_id.in_(ids), MediaRequest.status.in_(OPEN_REQUEST_STATUSES)))).all()
-    follows = (await session.exec(select(RequestFollow.media_type, RequestFollow.tmdb_id).where(
-        RequestFollow.user_id == user_id, RequestFollow.tmdb_id.in_(ids)))).all()
-    return Overlay({(m, t): s for m, t, s, u in rows if u == user_id and (m, t) in wanted},
-                   {(m, t) for m, t, _, _ in rows if (m, t) in wanted},
-                   {(m, t) for m, t in follows if (m, t) in wanted})

@@ -13,7 +13,18 @@ duplicate movie request     first request not DECLINED    … and not COMPLETED
                                                           ``sortDirection``, ``serviceErrors``,
                                                           ``canRemove``
 ``/request/count``          —                             + ``completed``
+link to Plex in Media       ``plexUrl``, ``iOSPlexUrl``   ``plexUrl: null``; ``mediaUrl``,
+                                                          ``iOSPlexUrl``
+new request for a title     409 while its first request   201 once that request is COMPLETED
+that is available           is APPROVED                   (an admin's is auto-approved)
+``canRemove``               —                             in ``GET /request`` results only
+                                                          (not in ``GET /request/{id}``)
 ==========================  ===========================  ===================================
+
+No Radarr/Sonarr is configured, as on the observed servers (§3.13, §3.15): an approval answers
+with the request APPROVED and its media still PENDING (2); an explicit approval moves the media
+to PROCESSING (3) ``PROCESSING_DELAY_S`` later, an auto-approved request's media stays PENDING.
+``arr_fail`` plays a Radarr/Sonarr that refuses: approved requests become FAILED at once.
 
 Public API:
     ``OverseerrSim``: the state (users, catalogue, media, requests, faults) with a
@@ -43,8 +54,8 @@ into the PMS simulator the way a download plus a library scan would: a movie in 
 (``PlexSim.add_movie``), a show in section 2 with the requested seasons, one episode each
 (``PlexSim.add_show``), all carrying ``Guid`` ``tmdb://<id>`` (and ``imdb://``/``tvdb://``
 when known); a title already there (same ``tmdb://`` guid) is reused. The media's
-``ratingKey`` is that PMS item's, and ``plexUrl`` points at the PMS simulator's household
-``machineIdentifier``. Without a ``PlexSim`` ratingKeys come from a counter (9001…).
+``ratingKey`` is that PMS item's, and the link (``plexUrl``; Seerr: ``mediaUrl``) points at the
+PMS simulator's household ``machineIdentifier``. Without a ``PlexSim`` ratingKeys come from a counter (9001…).
 
 Background work (both stopped by ``reset()``, which restores the constructor's settings, and
 by ``close()``/``OverseerrHandle.stop()``):
@@ -64,6 +75,11 @@ by ``close()``/``OverseerrHandle.stop()``):
 TMDB image stand-in: ``GET /__sim__/tmdb/t/p/{size}/{file}`` answers a small deterministic
 placeholder PNG (``size`` like ``w500``, ``w300_and_h450_face``, ``h632`` or ``original``),
 so ``<sim url>/__sim__/tmdb/t/p`` can replace ``https://image.tmdb.org/t/p`` offline.
+
+Users' settings (§3.15): ``GET|POST /api/v1/user/{id}/settings/main`` (own profile or
+MANAGE_USERS; quota fields are changed only by a MANAGE_USERS user editing someone else; the
+owner's settings only by the owner) and ``GET|POST /api/v1/user/{id}/settings/permissions``
+(MANAGE_USERS; not the owner's, not one's own; only the owner grants ADMIN).
 
 Test hooks (JSON; errors are ``{"error": …}``):
     ``POST /__sim__/requests/{id}/approve|decline|available|fail``. ``available`` plays the
@@ -148,6 +164,8 @@ WEBHOOK_IMAGE_SIZE = "w600_and_h900_bestv2"
 WEBHOOK_TIMEOUT_S = 5.0
 #: How often the auto-progress thread looks for due requests.
 AUTO_PROGRESS_TICK_S = 0.1
+#: Seconds after an approval until the media moves from PENDING to PROCESSING (§3.15: "a moment later").
+PROCESSING_DELAY_S = 0.3
 #: Seconds ``close()`` waits for each background thread.
 _JOIN_TIMEOUT_S = 2.0
 
@@ -462,6 +480,8 @@ class OverseerrSim:
             self.webhook_authorization: str | None = self._initial_config["webhook_authorization"]
             self._webhooks.clear()
             self._since: dict[int, float] = {}  # request id -> monotonic time it got its status
+            #: (request id, monotonic due time): media to move to PROCESSING once an approval settles
+            self._processing_due: list[tuple[int, float]] = []
             self._clock = fixtures.FIXTURE_EPOCH
             self._ids = {"user": 1, "media": 1, "request": 1, "season": 1}
             self.users: dict[int, dict[str, Any]] = {}
@@ -581,6 +601,7 @@ class OverseerrSim:
         """Approve PENDING and complete APPROVED requests whose time has come."""
         now = time.monotonic()
         with self._lock:
+            self._settle()
             approve_after, available_after = self.auto_approve_after_s, self.available_after_s
             for rid in sorted(self.requests):
                 req = self.requests.get(rid)
@@ -614,9 +635,14 @@ class OverseerrSim:
 
     def media_json(self, media: dict[str, Any], *, with_requests: bool = False) -> dict[str, Any]:
         data = {k: (list(map(dict, v)) if k == "seasons" else v) for k, v in media.items()}
+        if self.flavour == "seerr":
+            data["plexUrl"] = None  # Seerr keeps the column's name but fills mediaUrl (§3.13)
         if media["ratingKey"]:
             key = quote(f"/library/metadata/{media['ratingKey']}", safe="")
-            data["plexUrl"] = f"https://app.plex.tv/desktop#!/server/{self._machine_id()}/details?key={key}"
+            machine = self._machine_id()
+            data["mediaUrl" if self.flavour == "seerr" else "plexUrl"] = \
+                f"https://app.plex.tv/desktop#!/server/{machine}/details?key={key}"
+            data["iOSPlexUrl"] = f"plex://preplay/?metadataKey={key}&server={machine}"
         if with_requests:
             data["requests"] = [self.request_json(r, with_media=False) for r in self.requests.values()
                                 if r["mediaId"] == media["id"]]
@@ -732,6 +758,7 @@ class OverseerrSim:
         if key is None:
             raise _msg(401, "cookie 'connect.sid' required")
         with self._lock:
+            self._settle()
             if key != self.api_key:
                 raise ApiError(403, NO_PERMISSION)
             acting = headers.get("x-api-user")
@@ -839,7 +866,7 @@ class OverseerrSim:
                 if not any(s["seasonNumber"] == n for s in media["seasons"]):
                     media["seasons"].append(self._season_row(n, M_PENDING))
             if auto:
-                self._after_approve(req)
+                self._after_approve(req, explicit=False)
                 self._notify("MEDIA_AUTO_APPROVED", req)
                 if req["status"] == FAILED:
                     self._notify("MEDIA_FAILED", req)
@@ -861,19 +888,38 @@ class OverseerrSim:
         used = len(mine) if media_type == "movie" else sum(len(r["seasons"]) for r in mine)
         return limit, used
 
-    def _after_approve(self, req: dict[str, Any]) -> None:
-        media = self.media[req["mediaId"]]
-        key = "status4k" if req["is4k"] else "status"
-        if media[key] not in (M_AVAILABLE, M_PARTIAL):
-            media[key] = M_PROCESSING
-        for s in media["seasons"]:
-            if s["seasonNumber"] in {x["seasonNumber"] for x in req["seasons"]} and s[key] != M_AVAILABLE:
-                s[key] = M_PROCESSING
-        media["updatedAt"] = self._now()
+    def _after_approve(self, req: dict[str, Any], *, explicit: bool) -> None:
+        """What follows an approval. The answer still shows the media PENDING: the real servers
+        save PROCESSING un-awaited after answering, and (without Radarr/Sonarr) not at all for a
+        request auto-approved at creation (§3.13, §3.15)."""
         if self.arr_fail:
             self._set_status(req, FAILED)
+        elif explicit:
+            self._processing_due.append((req["id"], time.monotonic() + PROCESSING_DELAY_S))
+
+    def _settle(self) -> None:
+        """Apply the PENDING → PROCESSING moves that are due (caller holds the lock)."""
+        if not self._processing_due:
+            return
+        now = time.monotonic()
+        due = [rid for rid, at in self._processing_due if at <= now]
+        self._processing_due = [(rid, at) for rid, at in self._processing_due if at > now]
+        for rid in due:
+            req = self.requests.get(rid)
+            if req is None or req["status"] != APPROVED:
+                continue
+            media = self.media[req["mediaId"]]
+            key = "status4k" if req["is4k"] else "status"
+            if media[key] not in (M_AVAILABLE, M_PARTIAL):
+                media[key] = M_PROCESSING
+            asked = {x["seasonNumber"] for x in req["seasons"]}
+            for s in media["seasons"]:
+                if s["seasonNumber"] in asked and s[key] != M_AVAILABLE:
+                    s[key] = M_PROCESSING
+            media["updatedAt"] = self._now()
 
     def _get(self, request_id: int) -> dict[str, Any]:
+        self._settle()
         req = self.requests.get(request_id)
         if req is None:
             raise _msg(404, "Request not found.")
@@ -965,7 +1011,7 @@ class OverseerrSim:
             req = self._get(request_id)
             if req["requestedBy"] != acting["id"] and not _has(acting["permissions"], MANAGE_REQUESTS, REQUEST_VIEW):
                 raise _msg(403, "You do not have permission to view this request.")
-            return self.request_json(req, viewer=acting)
+            return self.request_json(req)  # Seerr's canRemove is in the list only (§3.13)
 
     def approve(self, request_id: int, by: int = 1) -> dict[str, Any]:
         """Approve: request APPROVED, media PROCESSING (or FAILED when ``arr_fail``)."""
@@ -975,7 +1021,7 @@ class OverseerrSim:
             self._set_status(req, APPROVED, modifiedBy=by, updatedAt=now)
             for s in req["seasons"]:
                 s.update(status=APPROVED, updatedAt=now)
-            self._after_approve(req)
+            self._after_approve(req, explicit=True)
             if self.media[req["mediaId"]]["status4k" if req["is4k"] else "status"] != M_AVAILABLE:
                 self._notify("MEDIA_APPROVED", req)
             if req["status"] == FAILED:
@@ -1038,6 +1084,7 @@ class OverseerrSim:
         if media_type not in ("movie", "tv"):
             raise SimError(404, f"unknown media type {media_type!r}")
         with self._lock:
+            self._settle()
             t = self.catalogue.get((media_type, tmdb))
             if t is None:
                 raise SimError(404, f"no {media_type} with TMDB id {tmdb} in the catalogue")
@@ -1161,6 +1208,78 @@ class OverseerrSim:
                 raise _msg(404, "User not found.")
             return self.user_json(user, full=_has(acting["permissions"], MANAGE_USERS))
 
+    _QUOTA_KEYS = ("movieQuotaLimit", "movieQuotaDays", "tvQuotaLimit", "tvQuotaDays")
+
+    def _settings_target(self, acting: dict[str, Any], user_id: int) -> dict[str, Any]:
+        if not _has(acting["permissions"], MANAGE_USERS) and acting["id"] != user_id:
+            raise _msg(403, "You do not have permission to view this user's settings.")
+        user = self.users.get(user_id)
+        if user is None:
+            raise _msg(404, "User not found.")
+        return user
+
+    def user_settings_main(self, acting: dict[str, Any], user_id: int) -> dict[str, Any]:
+        """``GET /user/{id}/settings/main`` (own profile or MANAGE_USERS)."""
+        with self._lock:
+            user = self._settings_target(acting, user_id)
+            data = {"username": user["username"], "email": user["email"], "discordId": None, "locale": "",
+                    "region": None, "originalLanguage": None, "watchlistSyncMovies": False,
+                    "watchlistSyncTv": False, "globalMovieQuotaLimit": None, "globalMovieQuotaDays": 7,
+                    "globalTvQuotaLimit": None, "globalTvQuotaDays": 7}
+            data.update({k: user[k] for k in self._QUOTA_KEYS})
+            return data
+
+    def set_user_settings_main(self, acting: dict[str, Any], user_id: int, body: dict[str, Any]
+                               ) -> dict[str, Any]:
+        """``POST /user/{id}/settings/main``: the quota fields change only when a MANAGE_USERS user
+        edits someone else (as Overseerr 1.34's route); the owner's settings only by the owner."""
+        for key in self._QUOTA_KEYS:
+            value = body.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise _validation(f".body.{key}", "should be number")
+        with self._lock:
+            user = self._settings_target(acting, user_id)
+            if user["id"] == 1 and acting["id"] != 1:
+                raise _msg(403, "You do not have permission to modify this user's settings.")
+            if "username" in body:
+                user["username"] = body.get("username") or None
+            if _has(acting["permissions"], MANAGE_USERS) and acting["id"] != user["id"]:
+                for key in self._QUOTA_KEYS:
+                    user[key] = body.get(key)
+            user["updatedAt"] = self._now()
+            return {"username": user["username"], "discordId": None, "locale": "", "region": None,
+                    "originalLanguage": None, "watchlistSyncMovies": False, "watchlistSyncTv": False}
+
+    def user_permissions(self, acting: dict[str, Any], user_id: int) -> dict[str, Any]:
+        """``GET /user/{id}/settings/permissions`` (MANAGE_USERS)."""
+        if not _has(acting["permissions"], MANAGE_USERS):
+            raise ApiError(403, NO_PERMISSION)
+        with self._lock:
+            user = self.users.get(user_id)
+            if user is None:
+                raise _msg(404, "User not found.")
+            return {"permissions": user["permissions"]}
+
+    def set_user_permissions(self, acting: dict[str, Any], user_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /user/{id}/settings/permissions``: not the owner's, not one's own; only the owner
+        grants ADMIN."""
+        if not _has(acting["permissions"], MANAGE_USERS):
+            raise ApiError(403, NO_PERMISSION)
+        permissions = body.get("permissions")
+        if isinstance(permissions, bool) or not isinstance(permissions, int) or permissions < 0:
+            raise _validation(".body.permissions", "should be number")
+        with self._lock:
+            user = self.users.get(user_id)
+            if user is None:
+                raise _msg(404, "User not found.")
+            if user["id"] == 1 or acting["id"] == user["id"]:
+                raise _msg(403, "You do not have permission to modify this user")
+            if permissions & ADMIN and acting["id"] != 1:
+                raise _msg(403, "You do not have permission to grant this level of access")
+            user["permissions"] = permissions
+            user["updatedAt"] = self._now()
+            return {"permissions": permissions}
+
     def import_from_plex(self, acting: dict[str, Any], plex_ids: list[str] | None) -> list[dict[str, Any]]:
         """Create users for Plex friends with access to the server (``fixtures.SHARES``)."""
         if not _has(acting["permissions"], MANAGE_USERS):
@@ -1200,6 +1319,7 @@ class OverseerrSim:
         ``errors`` (one line per failed attempt).
         """
         with self._lock:
+            self._settle()
             return {"flavour": self.flavour, "arr_fail": self.arr_fail, "api_key": self.api_key,
                     "config": self.config(),
                     "plex": {"attached": self.plex is not None, "machineIdentifier": self._machine_id()},
@@ -1320,6 +1440,18 @@ def create_overseerr_app(sim: OverseerrSim) -> Any:
     async def user(request: Request, acting: Any) -> Response:
         return JSONResponse(sim.get_user(acting, request.path_params["user_id"]))
 
+    async def user_main(request: Request, acting: Any) -> Response:
+        uid = request.path_params["user_id"]
+        if request.method == "POST":
+            return JSONResponse(sim.set_user_settings_main(acting, uid, await _body(request)))
+        return JSONResponse(sim.user_settings_main(acting, uid))
+
+    async def user_permissions(request: Request, acting: Any) -> Response:
+        uid = request.path_params["user_id"]
+        if request.method == "POST":
+            return JSONResponse(sim.set_user_permissions(acting, uid, await _body(request)))
+        return JSONResponse(sim.user_permissions(acting, uid))
+
     async def import_users(request: Request, acting: Any) -> Response:
         body = await _body(request)
         ids = body.get("plexIds")
@@ -1376,6 +1508,8 @@ def create_overseerr_app(sim: OverseerrSim) -> Any:
         Route("/api/v1/user", api(users), methods=["GET"]),
         Route("/api/v1/user/import-from-plex", api(import_users), methods=["POST"]),
         Route("/api/v1/user/{user_id:int}", api(user), methods=["GET"]),
+        Route("/api/v1/user/{user_id:int}/settings/main", api(user_main), methods=["GET", "POST"]),
+        Route("/api/v1/user/{user_id:int}/settings/permissions", api(user_permissions), methods=["GET", "POST"]),
         Route("/__sim__/requests/{request_id:int}/{action}", hook(hook_request), methods=["POST"]),
         Route("/__sim__/media/{media_type}/{tmdb_id:int}/available", hook(hook_media_available), methods=["POST"]),
         Route("/__sim__/flavour", hook(hook_flavour), methods=["POST"]),

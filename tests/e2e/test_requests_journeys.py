@@ -179,6 +179,19 @@ def test_admin_declines_with_a_reason_and_the_member_sees_it(journeys, overseerr
         "Already on the shelf as a Blu-ray", timeout=LIVE)
 
 
+def test_an_open_search_page_follows_a_decline(journeys, overseerr_sim):
+    setup_household(journeys())
+    bob = _member(journeys, "bob")
+    card = _search(bob.page, "oppenheimer", OPPENHEIMER)
+    card.locator(".request-button").click()
+    expect(card.locator(".availability")).to_have_text("You requested this")
+    overseerr_sim.sim.decline(_overseerr_request_id("Oppenheimer"))
+    # The status sync records the decline; the open results follow the member's feed.
+    expect(card.locator(".availability")).to_have_text("Not requested", timeout=LIVE)
+    expect(card.locator(".request-button")).to_be_visible()
+    expect(bob.page.locator(".notice", has_text="Oppenheimer was declined")).to_be_visible(timeout=LIVE)
+
+
 def test_request_made_while_overseerr_is_down_is_delivered_later(journeys, overseerr_sim):
     setup_household(journeys())
     bob = _member(journeys, "bob")

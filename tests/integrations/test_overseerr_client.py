@@ -3,6 +3,7 @@ flavours, the search encoding rule, error mapping and faults (integrations.md §
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pybreaker
@@ -19,7 +20,7 @@ from medianest.integrations.overseerr import (
     search_query_string,
 )
 from medianest.simulators import fixtures
-from medianest.simulators.overseerr import OverseerrHandle
+from medianest.simulators.overseerr import PROCESSING_DELAY_S, OverseerrHandle
 
 BOB, CAROL = 2, 3
 DUNE, OPPENHEIMER, HEAT, SEVERANCE, BREAKING_BAD = 438631, 872585, 949, 95396, 1396
@@ -92,7 +93,10 @@ async def test_member_request_is_pending_admin_approves(client: OverseerrClient,
     req = await client.create_request("movie", DUNE, as_user=BOB)
     assert (req.status, req.media_status, req.requested_by_plex_id, req.tmdb_id) == ("pending", "pending", 1002, DUNE)
     approved = await client.approve(req.id)
-    assert (approved.status, approved.media_status, approved.modified_by_id) == ("approved", "processing", 1)
+    # §3.15: the approval's answer still has the media PENDING; PROCESSING follows a moment later.
+    assert (approved.status, approved.media_status, approved.modified_by_id) == ("approved", "pending", 1)
+    await asyncio.sleep(PROCESSING_DELAY_S + 0.1)
+    assert (await client.request(req.id)).media_status == "processing"
     sim.sim.mark_available(req.id)
     done = await client.request(req.id)
     assert done.media_status == "available"
@@ -101,6 +105,22 @@ async def test_member_request_is_pending_admin_approves(client: OverseerrClient,
     assert other.status == "approved"
     declined = await client.decline((await client.create_request("movie", 424, as_user=BOB)).id, "Not on our list")
     assert (declined.status, declined.media_status) == ("declined", "unknown")
+
+
+async def test_watch_in_plex_link_from_either_flavour(client: OverseerrClient, sim: OverseerrHandle) -> None:
+    # Overseerr sends plexUrl; Seerr 3.1 sends plexUrl null and the link in mediaUrl (§3.13).
+    prefix = f"https://app.plex.tv/desktop#!/server/{sim.sim.state()['plex']['machineIdentifier']}/details?key="
+    heat = (await client.search("tmdb:949")).results[0]
+    assert heat.plex_url and heat.plex_url.startswith(prefix)
+    assert (await client.movie(HEAT)).plex_url == heat.plex_url
+    assert (await client.tv(BREAKING_BAD)).plex_url.startswith(prefix)
+    req = await client.create_request("movie", DUNE, as_user=BOB)
+    assert req.plex_url is None
+    await client.approve(req.id)
+    sim.sim.mark_available(req.id)
+    done = await client.request(req.id)
+    assert done.plex_url and done.plex_url.startswith(prefix) and done.plex_url.endswith(done.rating_key or "?")
+    assert (await client.requests()).results[0].plex_url == done.plex_url
 
 
 async def test_tv_request_seasons(client: OverseerrClient) -> None:

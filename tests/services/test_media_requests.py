@@ -16,10 +16,11 @@ from medianest.db import get_engine, session_scope
 from medianest.errors import Forbidden, IntegrationRejected, RateLimited, ValidationFailed
 from medianest.integrations.overseerr import OverseerrClient
 from medianest.models import MediaRequest, Notification, RequestFollow, User, utcnow
-from medianest.services import media_requests, notifications
+from medianest.services import media_requests, notifications, search
 from medianest.services.auth import CurrentUser
 from medianest.services.media_requests import Draft
 from medianest.simulators import fixtures
+from medianest.simulators.overseerr import PROCESSING_DELAY_S
 
 DUNE = Draft("movie", 438631, "Dune", 2021, "/dune.jpg")
 OPPENHEIMER = Draft("movie", 872585, "Oppenheimer", 2023)
@@ -266,6 +267,10 @@ async def test_status_follows_overseerr_in_both_flavours(db, overseerr, flavour)
     overseerr.sim.approve(outcome.row.overseerr_request_id)
     assert await media_requests.sync_by_overseerr_id(session_scope, client, outcome.row.overseerr_request_id) == 1
     row = await db.get(MediaRequest, outcome.row.id)
+    await db.refresh(row)
+    assert row.status == "approved"  # the media is still PENDING right after the approval (§3.15)
+    await asyncio.sleep(PROCESSING_DELAY_S + 0.1)
+    await media_requests.sync_open(session_scope, client)
     await db.refresh(row)
     assert row.status == "processing"
     overseerr.sim.mark_available(outcome.row.overseerr_request_id)
@@ -558,3 +563,47 @@ async def test_a_retry_does_not_adopt_a_request_another_row_stands_for(db, overs
     assert rows[1].status == "pending" and rows[1].overseerr_request_id != season_one.row.overseerr_request_id
     remote = {r["id"]: [s["seasonNumber"] for s in r["seasons"]] for r in overseerr.sim.state()["requests"]}
     assert remote[rows[1].overseerr_request_id] == [2]
+
+
+@pytest.mark.parametrize("flavour", ["overseerr", "seerr"])
+async def test_a_title_already_in_plex_is_never_requested(db, overseerr, flavour):
+    # Seerr 3.1 answers 201 to a new request for an available title (Overseerr 409): MediaNest asks
+    # afresh before sending, whatever a cached search card said.
+    overseerr.sim.set_flavour(flavour)
+    bob = await _member(db, "bob", 1002)
+    alice = await _member(db, "alice", 1001, role="admin")
+    carol = await _member(db, "carol", 1003)
+    client = _client(overseerr)
+    first = await _submit(db, bob, DUNE, client)
+    overseerr.sim.approve(first.row.overseerr_request_id)
+    overseerr.sim.mark_available(first.row.overseerr_request_id)  # MediaNest has not heard of it yet
+    for member in (alice, carol):
+        with pytest.raises(search.TitleAvailable) as info:
+            await _submit(db, member, DUNE, client)
+        assert info.value.plex_url and info.value.plex_url.startswith("https://app.plex.tv/desktop#!/server/")
+        assert "already available" in info.value.user_message
+    assert len(overseerr.sim.state()["requests"]) == 1
+    assert (await db.exec(select(sa.func.count()).select_from(MediaRequest))).one() == 1
+    # Seasons of a show that are in Plex are not requested either (Breaking Bad S1-2 are).
+    with pytest.raises(search.TitleAvailable):
+        await _submit(db, carol, Draft("tv", 1396, "Breaking Bad", seasons=(1, 2)), client)
+    assert len(overseerr.sim.state()["requests"]) == 1
+
+
+async def test_when_overseerr_does_not_answer_what_medianest_knows_decides(db, overseerr):
+    bob = await _member(db, "bob", 1002)
+    carol = await _member(db, "carol", 1003)
+    db.add(MediaRequest(user_id=bob.id, title="Dune", media_type="movie", tmdb_id=DUNE.tmdb_id, status="available",
+                        plex_url="https://app.plex.tv/desktop#!/server/x/details?key=1"))
+    await db.commit()
+    overseerr.sim.set_faults(status=503)
+    try:
+        with pytest.raises(search.TitleAvailable) as info:
+            await _submit(db, carol, DUNE, _client(overseerr))
+        assert info.value.plex_url == "https://app.plex.tv/desktop#!/server/x/details?key=1"
+        # Not known to be available: saved and queued for later, as before.
+        queued = await _submit(db, carol, OPPENHEIMER, _client(overseerr))
+        assert queued.row.status == "queued"
+    finally:
+        overseerr.sim.clear_faults()
+    assert (await db.exec(select(sa.func.count()).select_from(MediaRequest))).one() == 2

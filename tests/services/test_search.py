@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import time
 
 import pybreaker
@@ -11,8 +13,11 @@ import redis.asyncio as aioredis
 from medianest.config import get_settings
 from medianest.errors import IntegrationRejected, IntegrationUnavailable, ValidationFailed
 from medianest.integrations.overseerr import OverseerrClient
+from medianest.models import MediaRequest, RequestFollow, User, utcnow
 from medianest.services import search
 from medianest.simulators import fixtures
+
+DUNE, SEVERANCE = 438631, 95396
 
 
 @pytest.fixture
@@ -89,3 +94,79 @@ def test_badges():
     assert search.badge_for("processing") == ("processing", "Processing")
     assert search.badge_for("pending") == ("requested", "Requested")
     assert search.badge_for("unknown") == search.badge_for("other") == ("none", "Not requested")
+
+
+# --------------------------------------------------------------------------------------
+# What MediaNest learned after a snapshot (cached results are shared by every member)
+# --------------------------------------------------------------------------------------
+
+
+async def _people(db):  # noqa: ANN001, ANN202
+    alice, bob = User(username="alice", plex_id=1001, role="admin"), User(username="bob", plex_id=1002)
+    db.add_all([alice, bob])
+    await db.commit()
+    return alice.id, bob.id
+
+
+def _key(result) -> tuple[str, int]:  # noqa: ANN001
+    return result.media_type, result.tmdb_id
+
+
+async def test_a_title_that_became_available_after_the_snapshot_shows_available_with_its_link(
+        db, overseerr, cache):  # noqa: ANN001
+    alice, bob = await _people(db)
+    snapshot = await search.search(_client(overseerr), cache, "dune")  # cached: "Not requested" for everyone
+    (dune,) = [r for r in snapshot.results if r.tmdb_id == DUNE]
+    assert dune.status == "unknown" and dune.plex_url is None
+    link = "https://app.plex.tv/desktop#!/server/abc/details?key=%2Flibrary%2Fmetadata%2F77"
+    db.add(MediaRequest(user_id=bob, title="Dune", media_type="movie", tmdb_id=DUNE, status="available",
+                        plex_url=link, completed_at=utcnow()))  # the webhook/sync learned it
+    await db.commit()
+    again = await search.search(_client(overseerr), cache, "dune")
+    assert again.from_cache and [r.status for r in again.results if r.tmdb_id == DUNE] == ["unknown"]
+    for member in (alice, bob):
+        info = await search.known(db, member, [_key(r) for r in again.results])
+        (shown,) = [s for s in search.overlay(again.results, info, again.fetched_at) if s.result.tmdb_id == DUNE]
+        assert (shown.result.status, shown.result.plex_url, shown.mine) == ("available", link, "")
+        assert search.badge_for(shown.result.status) == ("available", "Available")
+    # A snapshot taken after MediaNest learned it is Overseerr's newer word (e.g. deleted since).
+    info = await search.known(db, alice, [("movie", DUNE)])
+    later = dataclasses.replace(dune, status="deleted")
+    assert search.overlay([later], info, time.time() + 1)[0].result.status == "deleted"
+
+
+async def test_someone_elses_request_and_a_decline_since_the_snapshot(db, overseerr, cache):  # noqa: ANN001
+    alice, bob = await _people(db)
+    snapshot = await search.search(_client(overseerr), cache, "dune")
+    (dune,) = [r for r in snapshot.results if r.tmdb_id == DUNE]
+    row = MediaRequest(user_id=bob, title="Dune", media_type="movie", tmdb_id=DUNE, status="pending")
+    db.add(row)
+    await db.commit()
+    shown_alice = search.overlay([dune], await search.known(db, alice, [_key(dune)]), snapshot.fetched_at)[0]
+    shown_bob = search.overlay([dune], await search.known(db, bob, [_key(dune)]), snapshot.fetched_at)[0]
+    assert (shown_alice.result.status, shown_alice.mine) == ("pending", "")  # "Requested", no Request button
+    assert (shown_bob.result.status, shown_bob.mine) == ("unknown", "pending")  # "You requested this"
+    # A snapshot taken while it was pending keeps "pending" only until the decline is known.
+    pending = dataclasses.replace(dune, status="pending")
+    fetched = time.time()
+    await asyncio.sleep(0.01)
+    row.status, row.updated_at = "declined", utcnow()
+    db.add(row)
+    await db.commit()
+    for member in (alice, bob):
+        shown = search.overlay([pending], await search.known(db, member, [_key(dune)]), fetched)[0]
+        assert (shown.result.status, shown.mine) == ("unknown", "")
+        assert search.badge_for(shown.result.status) == search.NOT_REQUESTED
+
+
+async def test_known_available_for_the_request_path(db):  # noqa: ANN001
+    _, bob = await _people(db)
+    assert await search.known_available(db, "movie", DUNE) is None
+    db.add(RequestFollow(user_id=bob, media_type="movie", tmdb_id=DUNE, title="Dune", status="available",
+                         plex_url="https://app.plex.tv/x", notified_at=utcnow()))
+    db.add(MediaRequest(user_id=bob, title="Severance", media_type="tv", tmdb_id=SEVERANCE, seasons=[1],
+                        status="available"))
+    await db.commit()
+    assert (await search.known_available(db, "movie", DUNE)).plex_url == "https://app.plex.tv/x"
+    assert await search.known_available(db, "tv", SEVERANCE, [1]) is not None
+    assert await search.known_available(db, "tv", SEVERANCE, [1, 2]) is None  # season 2 is not known in Plex

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 import struct
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from medianest.simulators import fixtures
-from medianest.simulators.overseerr import OverseerrHandle
+from medianest.simulators.overseerr import PROCESSING_DELAY_S, OverseerrHandle
 
 KEY = fixtures.OVERSEERR_API_KEY
 BOB, CAROL = 2, 3
@@ -101,8 +102,11 @@ def test_movie_and_tv_details_unknown_id_is_500(api: httpx.Client) -> None:
 def test_admin_key_auto_approves_member_request_is_pending(api: httpx.Client) -> None:
     admin = _request(api, "movie", DUNE)
     assert admin.status_code == 201
-    assert admin.json()["status"] == 2 and admin.json()["media"]["status"] == 3
+    # Without Radarr/Sonarr the auto-approved request's media stays PENDING on both servers (§3.13).
+    assert admin.json()["status"] == 2 and admin.json()["media"]["status"] == 2
     assert admin.json()["modifiedBy"]["id"] == 1
+    time.sleep(PROCESSING_DELAY_S + 0.1)
+    assert api.get(f"/api/v1/request/{admin.json()['id']}").json()["media"]["status"] == 2
     member = _request(api, "movie", OPPENHEIMER, user=BOB)
     body = member.json()
     assert member.status_code == 201 and body["status"] == 1 and body["media"]["status"] == 2
@@ -145,7 +149,10 @@ def test_tv_seasons_rules(api: httpx.Client) -> None:
 def test_state_machine_and_hooks(api: httpx.Client, flavour: str) -> None:
     rid = _request(api, "movie", DUNE, user=BOB).json()["id"]
     approved = api.post(f"/api/v1/request/{rid}/approve").json()
-    assert approved["status"] == 2 and approved["media"]["status"] == 3 and approved["modifiedBy"]["id"] == 1
+    # §3.15: the approval answers with the media still PENDING; PROCESSING follows a moment later.
+    assert approved["status"] == 2 and approved["media"]["status"] == 2 and approved["modifiedBy"]["id"] == 1
+    time.sleep(PROCESSING_DELAY_S + 0.1)
+    assert api.get(f"/api/v1/request/{rid}").json()["media"]["status"] == 3
     done = api.post(f"/__sim__/requests/{rid}/available").json()
     assert done["media"]["status"] == 5 and done["media"]["ratingKey"]
     assert done["status"] == (5 if flavour == "seerr" else 2)
@@ -251,10 +258,77 @@ def test_every_title_has_a_poster_the_tmdb_stand_in_serves(overseerr: OverseerrH
     assert httpx.get(f"{overseerr.url}/__sim__/tmdb/t/p/w92{heat['posterPath']}").status_code == 200
 
 
-def test_plex_url_uses_the_household_machine_id_without_a_pms_simulator(api: httpx.Client) -> None:
+def test_plex_url_uses_the_household_machine_id_without_a_pms_simulator(api: httpx.Client, flavour: str) -> None:
     rid = _request(api, "movie", DUNE, user=BOB).json()["id"]
     api.post(f"/api/v1/request/{rid}/approve")
     media = api.post(f"/__sim__/media/movie/{DUNE}/available").json()["media"]
     assert media["ratingKey"] == "9001"  # no PlexSim attached: ratingKeys come from a counter
-    assert media["plexUrl"] == (f"https://app.plex.tv/desktop#!/server/{fixtures.HOUSEHOLD_MACHINE_ID}"
-                                "/details?key=%2Flibrary%2Fmetadata%2F9001")
+    link = f"https://app.plex.tv/desktop#!/server/{fixtures.HOUSEHOLD_MACHINE_ID}/details?key=%2Flibrary%2Fmetadata%2F9001"
+    # Overseerr fills plexUrl; Seerr 3.1 sends plexUrl null and the link in mediaUrl (§3.13).
+    assert media["plexUrl"] == (None if flavour == "seerr" else link)
+    assert media.get("mediaUrl") == (link if flavour == "seerr" else None)
+    assert media["iOSPlexUrl"] == (f"plex://preplay/?metadataKey=%2Flibrary%2Fmetadata%2F9001"
+                                   f"&server={fixtures.HOUSEHOLD_MACHINE_ID}")
+
+
+def test_links_in_every_media_of_both_flavours(api: httpx.Client, flavour: str) -> None:
+    search = api.get("/api/v1/search?query=heat").json()["results"]
+    info = next(r for r in search if r["id"] == HEAT)["mediaInfo"]
+    detail = api.get(f"/api/v1/movie/{HEAT}").json()["mediaInfo"]
+    for media in (info, detail):
+        link_key, empty_key = ("mediaUrl", "plexUrl") if flavour == "seerr" else ("plexUrl", "mediaUrl")
+        assert media[link_key].startswith("https://app.plex.tv/desktop#!/server/")
+        assert media.get(empty_key) is None and ("plexUrl" in media)
+    assert "mediaUrl" not in api.get("/api/v1/search?query=the%20heat").json()["results"][0]  # no Media row
+
+
+def test_completed_title_can_be_requested_again_only_in_seerr(api: httpx.Client, flavour: str) -> None:
+    rid = _request(api, "movie", DUNE, user=BOB).json()["id"]
+    api.post(f"/api/v1/request/{rid}/approve")
+    done = api.post(f"/__sim__/requests/{rid}/available").json()
+    assert done["status"] == (5 if flavour == "seerr" else 2)
+    again = _request(api, "movie", DUNE, user=CAROL)
+    # Overseerr: the first request is APPROVED, so 409. Seerr 3.1: it is COMPLETED, so a new one is made.
+    assert again.status_code == (201 if flavour == "seerr" else 409)
+    if flavour == "seerr":
+        assert again.json()["status"] == 1 and again.json()["media"]["status"] == 5
+        admin = _request(api, "movie", DUNE)
+        assert admin.status_code == 201 and admin.json()["status"] == 2  # a needless auto-approved request
+        count = api.get("/api/v1/request/count").json()
+        assert count["completed"] == 1 and count["pending"] == 1
+        assert [r["id"] for r in api.get("/api/v1/request", params={"filter": "completed"}).json()["results"]] == [rid]
+
+
+def test_single_request_has_no_can_remove_the_seerr_list_has(api: httpx.Client, flavour: str) -> None:
+    rid = _request(api, "movie", DUNE, user=BOB).json()["id"]
+    assert "canRemove" not in api.get(f"/api/v1/request/{rid}").json()
+    listed = api.get("/api/v1/request").json()["results"][0]
+    assert ("canRemove" in listed) is (flavour == "seerr")
+
+
+def test_user_settings_main_and_permissions_change_at_run_time(api: httpx.Client) -> None:
+    main = api.get(f"/api/v1/user/{BOB}/settings/main")
+    assert main.status_code == 200 and main.json()["movieQuotaLimit"] is None
+    changed = api.post(f"/api/v1/user/{BOB}/settings/main",
+                       json={"username": None, "movieQuotaLimit": 1, "movieQuotaDays": 7,
+                             "tvQuotaLimit": None, "tvQuotaDays": None})
+    assert changed.status_code == 200 and "username" in changed.json()
+    assert api.get(f"/api/v1/user/{BOB}").json()["movieQuotaLimit"] == 1
+    assert _request(api, "movie", DUNE, user=BOB).status_code == 201
+    assert _request(api, "movie", OPPENHEIMER, user=BOB).json() == {"message": "Movie Quota exceeded."}
+    # A member may read their own settings but not another's, and cannot lift their own quota.
+    assert api.get(f"/api/v1/user/{BOB}/settings/main", headers={"X-Api-User": str(BOB)}).status_code == 200
+    assert api.get(f"/api/v1/user/{CAROL}/settings/main", headers={"X-Api-User": str(BOB)}).status_code == 403
+    api.post(f"/api/v1/user/{BOB}/settings/main", json={"movieQuotaLimit": None}, headers={"X-Api-User": str(BOB)})
+    assert api.get(f"/api/v1/user/{BOB}").json()["movieQuotaLimit"] == 1
+    assert api.get("/api/v1/user/99/settings/main").status_code == 404
+
+    assert api.get(f"/api/v1/user/{BOB}/settings/permissions").json() == {"permissions": 32}
+    assert api.post(f"/api/v1/user/{BOB}/settings/permissions", json={"permissions": 32 | 128}).json() == {
+        "permissions": 160}
+    auto = _request(api, "tv", SEVERANCE, user=BOB, seasons=[1])
+    assert auto.status_code == 201 and auto.json()["status"] == 2  # AUTO_APPROVE now applies
+    assert api.post("/api/v1/user/1/settings/permissions", json={"permissions": 32}).status_code == 403
+    assert api.get(f"/api/v1/user/{CAROL}/settings/permissions",
+                   headers={"X-Api-User": str(BOB)}).status_code == 403
+    assert api.post(f"/api/v1/user/{BOB}/settings/permissions", json={"permissions": "x"}).status_code == 400

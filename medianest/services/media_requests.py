@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -342,18 +342,24 @@ async def _refuse_if_available(session: AsyncSession, draft: Draft, overseerr: O
     where Overseerr says 409. So Overseerr is asked afresh; when it does not answer, what
     MediaNest itself knows (webhook, status sync, follows) decides."""
     try:
-        details = await (overseerr.movie(draft.tmdb_id) if draft.media_type == "movie"
-                         else overseerr.tv(draft.tmdb_id))
+        await _refuse_if_in_plex(overseerr, draft.media_type, draft.tmdb_id, draft.seasons, draft.title)
     except IntegrationUnavailable:
         known = await search.known_available(session, draft.media_type, draft.tmdb_id, draft.seasons)
         if known is not None:
             raise search.TitleAvailable(draft.title, known.plex_url) from None
-        return
     except IntegrationRejected:
         return  # e.g. an unknown title: the delivery says so
+
+
+async def _refuse_if_in_plex(overseerr: OverseerrClient, media_type: str, tmdb_id: int, seasons: Iterable[int],
+                             title: str) -> None:
+    """Ask Overseerr afresh; raise ``search.TitleAvailable`` when the title (every chosen season)
+    is in Plex. Raises ``IntegrationUnavailable`` / ``IntegrationRejected`` like the client."""
+    details = await (overseerr.movie(tmdb_id) if media_type == "movie" else overseerr.tv(tmdb_id))
     in_plex = {s.season_number for s in details.seasons if s.status == "available"}
-    if details.status == "available" or (draft.media_type == "tv" and set(draft.seasons) <= in_plex):
-        raise search.TitleAvailable(draft.title, details.plex_url)
+    chosen = set(seasons)
+    if details.status == "available" or (media_type == "tv" and chosen and chosen <= in_plex):
+        raise search.TitleAvailable(title, details.plex_url)
 
 
 def _backoff(attempts: int, retry_max_s: int) -> timedelta:
@@ -408,6 +414,8 @@ async def _send_once(session: AsyncSession, row: MediaRequest, overseerr: Overse
         if earlier is not None:
             logger.info("request %s: adopting Overseerr request %s from an earlier attempt", row.id, earlier.id)
             return earlier
+        # The title may have reached Plex while the row waited (submit checked only once).
+        await _refuse_if_in_plex(overseerr, row.media_type, row.tmdb_id, row.seasons, row.title)
     try:
         return await overseerr.create_request(row.media_type, row.tmdb_id, list(row.seasons) or None, as_user=member)
     except AlreadyRequested:
@@ -456,6 +464,10 @@ async def deliver(session: AsyncSession, row_id: int, overseerr: OverseerrClient
             logger.warning("request %s: Overseerr refused the API key; will retry", row.id)
         else:
             ending = (RequestStatus.REFUSED, _refusal(exc))
+    except search.TitleAvailable as exc:
+        ending = (RequestStatus.AVAILABLE, f"{row.title} reached Plex while the request waited; nothing was "
+                  "sent to Overseerr.")
+        row.plex_url = exc.plex_url or row.plex_url
     except OverseerrNotFound:
         ending = (RequestStatus.REFUSED, "Overseerr does not know this title any more.")
     except NotInOverseerr as exc:
@@ -480,9 +492,12 @@ async def deliver(session: AsyncSession, row_id: int, overseerr: OverseerrClient
     session.add(row)
     if background and row.status != RequestStatus.QUEUED.value:
         sent = accepted is not None
-        await notifications.add(session, row.user_id, kind="delivered" if sent else "refused",
-                                title=f"{row.title} was {'sent to Overseerr' if sent else 'not requested'}",
-                                body=_message_for(row), link="/requests", link_label="My requests")
+        if not sent and row.status == RequestStatus.AVAILABLE.value:
+            await _notify_available(session, row.user_id, row.title, row.plex_url, partly=False)
+        else:
+            await notifications.add(session, row.user_id, kind="delivered" if sent else "refused",
+                                    title=f"{row.title} was {'sent to Overseerr' if sent else 'not requested'}",
+                                    body=_message_for(row), link="/requests", link_label="My requests")
     await session.commit()
     await notifications.announce([row.user_id, *await notifications.admin_ids(session)], reason="delivery")
     return Outcome(row, _message_for(row), row.status not in (RequestStatus.QUEUED.value,

@@ -607,3 +607,28 @@ async def test_when_overseerr_does_not_answer_what_medianest_knows_decides(db, o
     finally:
         overseerr.sim.clear_faults()
     assert (await db.exec(select(sa.func.count()).select_from(MediaRequest))).one() == 2
+
+
+async def test_a_queued_request_whose_title_reached_plex_meanwhile_is_not_sent(db, overseerr):
+    # Submit checked availability once; by the retry the title is in Plex (Seerr would accept a
+    # needless request with 201): the retry asks again and sends nothing.
+    overseerr.sim.set_flavour("seerr")
+    bob = await _member(db, "bob", 1002)
+    client = _client(overseerr)
+    overseerr.sim.set_faults(status=503)
+    try:
+        queued = await _submit(db, bob, DUNE, client)
+    finally:
+        overseerr.sim.clear_faults()
+    assert queued.row.status == "queued"
+    overseerr.sim.mark_media_available("movie", DUNE.tmdb_id)
+    await db.exec(sa.update(MediaRequest).values(next_attempt_at=utcnow()))  # due now
+    await db.commit()
+    assert await media_requests.deliver_due(session_scope, client) == 1
+    row = (await db.exec(select(MediaRequest))).one()
+    await db.refresh(row)
+    assert row.status == "available" and row.overseerr_request_id is None
+    assert row.plex_url and row.plex_url.startswith("https://app.plex.tv/desktop#!/server/")
+    assert overseerr.sim.state()["requests"] == []
+    notes, _ = await notifications.unread(db, bob.id)
+    assert [(n.title, n.link) for n in notes] == [("Dune is available", row.plex_url)]

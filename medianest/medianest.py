@@ -31,7 +31,8 @@ logger = logging.getLogger("medianest.app")
 
 _settings = get_settings()
 configure_logging(level=_settings.log_level,
-                  json_lines=_settings.log_json if _settings.log_json is not None else _settings.is_production)
+                  json_lines=_settings.log_json if _settings.log_json is not None else _settings.is_production,
+                  secrets_to_hide=_settings.secret_values())
 
 
 def handle_backend_exception(exception: Exception):  # noqa: ANN201 - Reflex validates the signature

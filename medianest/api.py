@@ -3,6 +3,7 @@ plus the middleware that adds security headers and a correlation id to every req
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from http.cookies import SimpleCookie
@@ -56,8 +57,33 @@ def _ip(request: Request) -> str:
                           request.headers.get("x-forwarded-for"), get_settings().trusted_proxy_hops)
 
 
-async def health(_: Request) -> JSONResponse:
-    """One entry per check; 503 when a critical one fails."""
+def _metrics_token_given(request: Request, settings) -> bool:  # noqa: ANN001
+    expected = settings.secret_value("metrics_token")
+    given = request.headers.get("authorization", "")
+    if not expected or not given.lower().startswith("bearer "):
+        return False
+    return hmac.compare_digest(given[7:].strip().encode(), expected.encode())
+
+
+def _internals_open(settings) -> bool:  # noqa: ANN001
+    """Without a METRICS_TOKEN, development keeps /metrics and the health detail open."""
+    return not settings.is_production and not settings.secret_value("metrics_token")
+
+
+async def _is_admin(request: Request, settings) -> bool:  # noqa: ANN001
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return False
+    try:
+        async with session_scope() as session:
+            return (await auth.resolve_session(session, token=token, settings=settings)).is_admin
+    except Exception:  # no session, or the database is down: no detail, the status still answers
+        return False
+
+
+async def health(request: Request) -> JSONResponse:
+    """Healthy (200) or not (503) for anyone; the checks themselves (latencies, breakers) only for
+    the metrics token, an admin's session, or a development install without a token."""
     settings = get_settings()
     checks: dict[str, dict] = {}
     started = time.perf_counter()
@@ -83,8 +109,10 @@ async def health(_: Request) -> JSONResponse:
         checks[f"breaker:{name}"] = {"status": "up" if state == "closed" else "degraded", "critical": False,
                                      "state": state}
     healthy = all(c["status"] == "up" for c in checks.values() if c["critical"])
-    return JSONResponse({"status": "ok" if healthy else "error", "checks": checks},
-                        status_code=200 if healthy else 503)
+    body: dict = {"status": "ok" if healthy else "error"}
+    if _internals_open(settings) or _metrics_token_given(request, settings) or await _is_admin(request, settings):
+        body["checks"] = checks
+    return JSONResponse(body, status_code=200 if healthy else 503, headers={"cache-control": "no-store"})
 
 
 async def plex_start(request: Request) -> Response:
@@ -156,9 +184,17 @@ def _to_login(next_path: str, *, error: str, retry: int | None = None) -> Redire
     return RedirectResponse(f"/login?{urlencode(params, quote_via=quote)}", status_code=303)
 
 
-async def metrics_endpoint(_: Request) -> Response:
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus text, for ``Authorization: Bearer <METRICS_TOKEN>``; without a configured token
+    production answers 404 (and development stays open)."""
     from .metrics import render
 
+    settings = get_settings()
+    if not _internals_open(settings):
+        if not settings.secret_value("metrics_token"):
+            return Response(status_code=404)
+        if not _metrics_token_given(request, settings):
+            return Response(status_code=401, headers={"www-authenticate": 'Bearer realm="metrics"'})
     body, content_type = await render()
     return Response(body, media_type=content_type)
 

@@ -71,14 +71,40 @@ class LoginOutcome:
     next_path: str
 
 
+_DOT = {".", "%2e"}
+_DOT_DOT = {"..", ".%2e", "%2e.", "%2e%2e"}
+
+
 def safe_next_path(value: str | None) -> str:
-    """Only same-site absolute paths; anything else goes home (no open redirects)."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """Only same-site absolute paths; anything else goes home (no open redirects).
+
+    The path comes back normalised, with one leading slash: browsers resolve dot segments
+    (``/.//evil.example`` becomes ``//evil.example``) and drop tabs and newlines, so neither may
+    survive to a ``Location`` header.
+    """
+    if (not value or not value.startswith("/") or value.startswith("//") or "\\" in value
+            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)):
         return "/"
     parts = urlsplit(value)
     if parts.scheme or parts.netloc:
         return "/"
-    return value[:512]
+    segments: list[str] = []
+    for segment in parts.path.split("/"):
+        if segment == "" or segment.lower() in _DOT:
+            continue
+        if segment.lower() in _DOT_DOT:
+            if segments:
+                segments.pop()
+            continue
+        segments.append(segment)
+    path = "/" + "/".join(segments)
+    if segments and parts.path.endswith("/"):
+        path += "/"
+    if parts.query:
+        path += f"?{parts.query}"
+    if parts.fragment:
+        path += f"#{parts.fragment}"
+    return path[:512]
 
 
 # ---- Plex PIN sign-in -----------------------------------------------------------------

@@ -229,6 +229,10 @@ async def test_plex_client_id_is_generated_once(db):
 @pytest.mark.parametrize(("given", "expected"), [
     ("/admin", "/admin"), ("/a?b=1", "/a?b=1"), ("//evil.example", "/"), ("https://evil.example/", "/"),
     ("/\\evil", "/"), (None, "/"), ("admin", "/"),
+    ("/.//evil.example", "/evil.example"), ("/./evil.example", "/evil.example"), ("/..//evil.example", "/evil.example"),
+    ("/a/..//evil.example", "/evil.example"), ("/%2e//evil.example", "/evil.example"), ("///evil.example", "/"),
+    ("/\t/evil.example", "/"), ("/\n/evil.example", "/"), ("/requests//?page=2", "/requests/?page=2"),
+    ("/library/?q=a//b#top", "/library/?q=a//b#top"),
 ])
 def test_safe_next_path(given, expected):
     assert auth.safe_next_path(given) == expected

@@ -136,7 +136,8 @@ async def plex_start(request: Request) -> Response:
     response = RedirectResponse(started.auth_url, status_code=303)
     response.set_cookie(PIN_COOKIE, started.pin_cookie, max_age=int(auth.PIN_TTL.total_seconds()), httponly=True,
                         samesite="lax", secure=settings.cookie_secure, path="/")
-    response.delete_cookie(SESSION_COOKIE, path="/")  # a new sign-in replaces whatever session was here
+    # The session cookie stays: anyone's page can link here, and a link must not sign anyone out.
+    # The new session replaces it when (and only if) this sign-in finishes.
     return response
 
 
@@ -150,6 +151,7 @@ async def session_from_ticket(request: Request) -> Response:
                                                      pin_cookie=request.cookies.get(PIN_COOKIE), settings=settings)
     except InvalidToken:
         return _to_login(next_path, error="That sign-in link has expired or was already used. Please sign in again.")
+    await _end_replaced_session(request, settings, keep=row.id)
     response = RedirectResponse(next_path, status_code=303)
     max_age = settings.session_days * 86400 if row.remember else None  # None: ends with the browser session
     response.set_cookie(SESSION_COOKIE, token, max_age=max_age, httponly=True, samesite="lax",
@@ -158,11 +160,38 @@ async def session_from_ticket(request: Request) -> Response:
     return response
 
 
+async def _end_replaced_session(request: Request, settings, *, keep: str) -> None:  # noqa: ANN001
+    """A finished sign-in replaces this browser's previous session: end it on the server too."""
+    old = request.cookies.get(SESSION_COOKIE)
+    if not old:
+        return
+    try:
+        async with session_scope() as session:
+            user = await auth.resolve_session(session, token=old, settings=settings)
+            if user.session_id != keep:
+                await auth.revoke_session(session, session_id=user.session_id, reason="replaced")
+    except NotAuthenticated:
+        pass
+
+
+def _from_our_page(request: Request) -> bool:
+    """A same-origin request: Sec-Fetch-Site where the browser sends it, else the Origin header."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site == "same-origin"
+    origin = request.headers.get("origin")
+    return origin is None or origin in get_settings().allowed_origins
+
+
 async def sign_out(request: Request) -> Response:
-    """Clear the cookies; revoke the server-side session when the request is our own page's."""
+    """``POST /auth/logout`` from MediaNest's own page: end the server-side session, clear the cookies.
+
+    A GET or a cross-site POST changes nothing: a link or a form on another site must not sign
+    anyone out (nor leave a live session row behind a cleared cookie)."""
+    if request.method != "POST" or not _from_our_page(request):
+        return RedirectResponse("/", status_code=303)
     token = request.cookies.get(SESSION_COOKIE)
-    same_site = request.headers.get("sec-fetch-site") in {None, "same-origin", "none"}
-    if token and same_site:
+    if token:
         try:
             async with session_scope() as session:
                 user = await auth.resolve_session(session, token=token, settings=get_settings())
@@ -207,7 +236,7 @@ def build_api() -> Starlette:
         Route("/metrics", metrics_endpoint),
         Route("/auth/plex/start", plex_start),
         Route("/auth/session", session_from_ticket),
-        Route("/auth/logout", sign_out),
+        Route("/auth/logout", sign_out, methods=["GET", "POST"]),
         *media_routes(),
     ])
 

@@ -136,8 +136,10 @@ async def plex_start(request: Request) -> Response:
     response = RedirectResponse(started.auth_url, status_code=303)
     response.set_cookie(PIN_COOKIE, started.pin_cookie, max_age=int(auth.PIN_TTL.total_seconds()), httponly=True,
                         samesite="lax", secure=settings.cookie_secure, path="/")
-    # The session cookie stays: anyone's page can link here, and a link must not sign anyone out.
-    # The new session replaces it when (and only if) this sign-in finishes.
+    # A live session cookie stays: anyone's page can link here, and a link must not sign anyone
+    # out (the new session replaces it when this sign-in finishes). A dead one is dropped.
+    if request.cookies.get(SESSION_COOKIE) and not await _live_session(request, settings):
+        response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
 
@@ -158,6 +160,15 @@ async def session_from_ticket(request: Request) -> Response:
                         secure=settings.cookie_secure, path="/")
     response.delete_cookie(PIN_COOKIE, path="/")
     return response
+
+
+async def _live_session(request: Request, settings) -> bool:  # noqa: ANN001
+    try:
+        async with session_scope() as session:
+            await auth.resolve_session(session, token=request.cookies.get(SESSION_COOKIE), settings=settings)
+        return True
+    except NotAuthenticated:
+        return False
 
 
 async def _end_replaced_session(request: Request, settings, *, keep: str) -> None:  # noqa: ANN001

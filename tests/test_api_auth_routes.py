@@ -89,6 +89,20 @@ async def test_starting_a_sign_in_keeps_the_existing_session(db, plex, monkeypat
     assert await _still_valid(db, token)
 
 
+async def test_starting_a_sign_in_drops_a_dead_session_cookie(db, plex, monkeypatch):
+    settings = get_settings().model_copy(update={"plex_tv_url": plex.plex_tv_url,
+                                                 "plex_auth_url": f"{plex.plex_tv_url}/auth"})
+    monkeypatch.setattr("medianest.api.get_settings", lambda: settings)
+    monkeypatch.setattr("medianest.api.get_registry", lambda: Registry(settings))
+    token = await _session(db)
+    user = await auth.resolve_session(db, token=token, settings=settings)
+    await auth.revoke_session(db, session_id=user.session_id, reason="suspended")
+    await db.commit()
+    async with _client(token) as client:
+        response = await client.get("/auth/plex/start")
+    assert response.status_code == 303 and _clears_session_cookie(response)
+
+
 async def test_a_finished_sign_in_ends_the_session_it_replaces(db):
     old = await _session(db)
     settings = get_settings()

@@ -3,6 +3,7 @@ plus the middleware that adds security headers and a correlation id to every req
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from http.cookies import SimpleCookie
@@ -56,8 +57,33 @@ def _ip(request: Request) -> str:
                           request.headers.get("x-forwarded-for"), get_settings().trusted_proxy_hops)
 
 
-async def health(_: Request) -> JSONResponse:
-    """One entry per check; 503 when a critical one fails."""
+def _metrics_token_given(request: Request, settings) -> bool:  # noqa: ANN001
+    expected = settings.secret_value("metrics_token")
+    given = request.headers.get("authorization", "")
+    if not expected or not given.lower().startswith("bearer "):
+        return False
+    return hmac.compare_digest(given[7:].strip().encode(), expected.encode())
+
+
+def _internals_open(settings) -> bool:  # noqa: ANN001
+    """Without a METRICS_TOKEN, development keeps /metrics and the health detail open."""
+    return not settings.is_production and not settings.secret_value("metrics_token")
+
+
+async def _is_admin(request: Request, settings) -> bool:  # noqa: ANN001
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return False
+    try:
+        async with session_scope() as session:
+            return (await auth.resolve_session(session, token=token, settings=settings)).is_admin
+    except Exception:  # no session, or the database is down: no detail, the status still answers
+        return False
+
+
+async def health(request: Request) -> JSONResponse:
+    """Healthy (200) or not (503) for anyone; the checks themselves (latencies, breakers) only for
+    the metrics token, an admin's session, or a development install without a token."""
     settings = get_settings()
     checks: dict[str, dict] = {}
     started = time.perf_counter()
@@ -83,8 +109,10 @@ async def health(_: Request) -> JSONResponse:
         checks[f"breaker:{name}"] = {"status": "up" if state == "closed" else "degraded", "critical": False,
                                      "state": state}
     healthy = all(c["status"] == "up" for c in checks.values() if c["critical"])
-    return JSONResponse({"status": "ok" if healthy else "error", "checks": checks},
-                        status_code=200 if healthy else 503)
+    body: dict = {"status": "ok" if healthy else "error"}
+    if _internals_open(settings) or _metrics_token_given(request, settings) or await _is_admin(request, settings):
+        body["checks"] = checks
+    return JSONResponse(body, status_code=200 if healthy else 503, headers={"cache-control": "no-store"})
 
 
 async def plex_start(request: Request) -> Response:
@@ -108,7 +136,10 @@ async def plex_start(request: Request) -> Response:
     response = RedirectResponse(started.auth_url, status_code=303)
     response.set_cookie(PIN_COOKIE, started.pin_cookie, max_age=int(auth.PIN_TTL.total_seconds()), httponly=True,
                         samesite="lax", secure=settings.cookie_secure, path="/")
-    response.delete_cookie(SESSION_COOKIE, path="/")  # a new sign-in replaces whatever session was here
+    # A live session cookie stays: anyone's page can link here, and a link must not sign anyone
+    # out (the new session replaces it when this sign-in finishes). A dead one is dropped.
+    if request.cookies.get(SESSION_COOKIE) and not await _live_session(request, settings):
+        response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
 
@@ -122,6 +153,7 @@ async def session_from_ticket(request: Request) -> Response:
                                                      pin_cookie=request.cookies.get(PIN_COOKIE), settings=settings)
     except InvalidToken:
         return _to_login(next_path, error="That sign-in link has expired or was already used. Please sign in again.")
+    await _end_replaced_session(request, settings, keep=row.id)
     response = RedirectResponse(next_path, status_code=303)
     max_age = settings.session_days * 86400 if row.remember else None  # None: ends with the browser session
     response.set_cookie(SESSION_COOKIE, token, max_age=max_age, httponly=True, samesite="lax",
@@ -130,11 +162,47 @@ async def session_from_ticket(request: Request) -> Response:
     return response
 
 
+async def _live_session(request: Request, settings) -> bool:  # noqa: ANN001
+    try:
+        async with session_scope() as session:
+            await auth.resolve_session(session, token=request.cookies.get(SESSION_COOKIE), settings=settings)
+        return True
+    except NotAuthenticated:
+        return False
+
+
+async def _end_replaced_session(request: Request, settings, *, keep: str) -> None:  # noqa: ANN001
+    """A finished sign-in replaces this browser's previous session: end it on the server too."""
+    old = request.cookies.get(SESSION_COOKIE)
+    if not old:
+        return
+    try:
+        async with session_scope() as session:
+            user = await auth.resolve_session(session, token=old, settings=settings)
+            if user.session_id != keep:
+                await auth.revoke_session(session, session_id=user.session_id, reason="replaced")
+    except NotAuthenticated:
+        pass
+
+
+def _from_our_page(request: Request) -> bool:
+    """A same-origin request: Sec-Fetch-Site where the browser sends it, else the Origin header."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site == "same-origin"
+    origin = request.headers.get("origin")
+    return origin is None or origin in get_settings().allowed_origins
+
+
 async def sign_out(request: Request) -> Response:
-    """Clear the cookies; revoke the server-side session when the request is our own page's."""
+    """``POST /auth/logout`` from MediaNest's own page: end the server-side session, clear the cookies.
+
+    A GET or a cross-site POST changes nothing: a link or a form on another site must not sign
+    anyone out (nor leave a live session row behind a cleared cookie)."""
+    if request.method != "POST" or not _from_our_page(request):
+        return RedirectResponse("/", status_code=303)
     token = request.cookies.get(SESSION_COOKIE)
-    same_site = request.headers.get("sec-fetch-site") in {None, "same-origin", "none"}
-    if token and same_site:
+    if token:
         try:
             async with session_scope() as session:
                 user = await auth.resolve_session(session, token=token, settings=get_settings())
@@ -156,9 +224,17 @@ def _to_login(next_path: str, *, error: str, retry: int | None = None) -> Redire
     return RedirectResponse(f"/login?{urlencode(params, quote_via=quote)}", status_code=303)
 
 
-async def metrics_endpoint(_: Request) -> Response:
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus text, for ``Authorization: Bearer <METRICS_TOKEN>``; without a configured token
+    production answers 404 (and development stays open)."""
     from .metrics import render
 
+    settings = get_settings()
+    if not _internals_open(settings):
+        if not settings.secret_value("metrics_token"):
+            return Response(status_code=404)
+        if not _metrics_token_given(request, settings):
+            return Response(status_code=401, headers={"www-authenticate": 'Bearer realm="metrics"'})
     body, content_type = await render()
     return Response(body, media_type=content_type)
 
@@ -171,7 +247,7 @@ def build_api() -> Starlette:
         Route("/metrics", metrics_endpoint),
         Route("/auth/plex/start", plex_start),
         Route("/auth/session", session_from_ticket),
-        Route("/auth/logout", sign_out),
+        Route("/auth/logout", sign_out, methods=["GET", "POST"]),
         *media_routes(),
     ])
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import time
 from functools import lru_cache
@@ -128,6 +129,29 @@ async def tmdb_image(request: Request) -> Response:
     return _image(body, content_type, cached)
 
 
+WEBHOOK_MAX_BYTES = 64 * 1024  # Overseerr's largest payload (a request with its media and extras) is a few KB
+MAX_REQUEST_ID = 2**31 - 1   # Overseerr's ids are SQL integers, and so is our column
+
+
+async def _json_object(request: Request) -> tuple[dict, Response | None]:
+    """The body as a JSON object, or the 400/413 answer to give instead (never an exception)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > WEBHOOK_MAX_BYTES:
+        return {}, JSONResponse({"error": "body too large"}, status_code=413)
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > WEBHOOK_MAX_BYTES:
+            return {}, JSONResponse({"error": "body too large"}, status_code=413)
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
+        return {}, JSONResponse({"error": "body must be JSON"}, status_code=400)
+    if not isinstance(payload, dict):
+        return {}, JSONResponse({"error": "body must be a JSON object"}, status_code=400)
+    return payload, None
+
+
 async def overseerr_webhook(request: Request) -> Response:
     """``POST /webhooks/overseerr`` from Overseerr's webhook agent."""
     settings = get_settings()
@@ -139,12 +163,9 @@ async def overseerr_webhook(request: Request) -> Response:
         given = given[7:]
     if not hmac.compare_digest(given.encode(), secret.encode()):
         return JSONResponse({"error": "bad authorization"}, status_code=401)
-    try:
-        payload = await request.json()
-    except ValueError:
-        return JSONResponse({"error": "body must be JSON"}, status_code=400)
-    if not isinstance(payload, dict):
-        return JSONResponse({"error": "body must be a JSON object"}, status_code=400)
+    payload, problem = await _json_object(request)
+    if problem is not None:
+        return problem
     kind = str(payload.get("notification_type") or "")
     if kind == "TEST_NOTIFICATION":
         return JSONResponse({"ok": True, "test": True})
@@ -153,6 +174,8 @@ async def overseerr_webhook(request: Request) -> Response:
         request_id = int(str(raw_id))
     except ValueError:
         return JSONResponse({"ok": True, "ignored": "no request id"}, status_code=202)
+    if not 0 < request_id <= MAX_REQUEST_ID:
+        return JSONResponse({"error": "request_id is not an Overseerr request id"}, status_code=400)
     overseerr = get_registry().overseerr()
     if overseerr is None:
         return JSONResponse({"error": "Overseerr is not configured"}, status_code=404)

@@ -36,7 +36,16 @@ _KNOWN_DEFAULT_SECRETS = {
 _MIN_SECRET_LENGTH = 32
 _FILE_SUFFIX = "_FILE"
 _SECRET_VARS = ("JWT_SECRET", "ENCRYPTION_KEY", "ADMIN_PASSWORD", "OVERSEERR_API_KEY",
-                "UPTIME_KUMA_API_KEY", "UPTIME_KUMA_PASSWORD", "PLEX_TOKEN")
+                "UPTIME_KUMA_API_KEY", "UPTIME_KUMA_PASSWORD", "PLEX_TOKEN", "OVERSEERR_WEBHOOK_SECRET",
+                "METRICS_TOKEN")
+_MIN_ADMIN_PASSWORD_LENGTH = 12
+# The most common leaked passwords of 12 characters or more (the shorter ones fail on length).
+_COMMON_PASSWORDS = {
+    "password1234", "123456789012", "qwertyuiop12", "qwertyuiopas", "1q2w3e4r5t6y", "passwordpassword",
+    "iloveyou1234", "administrator", "adminadmin12", "admin1234567", "changemenow1", "letmein12345",
+    "welcome12345", "password123!", "p@ssw0rd1234", "qwerty123456", "abc123456789", "111111111111",
+    "000000000000", "123123123123", "medianest123", "medianestadmin", "supersecret1", "trustno1trustno1",
+}
 
 
 class SettingsError(RuntimeError):
@@ -101,6 +110,8 @@ class Settings(BaseSettings):
     breaker_fail_max: int = Field(5, ge=1, validation_alias=_alias("BREAKER_FAIL_MAX"))
     breaker_reset_s: float = Field(30.0, gt=0, validation_alias=_alias("BREAKER_RESET_SECONDS"))
 
+    metrics_token: SecretStr | None = Field(None, validation_alias=_alias("METRICS_TOKEN"))
+
     admin_username: str | None = Field(None, validation_alias=_alias("ADMIN_USERNAME"))
     admin_password: SecretStr | None = Field(None, validation_alias=_alias("ADMIN_PASSWORD"))
 
@@ -155,6 +166,15 @@ class Settings(BaseSettings):
         value = getattr(self, name)
         return value.get_secret_value() if value is not None else ""
 
+    def secret_values(self) -> list[str]:
+        """Every configured secret, plus any password inside the database and Redis URLs (for the
+        log scrubber)."""
+        values = [self.secret_value(name) for name, field in type(self).model_fields.items()
+                  if field.annotation == SecretStr | None]
+        for url in (self.database_url, self.redis_url):
+            values.append(urlsplit(url).password or "" if url else "")
+        return [value for value in values if value]
+
     def validate_for_startup(self) -> None:
         """Refuse unsafe secrets in production; fill them in for development.
 
@@ -170,8 +190,15 @@ class Settings(BaseSettings):
                         raise SettingsError(f"{var} is missing or set to a published default; set a random value of at least {_MIN_SECRET_LENGTH} characters.")
                     if len(key) < _MIN_SECRET_LENGTH:
                         raise SettingsError(f"{var} is too short ({len(key)} characters); use at least {_MIN_SECRET_LENGTH}.")
-            if self.admin_password is not None and self.secret_value("admin_password").lower() in {"admin", "password", "changeme", "change-me"}:
-                raise SettingsError("ADMIN_PASSWORD is a well-known default; choose another or leave it unset.")
+            if self.admin_password is not None:
+                password = self.secret_value("admin_password")
+                if len(password) < _MIN_ADMIN_PASSWORD_LENGTH:
+                    raise SettingsError(f"ADMIN_PASSWORD is too short ({len(password)} characters); use at least "
+                                        f"{_MIN_ADMIN_PASSWORD_LENGTH}, or leave it unset.")
+                if (password.lower() in _COMMON_PASSWORDS or password.lower() in _KNOWN_DEFAULT_SECRETS
+                        or len(set(password)) < 4):
+                    raise SettingsError("ADMIN_PASSWORD is a well-known or easily guessed password; choose another "
+                                        "or leave it unset.")
             if not self.database_url:
                 raise SettingsError("DATABASE_URL is missing; production needs a PostgreSQL URL.")
             return

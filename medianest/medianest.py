@@ -40,7 +40,8 @@ reflex_compat.install()
 
 _settings = get_settings()
 configure_logging(level=_settings.log_level,
-                  json_lines=_settings.log_json if _settings.log_json is not None else _settings.is_production)
+                  json_lines=_settings.log_json if _settings.log_json is not None else _settings.is_production,
+                  secrets_to_hide=_settings.secret_values())
 
 
 # Redis restarting or failing over (Reflex's state lock expiring with it), the database restarting,

@@ -32,16 +32,53 @@ _BREAKER_VALUES = {"closed": 0, "half-open": 1, "open": 2}
 _local_task_stats: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
 
 
+# Every label value comes from a fixed set: a label fed from the request would let any client add
+# series (and memory, and scrape time) without bound.
+KNOWN_ROUTES = frozenset({
+    "login", "setup", "library", "requests", "search", "admin", "account", "error", "forbidden", "404",
+    "auth", "health", "metrics", "media", "webhooks", "ping", "assets", "favicon.ico"})
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER = "other"
+
+
 def route_of(path: str) -> str:
-    """A bounded label: the first path segment (``/auth/plex/start`` -> ``/auth``)."""
+    """A bounded label: the first path segment of a route MediaNest serves (``/auth/plex/start``
+    -> ``/auth``); Reflex's own endpoints are ``/_reflex``, anything else is ``other``."""
     first = path.strip("/").split("/", 1)[0]
-    return f"/{first}" if first and not first.startswith("_") else ("/" if not first else "/_reflex")
+    if not first:
+        return "/"
+    if first.startswith("_"):
+        return "/_reflex"
+    return f"/{first}" if first in KNOWN_ROUTES else OTHER
+
+
+def method_of(method: str) -> str:
+    return method if method in KNOWN_METHODS else OTHER
 
 
 def observe_http(method: str, path: str, status: int, seconds: float) -> None:
-    route = route_of(path)
-    HTTP_REQUESTS.labels(method, route, str(status)).inc()
+    route, method = route_of(path), method_of(method)
+    status_label = str(status) if 100 <= status <= 599 else OTHER
+    HTTP_REQUESTS.labels(method, route, status_label).inc()
     HTTP_SECONDS.labels(method, route).observe(seconds)
+
+
+_handler_names: frozenset[str] | None = None
+
+
+def handler_label(qualname: str) -> str:
+    """The handler's name when it is one the app defines, else ``other``."""
+    global _handler_names
+    if _handler_names is None:
+        import reflex as rx
+
+        names, todo = set(), list(rx.State.get_substates())
+        while todo:
+            cls = todo.pop()
+            todo.extend(cls.get_substates())
+            names.update(h.fn.__qualname__ for h in cls.event_handlers.values())
+        _handler_names = frozenset(names)
+    return qualname if qualname in _handler_names else OTHER
 
 
 def instrument_event_handlers() -> None:
@@ -57,7 +94,7 @@ def instrument_event_handlers() -> None:
         return
 
     async def timed(handler, payload, state, root_state):  # noqa: ANN001, ANN202
-        label = getattr(handler.fn, "__qualname__", "unknown")
+        label = handler_label(getattr(handler.fn, "__qualname__", ""))
         started = time.perf_counter()
         outcome = "error"
         try:
@@ -187,4 +224,4 @@ async def _snapshot() -> list:
     return families
 
 
-__all__ = ["observe_http", "instrument_event_handlers", "TaskMetricsMiddleware", "render", "REGISTRY"]
+__all__ = ["observe_http", "route_of", "handler_label", "instrument_event_handlers", "TaskMetricsMiddleware", "render", "REGISTRY"]

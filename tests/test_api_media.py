@@ -174,3 +174,31 @@ async def test_a_revocation_that_rolls_back_changes_nothing(configured, db):
                 await auth.revoke_session(session, session_id=user.session_id, reason="sign_out")
                 raise RuntimeError("the request failed after the revoke")
         assert (await client.get("/media/tmdb/w300/a.jpg")).status_code != 401
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b'{"notification_type": "MEDIA_APPROVED", "request": {"request_id": "%d"}}' % 2**64, "request_id"),
+    (b'{"notification_type": "MEDIA_APPROVED", "request": {"request_id": %d}}' % (2**70 + 1), "request_id"),
+    (b'{"notification_type": "MEDIA_APPROVED", "request": {"request_id": -4}}', "request_id"),
+    (b'{"a": ' * 5000 + b'1' + b'}' * 5000, "JSON"),
+    (b'[' * 100_000 + b']' * 100_000, None),
+])
+async def test_webhook_answers_bad_bodies_with_a_plain_400(configured, db, body, message):
+    async with _client() as client:
+        response = await client.post("/webhooks/overseerr", content=body,
+                                     headers={"Authorization": SECRET, "Content-Type": "application/json"})
+    if message is None:  # bigger than any webhook Overseerr sends
+        assert response.status_code == 413 and response.json() == {"error": "body too large"}
+        return
+    assert response.status_code == 400, response.text
+    assert message in response.json()["error"] and "Traceback" not in response.text
+
+
+async def test_webhook_refuses_an_oversized_body_without_content_length(configured, db):
+    async def chunks():  # noqa: ANN202 - a chunked upload declares no length
+        for _ in range(100):
+            yield b" " * 4096
+
+    async with _client() as client:
+        response = await client.post("/webhooks/overseerr", content=chunks(), headers={"Authorization": SECRET})
+    assert response.status_code == 413

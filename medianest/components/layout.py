@@ -94,7 +94,8 @@ def shell(*children: rx.Component, title: str = "") -> rx.Component:
                 rx.moment(format="X", interval=KEEPALIVE_MS, on_change=SessionState.keepalive, display="none"),
                 rx.fragment()),
         rx.cond(SessionState.signing_out,
-                rx.box(auto_submit_form("/auth/logout", {}, form_id="sign-out-form", label="Finish signing out"),
+                rx.box(auto_submit_form("/auth/logout", {}, form_id="sign-out-form", label="Finish signing out",
+                                        method="post"),
                        padding="1em"),
                 rx.fragment()),
         rx.box(

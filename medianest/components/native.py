@@ -22,7 +22,7 @@ def native_form(*children: rx.Component, action: str, method: str = "get", **pro
 
 
 def auto_submit_form(action: str, fields: dict[str, rx.Var | str], *, form_id: str,
-                     label: str = "Continue") -> rx.Component:
+                     label: str = "Continue", method: str = "get") -> rx.Component:
     """A form that submits itself as soon as it is rendered (a real navigation).
 
     The submit runs from a function compiled into the page, so the strict Content
@@ -32,7 +32,7 @@ def auto_submit_form(action: str, fields: dict[str, rx.Var | str], *, form_id: s
     return native_form(
         *[rx.el.input(type="hidden", name=name, value=value) for name, value in fields.items()],
         rx.button(label, type="submit", variant="soft", id=f"{form_id}-button"),
-        action=action, id=form_id, on_mount=rx.call_function(submit),
+        action=action, method=method, id=form_id, on_mount=rx.call_function(submit),
     )
 
 

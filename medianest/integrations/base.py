@@ -14,6 +14,7 @@ import httpx
 import pybreaker
 
 from ..errors import CircuitOpen, IntegrationRejected, IntegrationUnavailable
+from ..log import register_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,16 @@ def _pooled_client() -> httpx.AsyncClient:
     return client
 
 
+_CREDENTIAL_HEADERS = {"x-plex-token", "x-api-key", "authorization", "cookie"}
+
+
+def _hide_credentials(headers: dict[str, str] | None) -> None:
+    """Tokens read from the database (members' Plex tokens, stored API keys) are not in the
+    settings; registering them keeps them out of every log line, whatever the context."""
+    if headers:
+        register_secrets(v for k, v in headers.items() if k.lower() in _CREDENTIAL_HEADERS and isinstance(v, str))
+
+
 def breaker_states() -> dict[str, str]:
     return {name: b.current_state for name, b in _breakers.items()}
 
@@ -92,6 +103,7 @@ class BaseClient:
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self._headers = {"Accept": "application/json", **(headers or {})}
+        _hide_credentials(headers)
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 5.0))
         self._breaker = breaker or breaker_for(self.service)
         self._transport = transport
@@ -132,6 +144,7 @@ class BaseClient:
         """
         url = path if path.startswith("http") else f"{self.base_url}{path}"
         sent = False
+        _hide_credentials(headers)
         try:
             with self._breaker.calling():
                 sent = True

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, update
+from sqlalchemy import delete, func, update
 from sqlalchemy.orm import Session as SyncSession
 from sqlalchemy.util import await_only
 from sqlmodel import select
@@ -28,7 +28,7 @@ from ..config import Settings
 from ..db import as_utc
 from ..errors import AccessDenied, InvalidToken, NotAuthenticated, ValidationFailed
 from ..integrations.plex import PlexAccount, PlexTvClient
-from ..models import Role, User, UserSession, UserStatus, utcnow
+from ..models import Role, SystemSetting, User, UserSession, UserStatus, utcnow
 from ..security import Encryptor, hash_password, issue_token, token_hash, verify_password, verify_token
 from . import audit
 from . import settings as system
@@ -39,6 +39,7 @@ PIN_TTL = timedelta(minutes=30)
 TICKET_TTL = timedelta(minutes=2)
 _LAST_USED_GRANULARITY = timedelta(minutes=1)
 MIN_PASSWORD_LENGTH = 12
+_PIN_MARKER = "plex_pin_used:"
 
 
 @dataclass(frozen=True)
@@ -74,14 +75,40 @@ class LoginOutcome:
     next_path: str
 
 
+_DOT = {".", "%2e"}
+_DOT_DOT = {"..", ".%2e", "%2e.", "%2e%2e"}
+
+
 def safe_next_path(value: str | None) -> str:
-    """Only same-site absolute paths; anything else goes home (no open redirects)."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """Only same-site absolute paths; anything else goes home (no open redirects).
+
+    The path comes back normalised, with one leading slash: browsers resolve dot segments
+    (``/.//evil.example`` becomes ``//evil.example``) and drop tabs and newlines, so neither may
+    survive to a ``Location`` header.
+    """
+    if (not value or not value.startswith("/") or value.startswith("//") or "\\" in value
+            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)):
         return "/"
     parts = urlsplit(value)
     if parts.scheme or parts.netloc:
         return "/"
-    return value[:512]
+    segments: list[str] = []
+    for segment in parts.path.split("/"):
+        if segment == "" or segment.lower() in _DOT:
+            continue
+        if segment.lower() in _DOT_DOT:
+            if segments:
+                segments.pop()
+            continue
+        segments.append(segment)
+    path = "/" + "/".join(segments)
+    if segments and parts.path.endswith("/"):
+        path += "/"
+    if parts.query:
+        path += f"?{parts.query}"
+    if parts.fragment:
+        path += f"#{parts.fragment}"
+    return path[:512]
 
 
 # ---- Plex PIN sign-in -----------------------------------------------------------------
@@ -113,6 +140,12 @@ async def check_plex_login(session: AsyncSession, *, pin_cookie: str, plex_tv: P
         raise AccessDenied("This sign-in request has expired. Please start again.", reason="expired")
     if not pin.auth_token:
         return None
+    if not await _claim_pin(session, pin_id=claims.subject):
+        # plex.tv keeps answering an approved PIN for its whole life: without this, replaying the
+        # callback with the same cookie mints one session after another.
+        await audit.record(session, "login.pin_replayed", target=f"plex_pin:{claims.subject}", client_ip=client_ip)
+        await session.commit()
+        raise InvalidToken(detail="PIN already used")
     user = await sign_in_plex_account(session, plex_token=pin.auth_token, plex_tv=plex_tv,
                                       encryptor=encryptor, client_ip=client_ip)
     row = await create_session(session, user=user, remember=bool(claims.data.get("remember")),
@@ -123,6 +156,14 @@ async def check_plex_login(session: AsyncSession, *, pin_cookie: str, plex_tv: P
     if user.role == Role.ADMIN.value and await system.household_server(session) is None:
         next_path = "/setup"
     return LoginOutcome(user_id=user.id, username=user.username, ticket=ticket, next_path=next_path)
+
+
+async def _claim_pin(session: AsyncSession, *, pin_id: str) -> bool:
+    """True for the first sign-in that uses this PIN. Markers older than a PIN cookie's life are
+    dropped: past that the cookie itself is refused."""
+    await session.exec(delete(SystemSetting).where(SystemSetting.key.like(f"{_PIN_MARKER}%"),
+                                                   SystemSetting.updated_at < utcnow() - PIN_TTL))
+    return await system.insert_once(session, f"{_PIN_MARKER}{pin_id}", {"used_at": utcnow().isoformat()})
 
 
 async def sign_in_plex_account(session: AsyncSession, *, plex_token: str, plex_tv: PlexTvClient,

@@ -21,8 +21,11 @@ from taskiq import AsyncBroker, InMemoryBroker, ScheduledTask, ScheduleSource, T
 from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
 
 from ..config import get_settings
+from ..log import install_scrubbing
 
 logger = logging.getLogger(__name__)
+# Worker and scheduler processes log through Taskiq's own handlers: scrub them too.
+install_scrubbing(get_settings().secret_values())
 
 
 def _build_broker() -> AsyncBroker:

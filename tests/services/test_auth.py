@@ -150,6 +150,23 @@ async def test_ticket_activates_once_in_the_browser_that_started(db, plex, plex_
     assert user.username == "alice" and user.is_admin
 
 
+async def test_a_pin_signs_in_once_and_a_replay_is_refused_and_audited(db, plex, plex_tv, settings, encryptor):
+    started, outcome = await sign_in(db, plex, plex_tv, settings, encryptor, "alice")
+    assert outcome is not None
+    kwargs = dict(pin_cookie=started.pin_cookie, plex_tv=plex_tv, settings=settings, encryptor=encryptor,
+                  client_ip="10.0.0.66", user_agent="replay")
+    with pytest.raises(InvalidToken):
+        await auth.check_plex_login(db, **kwargs)  # PlexCallbackState.finish again, same PIN cookie
+    await db.rollback()
+    sessions = (await db.exec(select(UserSession))).all()
+    assert len(sessions) == 1
+    replays = (await db.exec(select(AuditLog).where(AuditLog.action == "login.pin_replayed"))).all()
+    assert len(replays) == 1 and replays[0].client_ip == "10.0.0.66"
+    # Another PIN of the same account still works.
+    _, again = await sign_in(db, plex, plex_tv, settings, encryptor, "alice")
+    assert again is not None and again.user_id == outcome.user_id
+
+
 async def test_session_without_remember_is_short_and_slides(db, plex, plex_tv, settings, encryptor):
     started, outcome = await sign_in(db, plex, plex_tv, settings, encryptor, "alice", remember=False)
     _, row = await auth.activate_session(db, ticket=outcome.ticket, pin_cookie=started.pin_cookie, settings=settings)
@@ -212,6 +229,10 @@ async def test_plex_client_id_is_generated_once(db):
 @pytest.mark.parametrize(("given", "expected"), [
     ("/admin", "/admin"), ("/a?b=1", "/a?b=1"), ("//evil.example", "/"), ("https://evil.example/", "/"),
     ("/\\evil", "/"), (None, "/"), ("admin", "/"),
+    ("/.//evil.example", "/evil.example"), ("/./evil.example", "/evil.example"), ("/..//evil.example", "/evil.example"),
+    ("/a/..//evil.example", "/evil.example"), ("/%2e//evil.example", "/evil.example"), ("///evil.example", "/"),
+    ("/\t/evil.example", "/"), ("/\n/evil.example", "/"), ("/requests//?page=2", "/requests/?page=2"),
+    ("/library/?q=a//b#top", "/library/?q=a//b#top"),
 ])
 def test_safe_next_path(given, expected):
     assert auth.safe_next_path(given) == expected

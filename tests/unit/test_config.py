@@ -56,6 +56,29 @@ def test_production_refuses_default_admin_password():
         _prod(ADMIN_PASSWORD="admin").validate_for_startup()
 
 
+@pytest.mark.parametrize(("password", "why"), [
+    ("password1", "too short"), ("hunter2", "too short"), ("password1234", "well-known"),
+    ("123456789012", "well-known"), ("aaaaaaaaaaaaaaaa", "well-known")])
+def test_production_refuses_a_weak_bootstrap_password_and_names_it(password, why):
+    with pytest.raises(SettingsError, match=f"ADMIN_PASSWORD is (a )?{why}"):
+        _prod(ADMIN_USERNAME="admin", ADMIN_PASSWORD=password).validate_for_startup()
+
+
+def test_production_accepts_a_long_uncommon_bootstrap_password_and_none_at_all():
+    _prod(ADMIN_USERNAME="admin", ADMIN_PASSWORD="tidy-otter-harbour-47").validate_for_startup()
+    _prod(ADMIN_PASSWORD=None).validate_for_startup()
+
+
+def test_development_keeps_accepting_a_short_bootstrap_password(tmp_path):
+    Settings(_env_file=None, MEDIANEST_DATA_DIR=str(tmp_path), ADMIN_PASSWORD="password1").validate_for_startup()
+
+
+def test_secret_values_lists_every_secret_for_the_log_scrubber():
+    settings = _prod(OVERSEERR_API_KEY="ovs-key-123", METRICS_TOKEN="metrics-token-1",
+                     DATABASE_URL="postgresql://u:db-pass-9@db/medianest", REDIS_URL="redis://:redis-pass-7@r:6379/0")
+    assert {STRONG, "ovs-key-123", "metrics-token-1", "db-pass-9", "redis-pass-7"} <= set(settings.secret_values())
+
+
 def test_production_needs_a_database_url():
     with pytest.raises(SettingsError, match="DATABASE_URL"):
         Settings(_env_file=None, MEDIANEST_ENV="production", JWT_SECRET=STRONG,

@@ -15,11 +15,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .api import build_api, security_middleware
+from .components import toasts
 from .config import get_settings
 from .errors import (AccessDenied, Forbidden, IntegrationUnavailable, MediaNestError, NotAuthenticated,
                      PasswordChangeRequired)
 from . import live
 from .db import session_scope
+from .handler_args import HandlerArguments
 from .log import configure_logging, current_correlation_id, new_correlation_id
 from .metrics import instrument_event_handlers
 from .services import service_status
@@ -46,12 +48,12 @@ def handle_backend_exception(exception: Exception):  # noqa: ANN201 - Reflex val
         return [rx.redirect("/forbidden")]
     if isinstance(exc, (AccessDenied, IntegrationUnavailable, MediaNestError)):
         logger.info("handled %s: %s", type(exc).__name__, exc)
-        return [rx.toast.error(exc.user_message)]
+        return [toasts.error(exc.user_message)]
     if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
         # Reflex keeps every tab's state in Redis: a Redis restart fails the events that arrive
         # meanwhile. The page stays; its keepalive re-links it once Redis is back.
         logger.warning("event failed while Redis was unreachable: %s", exc)
-        return [rx.toast.warning("Lost contact with the server for a moment. Please try that again.")]
+        return [toasts.warning("Lost contact with the server for a moment. Please try that again.")]
     reference = current_correlation_id()
     if reference in {"", "-"}:
         reference = new_correlation_id()
@@ -179,8 +181,10 @@ app = rx.App(
     api_transformer=_transformers,
     backend_exception_handler=handle_backend_exception,
     frontend_exception_handler=handle_frontend_exception,
+    toaster=toasts.toaster(),  # backend toasts arrive as data, not as code to eval
     stylesheets=[],
 )
 app.add_page(errors.not_found, route="404", title="Not found · MediaNest")
+app.add_middleware(HandlerArguments())  # crafted handler arguments never reach a handler
 app.register_lifespan_task(live_updates)
 instrument_event_handlers()

@@ -153,12 +153,15 @@ class HandlerArguments(Middleware):
 
     async def preprocess(self, app, state, event: Event) -> StateUpdate | None:  # noqa: ANN001
         registered = RegistrationContext.get().event_handlers.get(event.name)
-        if registered is None:
-            return None
+        if registered is None or not registered.states[0].__module__.startswith("medianest."):
+            return None  # Reflex's own states (hydrate, on_load, …) check their input
         fn = registered.handler.fn
-        if not getattr(fn, "__module__", "").startswith("medianest."):
-            return None  # Reflex's own handlers (hydrate, on_load, setvar) check their input
-        problem = problem_with(fn, event.payload)
+        if getattr(fn, "__module__", "").startswith("medianest."):
+            problem = problem_with(fn, event.payload)
+        else:
+            # Reflex's ``setvar`` exists on every state; MediaNest sets no var that way (it has no
+            # setters, so a call could only fail inside Reflex).
+            problem = f"{fn.__name__} is not a MediaNest handler"
         if problem is None:
             return None
         logger.info("refused a call of %s: %s", fn.__qualname__, problem)

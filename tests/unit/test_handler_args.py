@@ -85,3 +85,12 @@ async def test_middleware_lets_good_calls_and_reflex_events_through():
     assert await HandlerArguments().preprocess(None, None, Event(name=name, payload={"number": 2})) is None
     hydrate = next(n for n in RegistrationContext.get().event_handlers if n.endswith(".hydrate"))
     assert await HandlerArguments().preprocess(None, None, Event(name=hydrate, payload={})) is None
+
+
+async def test_setvar_on_a_medianest_state_is_refused_plainly():
+    from medianest.state import SessionState
+
+    name = f"{SessionState.get_full_name()}.setvar"
+    update = await HandlerArguments().preprocess(None, None, Event(name=name, payload={"var_name": "user_role",
+                                                                                     "value": "admin"}))
+    assert update is not None and update.events[0].name == "_set_value"

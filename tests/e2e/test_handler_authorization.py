@@ -224,7 +224,7 @@ def test_websocket_from_a_foreign_origin_is_refused(app_url, fresh):
 SURROGATE = "heat\udc00"
 HUGE = 2**63
 # Values a crafted message may carry; those that fit an argument's type reach the handler's own checks.
-CRAFTED = [None, HUGE, -HUGE, SURROGATE, "²", "99999999999999999999", ["x", SURROGATE], {"x": SURROGATE}, 1.5, True]
+CRAFTED = [None, HUGE, SURROGATE, "²", "99999999999999999999", ["x", SURROGATE], {"x": SURROGATE}, True]
 
 
 def crafted_calls() -> list[tuple[str, str, dict]]:

@@ -14,6 +14,10 @@ import logging
 import re
 from pathlib import Path
 
+from reflex.utils import prerequisites
+from reflex_base import constants
+from reflex_base.config import get_config
+
 logger = logging.getLogger(__name__)
 
 # An inline script: a <script> start tag without a src attribute, up to its end tag.
@@ -22,10 +26,6 @@ _INLINE_SCRIPT = re.compile(r"<script(?![^>]*\ssrc\s*=)[^>]*>(.*?)</script\s*>",
 
 def frontend_dir() -> Path:
     """Where Reflex serves the built frontend from (as ``reflex.utils.exec.get_frontend_mount``)."""
-    from reflex.utils import prerequisites  # noqa: PLC0415 - Reflex internals, isolated here
-    from reflex_base import constants
-    from reflex_base.config import get_config
-
     return (prerequisites.get_web_dir() / constants.Dirs.STATIC / get_config().frontend_path.strip("/")).resolve()
 
 

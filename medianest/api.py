@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from .config import get_settings
+from .csp import script_sources
 from .db import session_scope
 from .errors import IntegrationUnavailable, InvalidToken, NotAuthenticated, RateLimited
 from .integrations.base import breaker_states
@@ -257,14 +258,14 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _csp(settings) -> str:  # noqa: ANN001
+def _csp(settings, script_src: str) -> str:  # noqa: ANN001
     plex_images = " ".join(sorted({_origin(settings.plex_tv_url), "https://plex.tv", "https://*.plex.tv"}))
     # The sign-in form redirects to the Plex approval page; form-action also governs that redirect.
     plex_auth = _origin(settings.plex_auth_url)
     return ("default-src 'self'; "
-            # Reflex's compiled pages carry small inline bootstrap scripts (colour mode, env), and
-            # UI events sent by the backend (toasts, focus) are evaluated as JavaScript strings.
-            "script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
+            # No 'unsafe-inline', no 'unsafe-eval': the build's own inline scripts by hash (csp.py),
+            # and backend toasts travel as data (components/toasts.py).
+            f"script-src {script_src}; "
             "style-src 'self' 'unsafe-inline'; "
             f"img-src 'self' data: blob: {plex_images}; "
             "font-src 'self' data:; "
@@ -281,14 +282,18 @@ def security_middleware(app):  # noqa: ANN001, ANN201 - ASGI
         (b"referrer-policy", b"strict-origin-when-cross-origin"),
         (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
         (b"cross-origin-opener-policy", b"same-origin"),
-        (b"content-security-policy", _csp(settings).encode()),
     ]
     if settings.cookie_secure:
         extra.append((b"strict-transport-security", b"max-age=31536000"))
+    csp_pending = True
 
     async def wrapped(scope, receive, send):  # noqa: ANN001
+        nonlocal csp_pending
         if scope["type"] != "http":
             return await app(scope, receive, send)
+        if csp_pending:  # on the first request: the frontend is built by then (reflex run builds, then serves)
+            csp_pending = False
+            extra.append((b"content-security-policy", _csp(settings, script_sources()).encode()))
         incoming = dict(scope.get("headers") or [])
         cid = new_correlation_id(incoming.get(b"x-request-id", b"").decode("latin-1") or None)
         started = time.perf_counter()

@@ -22,11 +22,13 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from .api import build_api, security_middleware
+from .components import toasts
 from .config import get_settings
 from .errors import (AccessDenied, Forbidden, IntegrationUnavailable, MediaNestError, NotAuthenticated,
                      PasswordChangeRequired)
 from . import live, reflex_compat
 from .db import session_scope
+from .handler_args import HandlerArguments
 from .log import configure_logging, current_correlation_id, new_correlation_id
 from .metrics import instrument_event_handlers
 from .services import service_status
@@ -71,12 +73,12 @@ def handle_backend_exception(exception: Exception):  # noqa: ANN201 - Reflex val
         return [rx.redirect("/forbidden")]
     if isinstance(exc, (AccessDenied, IntegrationUnavailable, MediaNestError)):
         logger.info("handled %s: %s", type(exc).__name__, exc)
-        return [rx.toast.error(exc.user_message)]
+        return [toasts.error(exc.user_message)]
     if is_transient(exc):
         # Reflex keeps every tab's state in Redis and every handler reads the database: a restart of
         # either fails the events that arrive meanwhile. The page stays; its keepalive re-links it.
         logger.warning("event failed on a transient infrastructure error: %s: %s", type(exc).__name__, exc)
-        return [rx.toast.warning("Lost contact with the server for a moment. Please try that again.")]
+        return [toasts.warning("Lost contact with the server for a moment. Please try that again.")]
     reference = current_correlation_id()
     if reference in {"", "-"}:
         reference = new_correlation_id()
@@ -249,9 +251,11 @@ app = rx.App(
     api_transformer=_transformers,
     backend_exception_handler=handle_backend_exception,
     frontend_exception_handler=handle_frontend_exception,
+    toaster=toasts.toaster(),  # backend toasts arrive as data, not as code to eval
     stylesheets=[],
 )
 app.add_page(errors.not_found, route="404", title="Not found · MediaNest")
+app.add_middleware(HandlerArguments())  # crafted handler arguments never reach a handler
 app.register_lifespan_task(live_updates)
 app.add_middleware(SignedOutTabs())
 instrument_event_handlers()

@@ -8,6 +8,7 @@ from ..db import session_scope
 from ..errors import ValidationFailed
 from ..services import auth
 from ..state import SessionState
+from ..components import toasts
 from ..components.layout import shell
 
 
@@ -33,7 +34,7 @@ class PasswordState(SessionState):
             self.error = exc.user_message
             return None
         self.error, self.must_change = "", False
-        return [rx.toast.success("Password changed."), rx.redirect("/")]
+        return [toasts.success("Password changed."), rx.redirect("/")]
 
 
 @rx.page(route="/account/password", title="Password · MediaNest", on_load=PasswordState.load)

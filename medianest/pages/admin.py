@@ -6,10 +6,12 @@ import reflex as rx
 
 from ..db import session_scope
 from ..errors import IntegrationUnavailable, MediaNestError, NotFound, ValidationFailed
+from ..handler_args import as_id
 from ..integrations.registry import get_registry
 from ..models import Role, UserStatus
 from ..services import media_requests, users
 from ..state import SessionState
+from ..components import toasts
 from ..components.layout import shell
 from .admin_requests import admin_tabs
 
@@ -56,17 +58,18 @@ class AdminUsersState(SessionState):
         actor = await self._require_user(Role.ADMIN)
         overseerr = get_registry().overseerr()
         if overseerr is None:
-            return rx.toast.error("Overseerr is not configured.")
+            return toasts.error("Overseerr is not configured.")
+        target = as_id(user_id)
+        if target is None:
+            return toasts.error("That user id is not valid.")
         try:
             async with session_scope() as session:
-                text = await media_requests.import_member(session, actor=actor, user_id=int(user_id),
+                text = await media_requests.import_member(session, actor=actor, user_id=target,
                                                           overseerr=overseerr, client_ip=self._client_ip())
-        except (ValueError, TypeError):
-            return rx.toast.error("That user id is not valid.")
         except MediaNestError as exc:
-            return rx.toast.error(exc.user_message)
+            return toasts.error(exc.user_message)
         await self._refresh(actor)
-        return rx.toast.success(text)
+        return toasts.success(text)
 
     @rx.event
     async def suspend(self, user_id: str):
@@ -82,8 +85,10 @@ class AdminUsersState(SessionState):
 
     async def _change(self, user_id: str, *, status: str | None = None, role: str | None = None):  # noqa: ANN202
         actor = await self._require_user(Role.ADMIN)
+        target = as_id(user_id)
+        if target is None:
+            return toasts.error("That user id is not valid.")
         try:
-            target = int(user_id)
             async with session_scope() as session:
                 if status is not None:
                     changed = await users.set_status(session, actor=actor, user_id=target, status=status,
@@ -93,12 +98,10 @@ class AdminUsersState(SessionState):
                     changed = await users.set_role(session, actor=actor, user_id=target, role=role or "",
                                                    client_ip=self._client_ip())
                     text = f"{changed.username} is now {'an admin' if changed.role == 'admin' else 'a member'}."
-        except (ValueError, TypeError):
-            return rx.toast.error("That user id is not valid.")
         except (ValidationFailed, NotFound) as exc:
-            return rx.toast.error(exc.user_message)
+            return toasts.error(exc.user_message)
         await self._refresh(actor)
-        return rx.toast.success(text)
+        return toasts.success(text)
 
 
 def _row(row: rx.Var) -> rx.Component:

@@ -8,10 +8,12 @@ from typing import Any
 import reflex as rx
 from sqlmodel import select
 
+from ..components import toasts
 from ..components.layout import shell
 from ..components.media import live_reload
 from ..db import session_scope
 from ..errors import MediaNestError
+from ..handler_args import as_id
 from ..integrations.registry import get_registry
 from ..models import Role, User
 from ..services import media_requests
@@ -51,7 +53,7 @@ class AdminRequestsState(SessionState):
         return max(1, -(-self.total // PAGE_SIZE))
 
     async def _refresh(self, actor) -> None:  # noqa: ANN001
-        member = int(self.member_filter) if self.member_filter.isdigit() else None
+        member = as_id(self.member_filter)
         async with session_scope() as session:
             found, self.total = await media_requests.list_requests(
                 session, viewer=actor, mine=False, status=self.status_filter, media_type=self.type_filter,
@@ -90,7 +92,7 @@ class AdminRequestsState(SessionState):
     @rx.event
     async def set_member_filter(self, value: str):
         actor = await self._require_user(Role.ADMIN)
-        if value == "all" or value.isdigit():
+        if value == "all" or as_id(value) is not None:
             self.member_filter, self.page = value, 1
             await self._refresh(actor)
 
@@ -128,14 +130,14 @@ class AdminRequestsState(SessionState):
     async def confirm_decline(self):
         actor = await self._require_user(Role.ADMIN)
         if len(self.decline_reason.strip()) > media_requests.MAX_REASON:
-            return rx.toast.error(f"Keep the reason under {media_requests.MAX_REASON} characters.")
+            return toasts.error(f"Keep the reason under {media_requests.MAX_REASON} characters.")
         self.decline_open = False
         return await self._decide(actor, self.decline_id, False, self.decline_reason)
 
     async def _decide(self, actor, request_id: int, approve: bool, reason: str):  # noqa: ANN001, ANN202
         overseerr = get_registry().overseerr()
         if overseerr is None:
-            return rx.toast.error("Overseerr is not configured.")
+            return toasts.error("Overseerr is not configured.")
         self.busy_id = request_id
         try:
             async with session_scope() as session:
@@ -143,11 +145,11 @@ class AdminRequestsState(SessionState):
                                                    reason=reason, overseerr=overseerr, client_ip=self._client_ip())
         except MediaNestError as exc:
             await self._refresh(actor)
-            return rx.toast.error(exc.user_message)
+            return toasts.error(exc.user_message)
         finally:
             self.busy_id = 0
         await self._refresh(actor)
-        return rx.toast.success(text)
+        return toasts.success(text)
 
 
 def _decide_buttons(row: rx.Var) -> rx.Component:

@@ -8,6 +8,7 @@ from typing import Any
 
 import reflex as rx
 
+from ..components import toasts
 from ..components.layout import shell
 from ..components.media import live_reload, poster
 from ..db import session_scope
@@ -101,9 +102,9 @@ class RequestsState(SessionState):
             async with session_scope() as session:
                 await media_requests.unfollow(session, user=user, follow_id=int(follow_id))
         except MediaNestError as exc:
-            return rx.toast.error(exc.user_message)
+            return toasts.error(exc.user_message)
         await self._refresh(user)
-        return rx.toast.success("You no longer follow it.")
+        return toasts.success("You no longer follow it.")
 
 
 def status_badge(row: rx.Var) -> rx.Component:

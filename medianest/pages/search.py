@@ -8,6 +8,7 @@ from typing import Any
 
 import reflex as rx
 
+from ..components import toasts
 from ..components.layout import shell
 from ..components.media import live_reload, media_grid, poster
 from ..config import get_settings
@@ -251,9 +252,9 @@ class SearchState(SessionState):
         user = await self._require_user()
         item = self._item(str(key))
         if item is None or item["media_type"] != "movie":
-            return rx.toast.error("That result is gone; search again.")
+            return toasts.error("That result is gone; search again.")
         if item["action"] != "request":
-            return rx.toast.info(f"{item['title']} is {item['badge_label'].lower()}; there is nothing to request.")
+            return toasts.info(f"{item['title']} is {item['badge_label'].lower()}; there is nothing to request.")
         return await self._submit(user, item, ())
 
     async def _submit(self, user, item: dict[str, Any], seasons: tuple[int, ...]):  # noqa: ANN001, ANN202
@@ -265,17 +266,17 @@ class SearchState(SessionState):
                     session, user=user, draft=self._draft(item, seasons), overseerr=get_registry().overseerr(),
                     limit_per_hour=settings.request_limit_per_hour, retry_max_s=settings.request_retry_max_s)
         except RateLimited as exc:
-            return rx.toast.error(exc.user_message, duration=10000)
+            return toasts.error(exc.user_message, duration=10000)
         except media_requests.NotInOverseerr as exc:
             self.not_in_overseerr = True
-            return rx.toast.error(exc.user_message, duration=10000)
+            return toasts.error(exc.user_message, duration=10000)
         except search.TitleAvailable as exc:
             self._learned(item["key"], "available", exc.plex_url)
             self._update_item(item["key"], badge="available", badge_label="Available", action="none",
                               can_follow=False, plex_url=exc.plex_url or item["plex_url"])
-            return rx.toast.info(exc.user_message, duration=10000)
+            return toasts.info(exc.user_message, duration=10000)
         except MediaNestError as exc:
-            return rx.toast.error(exc.user_message)
+            return toasts.error(exc.user_message)
         finally:
             self.busy_key = ""
         row = outcome.row
@@ -284,31 +285,31 @@ class SearchState(SessionState):
             self._update_item(item["key"], badge="requested", badge_label="Requested",
                               action="follow" if item["media_type"] == "movie" else "seasons",
                               can_follow=item["media_type"] == "tv")
-            return rx.toast.info(outcome.message, duration=10000)
+            return toasts.info(outcome.message, duration=10000)
         if row.status == "refused":
-            return rx.toast.error(outcome.message, duration=10000)
+            return toasts.error(outcome.message, duration=10000)
         self._update_item(item["key"], badge="requested", badge_label="You requested this",
                           action="none" if item["media_type"] == "movie" else "seasons")
         if row.status == "queued":
-            return rx.toast.warning(outcome.message, duration=10000)
-        return rx.toast.success(outcome.message)
+            return toasts.warning(outcome.message, duration=10000)
+        return toasts.success(outcome.message)
 
     @rx.event
     async def follow(self, key: str):
         user = await self._require_user()
         item = self._item(str(key))
         if item is None:
-            return rx.toast.error("That result is gone; search again.")
+            return toasts.error("That result is gone; search again.")
         if item["action"] != "follow" and not item["can_follow"]:
-            return rx.toast.info(f"{item['title']} cannot be followed ({item['badge_label'].lower()}).")
+            return toasts.info(f"{item['title']} cannot be followed ({item['badge_label'].lower()}).")
         try:
             async with session_scope() as session:
                 text = await media_requests.follow(session, user=user, draft=self._draft(item))
         except MediaNestError as exc:
-            return rx.toast.error(exc.user_message)
+            return toasts.error(exc.user_message)
         self._update_item(item["key"], action="none" if item["media_type"] == "movie" else item["action"],
                           can_follow=False, badge_label=f"{item['badge_label']} · following")
-        return rx.toast.success(text)
+        return toasts.success(text)
 
     # ---- the season picker ------------------------------------------------------------
 
@@ -362,7 +363,7 @@ class SearchState(SessionState):
         item = self._item(self.picker_key)
         if item is None:
             self.picker_open = False
-            return rx.toast.error("That result is gone; search again.")
+            return toasts.error("That result is gone; search again.")
         allowed = {s["number"] for s in self.picker_seasons if s["selectable"]}
         chosen = tuple(n for n in self.picker_selected if n in allowed)
         if not chosen:

@@ -10,6 +10,7 @@ from ..integrations.registry import get_registry
 from ..models import Role
 from ..services import household
 from ..state import SessionState
+from ..components import toasts
 from ..components.layout import shell
 
 
@@ -53,7 +54,7 @@ class SetupState(SessionState):
             return
         self.saving = ""
         self.household_name = chosen.name
-        yield [rx.toast.success(f"{chosen.name} is now the household server."), rx.redirect("/")]
+        yield [toasts.success(f"{chosen.name} is now the household server."), rx.redirect("/")]
 
 
 def _server_card(server: rx.Var) -> rx.Component:

@@ -71,6 +71,12 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Header lines and header dicts: "Cookie: a=b; c=d", {'cookie': 'a=b'}, ('authorization', 'Bearer x').
     (re.compile(r"""(?i)(\b%s\b(?:['"]?\s*:|['"]\s*,)\s*(?:b(?=['"]))?['"]?)(?![\s'"]|\[redacted\])[^'"\r\n]+""" % _HEADER_NAMES),
      r"\1" + REDACTED),
+    # A quoted value of a credential key, spaces and all: "password": "correct horse battery".
+    (re.compile(r"""(?i)(\b(?:%s)\b['"]?\s*[:=]\s*(?:b(?=['"]))?)(['"])(?!\[redacted\])(?:\\.|(?!\2).)+\2"""
+                % _SECRET_KEYS), r"\1\2" + REDACTED + r"\2"),
+    # The password-change form's fields, logged as a dict ({'current': …, 'new': …, 'confirm': …}).
+    (re.compile(r"""(?i)(['"](?:current|new|confirm)['"]\s*:\s*)(['"])(?!\[redacted\])(?:\\.|(?!\2).)+\2"""),
+     r"\1\2" + REDACTED + r"\2"),
     # key=value and "key": "value" for anything that names a credential (query strings, reprs, JSON).
     (re.compile(r"""(?i)(\b(?:%s)\b['"]?\s*[:=]\s*(?:b(?=['"]))?['"]?)(?![\s'"]|\[redacted\])([^'"&;,\s)}\]]+)""" % _SECRET_KEYS),
      r"\1" + REDACTED),
@@ -81,23 +87,30 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # user:password@ in URLs (database and Redis URLs).
     (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@'\"]*:)[^/\s@'\"]+@"), r"\1" + REDACTED + "@"),
 )
+# Settings secrets stay for the life of the process; tokens seen in upstream calls are bounded
+# (oldest forgotten first), so a long-running worker cannot grow without limit.
+_permanent_secrets: set[str] = set()
 _known_secrets: dict[str, None] = {}
 _known_lock = threading.Lock()
 _known_regex: re.Pattern[str] | None = None
 
 
-def register_secrets(values: Iterable[str | None]) -> None:
+def register_secrets(values: Iterable[str | None], *, permanent: bool = False) -> None:
     """Values that must never appear in a log line, whatever their context (keys, tokens)."""
     global _known_regex
-    fresh = [v for v in values if v and len(v) >= _MIN_KNOWN_SECRET and v not in _known_secrets]
+    fresh = [v for v in values if v and len(v) >= _MIN_KNOWN_SECRET
+             and v not in _known_secrets and v not in _permanent_secrets]
     if not fresh:
         return
     with _known_lock:
         for value in fresh:
+            if permanent:
+                _permanent_secrets.add(value)
+                continue
             if len(_known_secrets) >= _MAX_KNOWN_SECRETS:
                 _known_secrets.pop(next(iter(_known_secrets)))
             _known_secrets[value] = None
-        ordered = sorted(_known_secrets, key=len, reverse=True)
+        ordered = sorted({*_permanent_secrets, *_known_secrets}, key=len, reverse=True)
         _known_regex = re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
 
@@ -146,14 +159,31 @@ _scrubbing_factory._medianest = True  # type: ignore[attr-defined]
 class _RedactingStream(io.TextIOBase):
     """stdout/stderr for text written around logging (rich consoles, print, warnings)."""
 
+    # Rich and print() may write one line in several pieces: scrub whole lines, so that a token
+    # split across two writes is still recognised (a line longer than this goes out as it is cut).
+    _MAX_PENDING = 65536
+
     def __init__(self, stream) -> None:  # noqa: ANN001
         self._stream = stream
+        self._pending = ""
+        self._lock = threading.Lock()
 
     def write(self, text: str) -> int:
-        self._stream.write(redact(text))
+        with self._lock:
+            self._pending += text
+            if "\n" in self._pending:
+                done, _, self._pending = self._pending.rpartition("\n")
+                self._stream.write(redact(done + "\n"))
+            if len(self._pending) > self._MAX_PENDING:
+                self._stream.write(redact(self._pending))
+                self._pending = ""
         return len(text)
 
     def flush(self) -> None:
+        with self._lock:
+            if self._pending:
+                self._stream.write(redact(self._pending))
+                self._pending = ""
         self._stream.flush()
 
     def __getattr__(self, name: str):  # noqa: ANN204 - fileno, isatty, encoding, buffer …
@@ -162,7 +192,7 @@ class _RedactingStream(io.TextIOBase):
 
 def install_scrubbing(secrets_to_hide: Iterable[str | None] = ()) -> None:
     """Scrub every log record and everything written to stdout/stderr in this process (idempotent)."""
-    register_secrets(secrets_to_hide)
+    register_secrets(secrets_to_hide, permanent=True)
     if not getattr(logging.getLogRecordFactory(), "_medianest", False):
         global _base_factory
         _base_factory = logging.getLogRecordFactory()

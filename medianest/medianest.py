@@ -50,14 +50,30 @@ configure_logging(level=_settings.log_level,
 # its pool exhausted or a connection dropped: the next try works, so they are not the error page.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     RedisConnectionError, RedisTimeoutError, RedisReadOnlyError, LockExpiredError,
-    OperationalError, DisconnectionError, PoolTimeoutError, ConnectionError)
+    DisconnectionError, PoolTimeoutError, ConnectionError)
+# PostgreSQL: connection exceptions (class 08), shutdown/restart, serialization and lock timeouts.
+_TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57P01", "57P02", "57P03"}
+# What drivers say when the server went away (psycopg gives these without a SQLSTATE) or SQLite is busy.
+_TRANSIENT_DB_TEXT = ("server closed the connection", "connection refused", "could not connect",
+                      "connection timeout", "timeout expired", "terminating connection", "connection is closed",
+                      "connection reset", "the database system is starting up", "the database system is shutting down",
+                      "database is locked", "consuming input failed", "ssl syscall error")
 
 
 def is_transient(exc: BaseException) -> bool:
+    """A blip worth "try again", as opposed to a fault that would fail every time (a missing table,
+    a refused database password), which must reach the log with a reference."""
     if isinstance(exc, TRANSIENT_ERRORS):
         return True
-    # psycopg raises InterfaceError (not OperationalError) on a connection closed under it.
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:  # e.g. psycopg's InterfaceError on a connection closed under it
+        return True
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if state:
+        return str(state).startswith("08") or state in _TRANSIENT_SQLSTATES
+    return isinstance(exc, OperationalError) and any(text in str(exc.orig or exc).lower()
+                                                     for text in _TRANSIENT_DB_TEXT)
 
 
 def handle_backend_exception(exception: Exception):  # noqa: ANN201 - Reflex validates the signature
@@ -140,32 +156,53 @@ async def refresh_user_feed(target_app: rx.App, user_id: int) -> None:
 
 
 async def end_sessions(target_app: rx.App, user_id: int, session_ids: set[str]) -> None:
-    """Sessions were revoked: first unlink all their tabs from the member's feed under one lock
-    (nothing of the member's reaches them from then on), then clear each tab and send it to sign-in."""
+    """Sessions were revoked: first unlink all their known tabs from the member's feed under one
+    lock (nothing of the member's reaches them from then on), then clear each tab and send it to
+    sign-in, each in a task of its own so that a tab busy in a slow handler holds up no one.
+
+    A tab linked to the feed but not (yet, or no longer) recorded in ``_tabs`` is cleared too when
+    its own state says it belongs to one of the ended sessions (``end_tab`` checks under its lock)."""
     token = rx.BaseStateToken(ident=user_feed_token(user_id), cls=UserFeed)
     async with target_app.modify_state(token) as root:
         feed = await root.get_state(UserFeed)
-        tabs = {tab for tab, session_id in feed._tabs.items() if session_id in session_ids}
-        if tabs:
-            feed._linked_from = set(feed._linked_from) - tabs
-            feed._tabs = {tab: s for tab, s in feed._tabs.items() if tab not in tabs}
-    for tab in tabs:
-        await end_tab(target_app, tab, session_ids)
+        known = {tab for tab, session_id in feed._tabs.items() if session_id in session_ids}
+        unknown = set(feed._linked_from) - set(feed._tabs)
+        if known:
+            feed._linked_from = set(feed._linked_from) - known
+            feed._tabs = {tab: s for tab, s in feed._tabs.items() if tab not in known}
+    connected = await reflex_compat.connected_tokens(target_app, known | unknown)
+    for tab in connected:
+        _in_background(end_tab(target_app, tab, session_ids))
 
 
 async def end_tab(target_app: rx.App, tab: str, session_ids: set[str] | None = None) -> None:
-    """Clear one tab (if it still belongs to one of ``session_ids``) wherever its socket lives."""
+    """Clear one tab wherever its socket lives: if ``session_ids`` is given, only a tab of one of
+    those (revoked) sessions, which is then sent to sign-in; otherwise (its session ended or its
+    cookie is gone) whatever it holds, leaving the redirect to the event that found out."""
     async with target_app.modify_state(rx.BaseStateToken(ident=tab, cls=SessionState)) as root:
         session = await root.get_state(SessionState)
         if session_ids is not None and session._session_id not in session_ids:
             return
         rehydrate = await clear_tab(root)
     if rehydrate is not None and target_app.event_namespace is not None:
-        events = Event.from_event_type([rx.redirect("/login?signed_out=1", replace=True), *rehydrate])
+        redirect = [rx.redirect("/login?signed_out=1", replace=True)] if session_ids is not None else []
+        events = Event.from_event_type([*redirect, *rehydrate])
         await target_app.event_namespace.emit_update(update=StateUpdate(events=events), token=tab)
 
 
 _clearing: set[asyncio.Task] = set()
+
+
+def _in_background(work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(work)
+    _clearing.add(task)
+    task.add_done_callback(_clearing.discard)
+    task.add_done_callback(_log_failure)
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("clearing a signed-out tab failed: %r", task.exception())
 
 
 def _clear_this_tab_later() -> None:
@@ -175,20 +212,16 @@ def _clear_this_tab_later() -> None:
         tab = EventContext.get().token
     except LookupError:
         return
-    task = asyncio.get_running_loop().create_task(end_tab(app, tab))
-    _clearing.add(task)
-    task.add_done_callback(_clearing.discard)
+    _in_background(end_tab(app, tab))
 
 
 async def _forget_closed_tabs(target_app: rx.App, board: rx.SharedState) -> None:
     """Reflex never unlinks a tab that went away, so every change would be fanned out to every
     tab ever opened; drop the ones whose socket is gone (they re-link on their next page load)."""
-    namespace = target_app.event_namespace
-    if namespace is None:
+    if target_app.event_namespace is None:
         return
-    manager = namespace._token_manager  # internal API, isolated here
     linked = set(board._linked_from)
-    gone = {t for t in linked if not await manager.is_token_connected(t)}
+    gone = linked - await reflex_compat.connected_tokens(target_app, linked)
     if gone:
         board._linked_from = linked - gone
         if isinstance(board, UserFeed):

@@ -73,6 +73,16 @@ def _skip_bookkeeping_only(original: Callable[..., list[Any]]) -> Callable[..., 
     return update_other_tokens
 
 
+async def connected_tokens(app: Any, tokens: set[str]) -> set[str]:
+    """The tabs among ``tokens`` whose socket is connected to any web process (Reflex's token
+    manager, which is shared through Redis in production)."""
+    namespace = app.event_namespace
+    if namespace is None or not tokens:
+        return set()
+    manager = namespace._token_manager
+    return {token for token in tokens if await manager.is_token_connected(token)}
+
+
 def install() -> None:
     """Patch Reflex where MediaNest needs it to behave differently; safe to call more than once."""
     current = _shared._do_update_other_tokens

@@ -9,6 +9,7 @@ client cannot send a user id or role of its own.
 from __future__ import annotations
 
 import hashlib
+import logging
 import zlib
 from typing import Any
 
@@ -25,6 +26,9 @@ from .log import new_correlation_id
 from .models import Role
 from .services import auth, notifications, service_status
 from .services import settings as system
+
+
+logger = logging.getLogger(__name__)
 
 
 class TicketState(rx.State):
@@ -313,7 +317,9 @@ class SignedOutTabs(Middleware):
                 return None
         except NotAuthenticated:
             pass
-        await clear_tab(state)
+        except Exception as exc:  # noqa: BLE001 - e.g. a database blip: fail closed, never hang the hydrate
+            logger.warning("could not check a reconnecting tab's session (%s): clearing the tab", type(exc).__name__)
+        await clear_tab(state)  # the page's guard signs the member back in once the session checks out
         return None
 
 

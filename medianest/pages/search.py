@@ -280,6 +280,12 @@ class SearchState(SessionState):
         finally:
             self.busy_key = ""
         row = outcome.row
+        if row.status == "available":  # Overseerr said so right before the request would have gone out
+            self._learned(item["key"], "available", row.plex_url)
+            self._update_item(item["key"], badge="available", badge_label="Available", action="none",
+                              can_follow=False, plex_url=row.plex_url or item["plex_url"])
+            return toasts.info(f"{row.title} is already available in Plex; nothing was requested.",
+                               duration=10000)
         if row.status == "duplicate":
             self._learned(item["key"], "pending")
             self._update_item(item["key"], badge="requested", badge_label="Requested",

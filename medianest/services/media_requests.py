@@ -55,6 +55,8 @@ NO_USER_RECHECK = timedelta(minutes=1)
 #: One delivery attempt may spend this many HTTP timeouts talking to Overseerr (a look-up for an
 #: earlier delivery, the request itself) before it counts as "not answering"...
 ATTEMPT_TIMEOUTS = 2
+#: What a row waiting only because Overseerr did not answer says (release_waiting looks for it).
+UNREACHABLE_NOTE = "Overseerr is not answering; MediaNest will send it automatically."
 #: ...and its lease one timeout more, for the database work around the calls (at least this long).
 MIN_LEASE_S = 5.0
 RETRY_BASE_S = 15
@@ -304,7 +306,9 @@ async def submit(session: AsyncSession, *, user: CurrentUser, draft: Draft, over
     asked = {n for row in mine for n in row.seasons}
     if draft.media_type == "tv" and asked.issuperset(draft.seasons):
         raise ValidationFailed("You have already requested those seasons; see My requests.")
-    await _refuse_if_available(session, draft, overseerr)
+    known = await search.known_available(session, draft.media_type, draft.tmdb_id, draft.seasons)
+    if known is not None:  # Overseerr itself is asked right before the request is sent (_send_once)
+        raise search.TitleAvailable(draft.title, known.plex_url)
     # One submission per member at a time (PostgreSQL row lock; SQLite serialises writes anyway),
     # so parallel tabs cannot both pass the hourly limit.
     await session.exec(select(User.id).where(User.id == user.id).with_for_update())
@@ -334,28 +338,13 @@ async def submit(session: AsyncSession, *, user: CurrentUser, draft: Draft, over
                        ok=False, unreachable=True)
 
 
-async def _refuse_if_available(session: AsyncSession, draft: Draft, overseerr: OverseerrClient) -> None:
+def _refuse_if_in_plex(details: MediaDetails, media_type: str, seasons: Iterable[int], title: str) -> None:
     """Raise ``search.TitleAvailable`` when the title (every chosen season) is in Plex.
 
-    The card the member clicked may come from a search snapshot minutes old, and Seerr answers a
-    new request for an available title with 201 (a needless request, auto-approved for an admin)
-    where Overseerr says 409. So Overseerr is asked afresh; when it does not answer, what
-    MediaNest itself knows (webhook, status sync, follows) decides."""
-    try:
-        await _refuse_if_in_plex(overseerr, draft.media_type, draft.tmdb_id, draft.seasons, draft.title)
-    except IntegrationUnavailable:
-        known = await search.known_available(session, draft.media_type, draft.tmdb_id, draft.seasons)
-        if known is not None:
-            raise search.TitleAvailable(draft.title, known.plex_url) from None
-    except IntegrationRejected:
-        return  # e.g. an unknown title: the delivery says so
-
-
-async def _refuse_if_in_plex(overseerr: OverseerrClient, media_type: str, tmdb_id: int, seasons: Iterable[int],
-                             title: str) -> None:
-    """Ask Overseerr afresh; raise ``search.TitleAvailable`` when the title (every chosen season)
-    is in Plex. Raises ``IntegrationUnavailable`` / ``IntegrationRejected`` like the client."""
-    details = await (overseerr.movie(tmdb_id) if media_type == "movie" else overseerr.tv(tmdb_id))
+    The card the member clicked may come from a search snapshot minutes old, the title may have
+    reached Plex while a queued request waited, and Seerr answers a new request for an available
+    title with 201 (a needless request, auto-approved for an admin) where Overseerr says 409: so
+    every attempt looks at Overseerr's fresh details right before it sends."""
     in_plex = {s.season_number for s in details.seasons if s.status == "available"}
     chosen = set(seasons)
     if details.status == "available" or (media_type == "tv" and chosen and chosen <= in_plex):
@@ -399,23 +388,20 @@ async def _linked_elsewhere(session: AsyncSession, row: MediaRequest) -> set[int
         MediaRequest.overseerr_request_id.is_not(None)))).all())
 
 
-async def _send_once(session: AsyncSession, row: MediaRequest, overseerr: OverseerrClient,
+async def _send_once(row: MediaRequest, overseerr: OverseerrClient, member: int,
                      linked: set[int]) -> OverseerrRequest:
-    """The Overseerr side of one attempt: the member's Overseerr user, then their request.
+    """The Overseerr side of one attempt: the title's fresh details, then the member's request.
 
     An earlier attempt may have reached Overseerr with its answer lost. Overseerr's duplicate
     check only looks at a title's first request, so when that one was declined a re-send is
     accepted as a second request: look for the member's own request first and adopt it."""
-    member = await overseerr_user_id(session, row.user_id, overseerr)
-    if member is None:
-        raise NotInOverseerr()
+    details = await (overseerr.movie(row.tmdb_id) if row.media_type == "movie" else overseerr.tv(row.tmdb_id))
     if row.attempts > 1:
-        earlier = await _find_own(overseerr, row, member, linked)
+        earlier = await _find_own(overseerr, row, member, linked, details)
         if earlier is not None:
             logger.info("request %s: adopting Overseerr request %s from an earlier attempt", row.id, earlier.id)
             return earlier
-        # The title may have reached Plex while the row waited (submit checked only once).
-        await _refuse_if_in_plex(overseerr, row.media_type, row.tmdb_id, row.seasons, row.title)
+    _refuse_if_in_plex(details, row.media_type, row.seasons, row.title)
     try:
         return await overseerr.create_request(row.media_type, row.tmdb_id, list(row.seasons) or None, as_user=member)
     except AlreadyRequested:
@@ -442,18 +428,22 @@ async def deliver(session: AsyncSession, row_id: int, overseerr: OverseerrClient
     ending: tuple[RequestStatus, str] | None = None
     retry_note, unreachable, refused = "", False, False
     try:
-        # Bounded as a whole, so the attempt never outlives its lease (see delivery_lease).
+        member = await overseerr_user_id(session, row.user_id, overseerr)
+        if member is None:
+            raise NotInOverseerr()
+        # The Overseerr calls are bounded as a whole, so the attempt never outlives its lease (see
+        # delivery_lease); the database work stays outside, never cancelled half-way.
         async with asyncio.timeout(ATTEMPT_TIMEOUTS * overseerr.timeout_s):
-            accepted = await _send_once(session, row, overseerr, linked)
+            accepted = await _send_once(row, overseerr, member, linked)
     except CircuitOpen:
         # Nothing was sent: not a failed attempt, and no longer wait (the breaker closing
         # releases the queue, see release_waiting).
         unreachable, refused = True, True
-        retry_note = "Overseerr is not answering; MediaNest will send it automatically."
+        retry_note = UNREACHABLE_NOTE
         logger.info("request %s stays queued: Overseerr's circuit is open", row.id)
     except (IntegrationUnavailable, TimeoutError) as exc:
         unreachable = True
-        retry_note = "Overseerr is not answering; MediaNest will send it automatically."
+        retry_note = UNREACHABLE_NOTE
         logger.info("request %s stays queued: %r (attempt %s)", row.id, exc, row.attempts)
     except AlreadyRequested as exc:
         ending = (RequestStatus.DUPLICATE, "Someone else has already requested this. Follow it to be told "
@@ -529,14 +519,14 @@ def _end(row: MediaRequest, status: RequestStatus, message: str) -> None:
 
 
 async def _find_own(overseerr: OverseerrClient, row: MediaRequest, member: int,
-                    linked: set[int]) -> OverseerrRequest | None:
+                    linked: set[int], details: MediaDetails | None = None) -> OverseerrRequest | None:
     """The member's own live request for this title in Overseerr that no other MediaNest row
     stands for, newest first. Raises ``IntegrationUnavailable`` when Overseerr does not answer."""
-    try:
-        details: MediaDetails = await (overseerr.movie(row.tmdb_id) if row.media_type == "movie"
-                                       else overseerr.tv(row.tmdb_id))
-    except OverseerrNotFound:
-        return None  # the request itself will say so
+    if details is None:
+        try:
+            details = await (overseerr.movie(row.tmdb_id) if row.media_type == "movie" else overseerr.tv(row.tmdb_id))
+        except OverseerrNotFound:
+            return None  # the request itself will say so
     for request_id in sorted(set(details.request_ids) - linked, reverse=True):
         try:
             found = await overseerr.request(request_id)
@@ -573,15 +563,21 @@ def _message_for(row: MediaRequest) -> str:
     return f"{row.title} was requested and approved."
 
 
-async def release_waiting(session: AsyncSession, *, timeout_s: float) -> int:
+async def release_waiting(session: AsyncSession, *, timeout_s: float, only_unreachable: bool = False) -> int:
     """Overseerr answers again: queued rows waiting out a backoff become due now (returns how many).
+    ``only_unreachable``: only rows that wait because Overseerr did not answer (the status check
+    calls this on every check that finds Overseerr up; a row refused for another reason keeps
+    its backoff).
 
     A row whose wait ends within one lease is left alone: it may be leased by an attempt in
     progress, which must not be sent a second time, and it is due soon anyway."""
     now = utcnow()
+    waiting = [MediaRequest.status == RequestStatus.QUEUED.value,
+               MediaRequest.next_attempt_at > now + delivery_lease(timeout_s)]
+    if only_unreachable:
+        waiting.append(MediaRequest.last_error == UNREACHABLE_NOTE)
     result = await session.exec(sa.update(MediaRequest).where(  # type: ignore[call-overload]
-        MediaRequest.status == RequestStatus.QUEUED.value,
-        MediaRequest.next_attempt_at > now + delivery_lease(timeout_s)).values(next_attempt_at=now))
+        *waiting).values(next_attempt_at=now))
     await session.commit()
     if result.rowcount:
         logger.info("Overseerr answers again: %s queued requests are due now", result.rowcount)

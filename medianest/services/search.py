@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -237,6 +238,11 @@ def _epoch(value: datetime | None) -> float:
     return stamp.timestamp() if stamp is not None else 0.0
 
 
+# The request statuses that say something about a title today (the rest - refused, duplicate,
+# failed - say nothing, and a member's history of them must not be read on every search).
+_TELLING_STATUSES = (*OPEN_REQUEST_STATUSES, RequestStatus.DECLINED.value, RequestStatus.AVAILABLE.value)
+
+
 async def known(session: AsyncSession, user_id: int, keys: Sequence[Key]) -> Known:
     """What MediaNest knows about these titles (two queries)."""
     empty = Known({}, set(), set(), {}, {})
@@ -246,11 +252,13 @@ async def known(session: AsyncSession, user_id: int, keys: Sequence[Key]) -> Kno
     rows = (await session.exec(select(
         MediaRequest.media_type, MediaRequest.tmdb_id, MediaRequest.status, MediaRequest.user_id,
         MediaRequest.seasons, MediaRequest.plex_url, MediaRequest.updated_at, MediaRequest.completed_at,
-    ).where(MediaRequest.tmdb_id.in_(ids)).order_by(MediaRequest.id))).all()
+    ).where(MediaRequest.tmdb_id.in_(ids), MediaRequest.status.in_(_TELLING_STATUSES))
+        .order_by(MediaRequest.id))).all()
     follows = (await session.exec(select(
         RequestFollow.media_type, RequestFollow.tmdb_id, RequestFollow.user_id, RequestFollow.status,
         RequestFollow.plex_url, RequestFollow.notified_at,
-    ).where(RequestFollow.tmdb_id.in_(ids)))).all()
+    ).where(RequestFollow.tmdb_id.in_(ids), sa.or_(RequestFollow.user_id == user_id,
+                                                   RequestFollow.status == RequestStatus.AVAILABLE.value)))).all()
     result = empty
     found: dict[Key, list[_Availability]] = {}
     for media_type, tmdb_id, status, owner, seasons, plex_url, updated_at, completed_at in rows:

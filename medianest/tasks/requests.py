@@ -40,14 +40,15 @@ async def sync_requests() -> int:
     return changed
 
 
-async def overseerr_answers_again() -> int:
+async def overseerr_answers_again(*, only_unreachable: bool = False) -> int:
     """Overseerr is back (the status check or this process's breaker saw it): the queued requests
     waiting out a backoff are sent now rather than after it. Returns how many were released."""
     overseerr = get_registry().overseerr()
     if overseerr is None:
         return 0
     async with session_scope() as session:
-        released = await media_requests.release_waiting(session, timeout_s=overseerr.timeout_s)
+        released = await media_requests.release_waiting(session, timeout_s=overseerr.timeout_s,
+                                                        only_unreachable=only_unreachable)
     if released:
         await deliver_queued.kiq()
     return released

@@ -34,8 +34,11 @@ async def check_services() -> int:
     for change in changes:
         if change.old is not None:
             logger.info("status of %s: %s -> %s", change.name, change.old, change.new)
-    if any(c.key == "overseerr" and c.new == "up" and c.old not in (None, "up") for c in changes):
-        await overseerr_answers_again()  # queued requests go out now, not after their backoff
+    # MediaNest's own check of Overseerr (run even when a Kuma monitor of that name shows the
+    # card): while it answers, requests that wait only because it did not go out now, not after
+    # their backoff.
+    if any(r.key == "overseerr" and r.status == "up" for r in results):
+        await overseerr_answers_again(only_unreachable=True)
     return len(changes)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import os
 import threading
 import uuid
@@ -38,7 +39,7 @@ MEMBER = {"SessionState.guard", "SessionState.sign_out", "SessionState.keepalive
           "PasswordState.change_password", "SessionState.dismiss_notice", "SessionState.dismiss_all_notices",
           *(f"SearchState.{name}" for name in (
               "load", "set_query", "load_more", "set_kind", "request_movie", "follow", "open_seasons",
-              "toggle_season", "close_seasons", "request_seasons")),
+              "toggle_season", "close_seasons", "request_seasons", "refresh_states")),
           *(f"RequestsState.{name}" for name in ("load", "reload", "set_filter", "go_to_page", "unfollow")),
           *(f"LibraryState.{name}" for name in ("load", "choose", "set_query", "load_more"))}
 
@@ -242,9 +243,22 @@ def crafted_calls() -> list[tuple[str, str, dict]]:
     return calls
 
 
+class _AsciiJson:
+    """JSON for the test's socket: a lone surrogate travels escaped (``\\udc00``), as a browser's
+    JSON.stringify sends it. python-socketio keeps one JSON module for every packet in the process,
+    and a Reflex app built in this process (the unit tests import it) installs one that writes raw
+    characters, which the client's websocket then cannot encode."""
+
+    @staticmethod
+    def dumps(*args: Any, **kwargs: Any) -> str:
+        return json.dumps(*args, **{**kwargs, "ensure_ascii": True})
+
+    loads = staticmethod(json.loads)
+
+
 async def _send_batch(url: str, cookie: str, events: list[tuple[str, dict]], done) -> list[dict]:  # noqa: ANN001
     """Send every event on one socket without waiting, then read updates until ``done(update)``."""
-    client = socketio.AsyncClient(reconnection=False)
+    client = socketio.AsyncClient(reconnection=False, json=_AsciiJson)
     updates: asyncio.Queue = asyncio.Queue()
     client.on("event", updates.put_nowait, namespace=NAMESPACE)
     await client.connect(f"{url}?token={uuid.uuid4()}", socketio_path="/_event", transports=["websocket"],

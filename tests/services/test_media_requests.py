@@ -568,7 +568,8 @@ async def test_a_retry_does_not_adopt_a_request_another_row_stands_for(db, overs
 @pytest.mark.parametrize("flavour", ["overseerr", "seerr"])
 async def test_a_title_already_in_plex_is_never_requested(db, overseerr, flavour):
     # Seerr 3.1 answers 201 to a new request for an available title (Overseerr 409): MediaNest asks
-    # afresh before sending, whatever a cached search card said.
+    # afresh right before sending, whatever a cached search card said. The ask is saved first (as
+    # every submission is) and ends "available", with the Plex link; nothing reaches Overseerr.
     overseerr.sim.set_flavour(flavour)
     bob = await _member(db, "bob", 1002)
     alice = await _member(db, "alice", 1001, role="admin")
@@ -577,16 +578,19 @@ async def test_a_title_already_in_plex_is_never_requested(db, overseerr, flavour
     first = await _submit(db, bob, DUNE, client)
     overseerr.sim.approve(first.row.overseerr_request_id)
     overseerr.sim.mark_available(first.row.overseerr_request_id)  # MediaNest has not heard of it yet
-    for member in (alice, carol):
-        with pytest.raises(search.TitleAvailable) as info:
-            await _submit(db, member, DUNE, client)
-        assert info.value.plex_url and info.value.plex_url.startswith("https://app.plex.tv/desktop#!/server/")
-        assert "already available" in info.value.user_message
+    outcome = await _submit(db, alice, DUNE, client)  # an admin: Seerr would even auto-approve it
+    assert outcome.row.status == "available" and outcome.row.overseerr_request_id is None
+    assert outcome.row.plex_url and outcome.row.plex_url.startswith("https://app.plex.tv/desktop#!/server/")
+    assert "already available" in outcome.message
     assert len(overseerr.sim.state()["requests"]) == 1
-    assert (await db.exec(select(sa.func.count()).select_from(MediaRequest))).one() == 1
+    # Now MediaNest knows: nothing is even saved, the member is told at once.
+    with pytest.raises(search.TitleAvailable) as info:
+        await _submit(db, carol, DUNE, client)
+    assert info.value.plex_url == outcome.row.plex_url
+    assert (await db.exec(select(sa.func.count()).select_from(MediaRequest))).one() == 2
     # Seasons of a show that are in Plex are not requested either (Breaking Bad S1-2 are).
-    with pytest.raises(search.TitleAvailable):
-        await _submit(db, carol, Draft("tv", 1396, "Breaking Bad", seasons=(1, 2)), client)
+    outcome = await _submit(db, carol, Draft("tv", 1396, "Breaking Bad", seasons=(1, 2)), client)
+    assert outcome.row.status == "available"
     assert len(overseerr.sim.state()["requests"]) == 1
 
 

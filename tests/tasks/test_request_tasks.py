@@ -90,3 +90,17 @@ async def test_the_breaker_closing_after_an_outage_releases_the_queue(db, regist
         assert await _statuses(db) == [("queued", True), ("queued", True)]
     finally:
         breaker.fail_max, breaker.reset_timeout = 5, 30.0
+
+
+async def test_the_status_check_releases_only_rows_waiting_for_overseerr_to_answer(db, registry, overseerr_server):
+    await _waiting(db)
+    refused = (await db.exec(select(MediaRequest).where(MediaRequest.tmdb_id == OPPENHEIMER))).one()
+    refused.last_error = "Overseerr did not accept MediaNest's API key; MediaNest will try again."
+    db.add(refused)
+    await db.commit()
+    # Overseerr answers on every check (no down -> up change, e.g. its card comes from a Kuma
+    # monitor of the same name): the row that waits because Overseerr did not answer goes now,
+    # the one refused for another reason keeps its backoff.
+    await status_tasks.check_services()
+    await status_tasks.check_services()
+    assert await _statuses(db) == [("queued", True), ("queued", False)]

@@ -53,3 +53,24 @@ def test_a_database_programming_error_is_not_mistaken_for_a_blip():
 
     assert "/error?ref=" in repr(handle_backend_exception(ProgrammingError("SELEC 1", {}, Exception("syntax"))))
     assert "/error?ref=" in repr(handle_backend_exception(InterfaceError("SELECT 1", {}, Exception("bad param"))))
+
+
+def test_database_faults_that_would_fail_every_time_are_not_called_a_blip():
+    from sqlalchemy.exc import OperationalError
+
+    class Refused(Exception):
+        sqlstate = "28P01"  # invalid_password
+
+    for exc in (OperationalError("SELECT 1", {}, Exception("no such table: users")),
+                OperationalError("SELECT 1", {}, Refused("password authentication failed for user \"mn\""))):
+        assert "/error?ref=" in repr(handle_backend_exception(exc)), exc
+
+
+def test_a_postgres_shutdown_by_sqlstate_is_a_blip():
+    from sqlalchemy.exc import OperationalError
+
+    class AdminShutdown(Exception):
+        sqlstate = "57P01"
+
+    events = handle_backend_exception(OperationalError("SELECT 1", {}, AdminShutdown("terminating connection")))
+    assert "Lost contact with the server" in repr(events)

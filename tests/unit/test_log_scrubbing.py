@@ -116,3 +116,30 @@ def test_ordinary_text_is_left_alone(text):
 def test_database_url_passwords_are_hidden():
     assert log.redact("connect postgresql+psycopg://medianest:s3cret-pw@db:5432/medianest failed") == \
         "connect postgresql+psycopg://medianest:[redacted]@db:5432/medianest failed"
+
+
+def test_quoted_credentials_with_spaces_and_the_password_form_are_hidden_whole():
+    text = log.redact("""{'password': 'correct horse battery', "token": "abc def ghi", """
+                      """'current': 'old pass phrase', 'new': 'new pass phrase', 'confirm': 'new pass phrase'}""")
+    for word in ("horse", "battery", "def", "ghi", "old pass", "new pass"):
+        assert word not in text, text
+    assert log.redact("""{"name": "new", "count": 3}""") == """{"name": "new", "count": 3}"""
+
+
+def test_a_token_written_in_pieces_is_still_scrubbed():
+    sink = io.StringIO()
+    stream = log._RedactingStream(sink)
+    stream.write("session cookie mn_session=" + JWT[:20])
+    stream.write(JWT[20:] + " seen\n")
+    stream.write("tail without newline " + JWT)
+    stream.flush()
+    assert JWT not in sink.getvalue() and JWT[:20] not in sink.getvalue()
+    assert "seen\n" in sink.getvalue() and "tail without newline" in sink.getvalue()
+
+
+def test_settings_secrets_are_never_forgotten_however_many_tokens_pass(monkeypatch):
+    monkeypatch.setattr(log, "_MAX_KNOWN_SECRETS", 5)
+    log.register_secrets(["settings-secret-value-1"], permanent=True)
+    log.register_secrets(f"upstream-token-{i:04d}" for i in range(50))
+    assert "settings-secret-value-1" not in log.redact("key settings-secret-value-1 here")
+    assert "upstream-token-0049" not in log.redact("x upstream-token-0049 y")

@@ -21,6 +21,15 @@ def test_reflex_still_fans_out_through_the_patched_function():
     assert {"_linked_from", "_linked_to"} <= set(shared.SharedState.get_fields())
 
 
+def test_the_token_manager_still_answers_is_token_connected():
+    from reflex.app import EventNamespace
+
+    assert "_token_manager" in EventNamespace.__init__.__code__.co_names or hasattr(EventNamespace, "_token_manager")
+    from reflex.utils.token_manager import TokenManager
+
+    assert callable(getattr(TokenManager, "is_token_connected", None))
+
+
 def test_install_wraps_once():
     reflex_compat.install()
     patched = shared._do_update_other_tokens

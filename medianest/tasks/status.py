@@ -20,7 +20,8 @@ async def check_services() -> int:
     registry = get_registry()
     async with session_scope() as session:
         checks = await registry.status_checks(session)
-    results = await service_status.run_checks(checks)
+    every = await service_status.run_every_check(checks)
+    results = service_status.without_duplicates(every)
     async with session_scope() as session:
         changes = await service_status.record(session, results)
         kuma_keys = {r.key for r in results if r.source == "kuma"}
@@ -37,7 +38,7 @@ async def check_services() -> int:
     # MediaNest's own check of Overseerr (run even when a Kuma monitor of that name shows the
     # card): while it answers, requests that wait only because it did not go out now, not after
     # their backoff.
-    if any(r.key == "overseerr" and r.status == "up" for r in results):
+    if any(r.key == "overseerr" and r.status == "up" for r in every):
         await overseerr_answers_again(only_unreachable=True)
     return len(changes)
 

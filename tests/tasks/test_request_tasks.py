@@ -104,3 +104,28 @@ async def test_the_status_check_releases_only_rows_waiting_for_overseerr_to_answ
     await status_tasks.check_services()
     await status_tasks.check_services()
     assert await _statuses(db) == [("queued", True), ("queued", False)]
+
+
+async def test_a_kuma_monitor_named_overseerr_does_not_hide_overseerr_coming_back(db, monkeypatch, overseerr_server,
+                                                                                    kuma_server):
+    # The household's Kuma watches Overseerr too, so the board shows Kuma's card (always "up"
+    # here) and MediaNest's own check never shows a change: the queue must still be released.
+    from medianest.launcher import SIMULATED_KUMA
+
+    kuma_server.sim.reset()
+    overseerr_server.sim.reset()
+    settings = get_settings().model_copy(update={
+        "overseerr_url": overseerr_server.url, "overseerr_api_key": SecretStr(fixtures.OVERSEERR_API_KEY),
+        "http_timeout_s": 1.0, "uptime_kuma_url": kuma_server.url,
+        "uptime_kuma_api_key": SecretStr(SIMULATED_KUMA["UPTIME_KUMA_API_KEY"])})
+    built = Registry(settings)
+    for module in ("medianest.tasks.requests", "medianest.tasks.status"):
+        monkeypatch.setattr(f"{module}.get_registry", lambda: built)
+    try:
+        await _waiting(db)
+        await status_tasks.check_services()
+        keys = set((await db.exec(select(sa.text("service_name FROM service_status")))).all())
+        assert "overseerr" not in keys  # Kuma's "Overseerr" monitor stands for it on the board
+        assert await _statuses(db) == [("queued", True), ("queued", True)]
+    finally:
+        breaker_for(OverseerrClient.service).close()

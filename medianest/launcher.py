@@ -33,7 +33,7 @@ OFFLINE_ENV = {
 }
 
 
-# The bundled Uptime Kuma simulator's fixture credentials (see medianest/simulators/uptime_kuma.py).
+# The bundled Uptime Kuma simulator's fixture credentials (see medianest/simulators/uptime_kuma/).
 SIMULATED_KUMA = {
     "UPTIME_KUMA_API_KEY": "uk1_MediaNestSimulatorKey0123456789abcdefghi",
     "UPTIME_KUMA_USERNAME": "admin",

@@ -125,7 +125,7 @@ async def make_members(count: int, pms_url: str) -> list[str]:
     """``count`` signed-in members (one session each) and the household server; their session cookies."""
     from medianest.db import session_scope
     from medianest.models import User
-    from medianest.services import settings as system
+    from medianest.services import system
 
     accounts = [*REAL_ACCOUNTS, *((f"member{i:02d}", 9000 + i, "user") for i in range(4, count + 1))][:count]
     cookies = []

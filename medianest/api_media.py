@@ -30,7 +30,7 @@ from .integrations.overseerr import OverseerrNotFound
 from .integrations.registry import get_registry
 from .integrations.tmdb import TmdbImageClient, valid_image
 from .services import auth, media_requests
-from .services import settings as system
+from .services import system
 from .services.images import ImageCache
 
 logger = logging.getLogger(__name__)

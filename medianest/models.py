@@ -31,11 +31,6 @@ class UserStatus(str, enum.Enum):
     SUSPENDED = "suspended"
 
 
-class MediaType(str, enum.Enum):
-    MOVIE = "movie"
-    TV = "tv"
-
-
 class RequestStatus(str, enum.Enum):
     QUEUED = "queued"          # saved, not yet accepted by Overseerr
     PENDING = "pending"

@@ -25,7 +25,7 @@ from .errors import Forbidden, NotAuthenticated, PasswordChangeRequired
 from .log import new_correlation_id
 from .models import Role
 from .services import auth, notifications, service_status
-from .services import settings as system
+from .services import system
 
 
 logger = logging.getLogger(__name__)

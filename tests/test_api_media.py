@@ -16,7 +16,7 @@ from medianest.db import session_scope
 from medianest.integrations.registry import Registry
 from medianest.models import MediaRequest, User
 from medianest.security import issue_token
-from medianest.services import auth, media_requests, settings as system, users
+from medianest.services import auth, media_requests, system, users
 from medianest.services.auth import CurrentUser
 from medianest.simulators import fixtures
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -384,11 +383,3 @@ def _pin(data: dict) -> PlexPin:
     except (KeyError, TypeError, ValueError) as exc:
         raise IntegrationUnavailable("plex.tv", "unexpected PIN shape") from exc
 
-
-def parse_iso(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None

@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ..config import Settings, get_settings
 from ..errors import IntegrationRejected, IntegrationUnavailable
 from ..security import Encryptor
-from ..services import settings as system
+from ..services import system
 from ..services.ratelimit import Limit, RateLimiter
 from ..services.search import SearchCache
 from .base import configure_breakers

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy import event as sa_event
@@ -31,7 +31,7 @@ from ..integrations.plex import PlexAccount, PlexTvClient
 from ..models import Role, SystemSetting, User, UserSession, UserStatus, utcnow
 from ..security import Encryptor, hash_password, issue_token, token_hash, verify_password, verify_token
 from . import audit
-from . import settings as system
+from . import system
 
 logger = logging.getLogger(__name__)
 
@@ -403,7 +403,3 @@ def _announce_revoked(sync_session: SyncSession) -> None:
 
 def _forget_revoked(sync_session: SyncSession) -> None:
     sync_session.info[_REVOKED] = {}
-
-
-def expires_in(row: UserSession) -> timedelta:
-    return as_utc(row.expires_at) - datetime.now(timezone.utc)

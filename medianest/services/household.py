@@ -11,7 +11,7 @@ from ..integrations.plex import PlexTvClient
 from ..models import User
 from ..security import Encryptor
 from . import audit
-from . import settings as system
+from . import system
 from .auth import CurrentUser
 
 

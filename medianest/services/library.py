@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..errors import ValidationFailed
 from ..integrations.plex import LibraryItem, LibrarySection, PlexServerClient, watch_url
-from . import settings as system
+from . import system
 
 PAGE_SIZE = 30
 RECENT = "recent"

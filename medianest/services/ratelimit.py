@@ -1,13 +1,19 @@
-"""Sliding-window rate limits: Redis when configured (shared by every process), memory otherwise."""
+"""Moving-window rate limits through the ``limits`` package: its Redis storage when configured
+(shared by every process), its memory storage otherwise.
+
+Taking a slot is one atomic step in both storages (a Lua script in Redis, a per-key lock in
+memory), so simultaneous attempts can never share the last free slot."""
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
-import uuid
-from collections import deque
 from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from limits import RateLimitItemPerSecond
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
 
 from ..errors import RateLimited
 
@@ -18,6 +24,9 @@ class Limit:
     limit: int
     window_s: int
 
+    def item(self) -> RateLimitItemPerSecond:
+        return RateLimitItemPerSecond(self.limit, self.window_s, namespace=self.name)
+
 
 def humanize_wait(seconds: int) -> str:
     if seconds < 60:
@@ -27,52 +36,31 @@ def humanize_wait(seconds: int) -> str:
 
 
 class RateLimiter:
-    """``await limiter.hit(limit, key)`` counts an attempt or raises :class:`RateLimited`."""
+    """``await limiter.hit(limit, key)`` counts an attempt or raises :class:`RateLimited`.
 
-    def __init__(self, redis=None, *, prefix: str = "medianest:") -> None:  # noqa: ANN001
-        self._redis = redis
-        self._prefix = prefix
-        self._memory: dict[str, deque[float]] = {}
-        self._lock = asyncio.Lock()
+    Args:
+        redis: The process's Redis client (its connection pool is shared); None keeps the
+            counts in this process's memory (embedded mode).
+        prefix: Put before every Redis key (``REDIS_PREFIX``).
+    """
+
+    def __init__(self, redis: aioredis.Redis | None = None, *, prefix: str = "medianest:") -> None:
+        storage: Storage
+        if redis is not None:
+            storage = RedisStorage("async+redis://", implementation="redispy",
+                                   connection_pool=redis.connection_pool, key_prefix=f"{prefix}rl")
+        else:
+            storage = MemoryStorage()
+        self._strategy = MovingWindowRateLimiter(storage)
 
     async def hit(self, limit: Limit, key: str, *, message: str = "Too many attempts.") -> None:
-        now = time.time()
-        name = f"{self._prefix}rl:{limit.name}:{key}"
-        if self._redis is not None:
-            count, oldest = await self._hit_redis(name, limit, now)
-        else:
-            count, oldest = await self._hit_memory(name, limit, now)
-        if count > limit.limit:
-            retry_after = max(1, math.ceil(oldest + limit.window_s - now))
-            raise RateLimited(f"{message} Try again in {humanize_wait(retry_after)}.", retry_after=retry_after)
-
-    async def _hit_memory(self, name: str, limit: Limit, now: float) -> tuple[int, float]:
-        async with self._lock:
-            hits = self._memory.setdefault(name, deque())
-            while hits and hits[0] <= now - limit.window_s:
-                hits.popleft()
-            if len(hits) >= limit.limit:
-                return len(hits) + 1, hits[0]
-            hits.append(now)
-            return len(hits), hits[0]
-
-    async def _hit_redis(self, name: str, limit: Limit, now: float) -> tuple[int, float]:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.zremrangebyscore(name, 0, now - limit.window_s)
-            pipe.zcard(name)
-            pipe.zrange(name, 0, 0, withscores=True)
-            _, count, oldest = await pipe.execute()
-        if count >= limit.limit:
-            return count + 1, float(oldest[0][1]) if oldest else now
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(name, {uuid.uuid4().hex: now})
-            pipe.expire(name, limit.window_s)
-            await pipe.execute()
-        return count + 1, float(oldest[0][1]) if oldest else now
+        item = limit.item()
+        if await self._strategy.hit(item, key):
+            return
+        # Only for the message: the refusal above already happened atomically.
+        stats = await self._strategy.get_window_stats(item, key)
+        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        raise RateLimited(f"{message} Try again in {humanize_wait(retry_after)}.", retry_after=retry_after)
 
     async def reset(self, limit: Limit, key: str) -> None:
-        name = f"{self._prefix}rl:{limit.name}:{key}"
-        if self._redis is not None:
-            await self._redis.delete(name)
-        else:
-            self._memory.pop(name, None)
+        await self._strategy.clear(limit.item(), key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 
 import pytest
@@ -49,6 +50,22 @@ async def test_window_slides(limiter):
     import asyncio
     await asyncio.sleep(1.1)
     await limiter.hit(short, "ip")
+
+
+async def test_simultaneous_attempts_never_share_the_last_slot(limiter):
+    """20 attempts at once against a limit of 5: exactly 5 pass (a check and an add in two
+    round trips let every attempt see the same free slot)."""
+    results = await asyncio.gather(*(limiter.hit(LIMIT, "10.0.0.9") for _ in range(20)), return_exceptions=True)
+    refused = [r for r in results if isinstance(r, RateLimited)]
+    assert results.count(None) == 5 and len(refused) == 15
+    assert all(r.user_message == "Too many attempts. Try again in 15 minutes." for r in refused)
+
+
+async def test_reset_frees_the_key(limiter):
+    for _ in range(5):
+        await limiter.hit(LIMIT, "10.0.0.3")
+    await limiter.reset(LIMIT, "10.0.0.3")
+    await limiter.hit(LIMIT, "10.0.0.3")
 
 
 def test_humanize_wait():

@@ -12,7 +12,7 @@ from medianest import live
 from medianest.config import get_settings
 from medianest.db import session_scope
 from medianest.services import household
-from medianest.services import settings as system
+from medianest.services import system
 from medianest.tasks.status import check_services, prune_status_history
 
 HOUSEHOLD = "517aed8117af122796b91655a5bcb730f27164dd"

@@ -59,10 +59,10 @@ simulators: install
 # Production-style background processes (with REDIS_URL set). `make run` needs neither: in
 # embedded mode the web process runs the tasks and the schedules itself.
 worker: install
-	$(VENV)/bin/taskiq worker medianest.tasks.broker:broker medianest.tasks.status medianest.tasks.requests --workers 1
+	$(VENV)/bin/taskiq worker medianest.tasks.registry:broker --workers 1
 
 scheduler: install
-	$(VENV)/bin/taskiq scheduler medianest.tasks.broker:scheduler medianest.tasks.status medianest.tasks.requests
+	$(VENV)/bin/taskiq scheduler medianest.tasks.registry:scheduler
 
 test: install-test services
 	$(PY) -m pytest

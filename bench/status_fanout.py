@@ -85,8 +85,8 @@ class Stack:
         self.procs.append(subprocess.Popen([str(bin_dir / "reflex"), "run", "--env", "prod", "--frontend-port",
                                             str(self.port), "--backend-host", "127.0.0.1"], cwd=ROOT, env=self.env,
                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-        self.procs.append(subprocess.Popen([str(bin_dir / "taskiq"), "worker", "medianest.tasks.broker:broker",
-                                            "medianest.tasks.status", "medianest.tasks.requests", "--workers", "1"], cwd=ROOT, env=self.env,
+        self.procs.append(subprocess.Popen([str(bin_dir / "taskiq"), "worker", "medianest.tasks.registry:broker",
+                                            "--workers", "1"], cwd=ROOT, env=self.env,
                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:

@@ -14,19 +14,12 @@ import logging
 import re
 from pathlib import Path
 
-from reflex.utils import prerequisites
-from reflex_base import constants
-from reflex_base.config import get_config
+from .reflex_compat import frontend_dir
 
 logger = logging.getLogger(__name__)
 
 # An inline script: a <script> start tag without a src attribute, up to its end tag.
 _INLINE_SCRIPT = re.compile(r"<script(?![^>]*\ssrc\s*=)[^>]*>(.*?)</script\s*>", re.IGNORECASE | re.DOTALL)
-
-
-def frontend_dir() -> Path:
-    """Where Reflex serves the built frontend from (as ``reflex.utils.exec.get_frontend_mount``)."""
-    return (prerequisites.get_web_dir() / constants.Dirs.STATIC / get_config().frontend_path.strip("/")).resolve()
 
 
 def inline_script_hashes(directory: Path) -> list[str]:

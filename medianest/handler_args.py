@@ -22,11 +22,11 @@ import typing
 from typing import Any
 
 from reflex.middleware import Middleware
+from reflex.event import Event
 from reflex.state import StateUpdate
-from reflex_base.event import Event
-from reflex_base.registry import RegistrationContext
 
 from .components import toasts
+from .reflex_compat import registered_event_handler
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class HandlerArguments(Middleware):
     its body runs, and a value its annotation cannot convert is passed on unconverted."""
 
     async def preprocess(self, app, state, event: Event) -> StateUpdate | None:  # noqa: ANN001
-        registered = RegistrationContext.get().event_handlers.get(event.name)
+        registered = registered_event_handler(event.name)
         if registered is None or not registered.states[0].__module__.startswith("medianest."):
             return None  # Reflex's own states (hydrate, on_load, …) check their input
         fn = registered.handler.fn

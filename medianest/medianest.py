@@ -1,43 +1,26 @@
-"""The Reflex app: pages, HTTP routes, middleware, and the mapping of typed errors to what
-the browser sees."""
+"""The Reflex app, assembled: pages, HTTP routes, middleware, error mapping, the live bridge.
+
+Nothing is decided here; each piece lives in its own module."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import os
-import time
-from urllib.parse import quote
 
 import reflex as rx
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError as RedisReadOnlyError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from reflex.state import StateUpdate
-from reflex_base.event import Event
-from reflex_base.event.context import EventContext
-from reflex_base.utils.exceptions import LockExpiredError
-from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from . import reflex_compat
 from .api import build_api, security_middleware
 from .components import toasts
 from .config import get_settings
-from .errors import (AccessDenied, Forbidden, IntegrationUnavailable, MediaNestError, NotAuthenticated,
-                     PasswordChangeRequired)
-from . import live, reflex_compat
-from .db import session_scope
+from .event_errors import handle_backend_exception, handle_frontend_exception
 from .handler_args import HandlerArguments
-from .log import configure_logging, current_correlation_id, new_correlation_id
-from .metrics import instrument_event_handlers
-from .services import service_status
-from .state import (STATUS_BOARD_SHARDS, SessionState, SignedOutTabs, StatusBoard, UserFeed, card_view, clear_tab,
-                    status_board_token, user_feed_token)
+from .live_bridge import live_updates
+from .log import configure_logging
+from .metrics import observe_event
 from .pages import (account, admin, admin_requests, callback, errors, home, library, login,  # noqa: F401
                     requests, search, setup)  # (registers @rx.page)
+from .state import SignedOutTabs
 
-logger = logging.getLogger("medianest.app")
 reflex_compat.install()
 
 _settings = get_settings()
@@ -46,239 +29,15 @@ configure_logging(level=_settings.log_level,
                   secrets_to_hide=_settings.secret_values())
 
 
-# Redis restarting or failing over (Reflex's state lock expiring with it), the database restarting,
-# its pool exhausted or a connection dropped: the next try works, so they are not the error page.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    RedisConnectionError, RedisTimeoutError, RedisReadOnlyError, LockExpiredError,
-    DisconnectionError, PoolTimeoutError, ConnectionError)
-# PostgreSQL: connection exceptions (class 08), shutdown/restart, serialization and lock timeouts.
-_TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57P01", "57P02", "57P03"}
-# What drivers say when the server went away (psycopg gives these without a SQLSTATE) or SQLite is busy.
-_TRANSIENT_DB_TEXT = ("server closed the connection", "connection refused", "could not connect",
-                      "connection timeout", "timeout expired", "terminating connection", "connection is closed",
-                      "connection reset", "the database system is starting up", "the database system is shutting down",
-                      "database is locked", "consuming input failed", "ssl syscall error")
-
-
-def is_transient(exc: BaseException) -> bool:
-    """A blip worth "try again", as opposed to a fault that would fail every time (a missing table,
-    a refused database password), which must reach the log with a reference."""
-    if isinstance(exc, TRANSIENT_ERRORS):
-        return True
-    if not isinstance(exc, DBAPIError):
-        return False
-    if exc.connection_invalidated:  # e.g. psycopg's InterfaceError on a connection closed under it
-        return True
-    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    if state:
-        return str(state).startswith("08") or state in _TRANSIENT_SQLSTATES
-    return isinstance(exc, OperationalError) and any(text in str(exc.orig or exc).lower()
-                                                     for text in _TRANSIENT_DB_TEXT)
-
-
-def handle_backend_exception(exception: Exception):  # noqa: ANN201 - Reflex validates the signature
-    """Typed errors become plain answers; anything else is logged with a reference."""
-    exc = exception
-    if isinstance(exc, NotAuthenticated):
-        _clear_this_tab_later()
-        target = "/login" if exc.next_path in {"", "/"} else f"/login?next={quote(exc.next_path, safe='')}"
-        return [rx.redirect(target)]
-    if isinstance(exc, PasswordChangeRequired):
-        return [rx.redirect("/account/password")]
-    if isinstance(exc, Forbidden):
-        return [rx.redirect("/forbidden")]
-    if isinstance(exc, (AccessDenied, IntegrationUnavailable, MediaNestError)):
-        logger.info("handled %s: %s", type(exc).__name__, exc)
-        return [toasts.error(exc.user_message)]
-    if is_transient(exc):
-        # Reflex keeps every tab's state in Redis and every handler reads the database: a restart of
-        # either fails the events that arrive meanwhile. The page stays; its keepalive re-links it.
-        logger.warning("event failed on a transient infrastructure error: %s: %s", type(exc).__name__, exc)
-        return [toasts.warning("Lost contact with the server for a moment. Please try that again.")]
-    reference = current_correlation_id()
-    if reference in {"", "-"}:
-        reference = new_correlation_id()
-    logger.error("unexpected error in an event handler [ref %s]", reference, exc_info=exc)
-    return [rx.redirect(f"/error?ref={reference}")]
-
-
-def handle_frontend_exception(exception: Exception) -> None:
-    logger.warning("browser reported an error: %s", str(exception)[:500])
-
-
 def _mount_prebuilt_frontend(asgi):  # noqa: ANN001, ANN202
     """Serve the frontend exported at image build time (no bun at run time)."""
-    from reflex.utils.exec import get_frontend_mount  # internal helper, isolated here
-
-    asgi.routes.append(get_frontend_mount())
+    asgi.routes.append(reflex_compat.frontend_mount())
     return asgi
 
 
 _transformers = [build_api(), security_middleware]
 if os.environ.get("MEDIANEST_SERVE_PREBUILT_FRONTEND") == "1":
     _transformers.insert(0, _mount_prebuilt_frontend)
-
-PRUNE_LINKS_EVERY_S = 60.0
-_last_prune: dict[int, float] = {}
-
-
-async def fan_out_status() -> None:
-    """A status event: read the board once, then one follow-up event per board shard, so that
-    the web processes share the fan-out (each is applied by whichever process reads it first)."""
-    async with session_scope() as session:
-        cards = await service_status.board(session, interval_s=get_settings().status_check_interval_s)
-    views = [card_view(card) for card in cards]
-    for shard in range(STATUS_BOARD_SHARDS):
-        await live.publish({"type": "status-shard", "shard": shard, "services": views})
-
-
-async def refresh_status_board(target_app: rx.App, shard: int, views: list[dict]) -> None:
-    """Write the board into one shard; Reflex fans it out to the tabs linked to it."""
-    token = rx.BaseStateToken(ident=status_board_token(shard), cls=StatusBoard)
-    async with target_app.modify_state(token) as root:
-        board = await root.get_state(StatusBoard)
-        if time.monotonic() - _last_prune.get(shard, 0.0) > PRUNE_LINKS_EVERY_S:
-            _last_prune[shard] = time.monotonic()
-            await _forget_closed_tabs(target_app, board)
-        board._show_views(views)
-
-
-async def refresh_user_feed(target_app: rx.App, user_id: int) -> None:
-    """A member's requests or notifications changed: reload their feed; every tab of theirs
-    shows the new notifications and remounts its request lists."""
-    token = rx.BaseStateToken(ident=user_feed_token(user_id), cls=UserFeed)
-    async with target_app.modify_state(token) as root:
-        feed = await root.get_state(UserFeed)
-        if len(feed._linked_from) > 8:
-            await _forget_closed_tabs(target_app, feed)
-        await feed._reload(user_id)
-        feed.version += 1
-
-
-async def end_sessions(target_app: rx.App, user_id: int, session_ids: set[str]) -> None:
-    """Sessions were revoked: first unlink all their known tabs from the member's feed under one
-    lock (nothing of the member's reaches them from then on), then clear each tab and send it to
-    sign-in, each in a task of its own so that a tab busy in a slow handler holds up no one.
-
-    A tab linked to the feed but not (yet, or no longer) recorded in ``_tabs`` is cleared too when
-    its own state says it belongs to one of the ended sessions (``end_tab`` checks under its lock)."""
-    token = rx.BaseStateToken(ident=user_feed_token(user_id), cls=UserFeed)
-    async with target_app.modify_state(token) as root:
-        feed = await root.get_state(UserFeed)
-        known = {tab for tab, session_id in feed._tabs.items() if session_id in session_ids}
-        unknown = set(feed._linked_from) - set(feed._tabs)
-        if known:
-            feed._linked_from = set(feed._linked_from) - known
-            feed._tabs = {tab: s for tab, s in feed._tabs.items() if tab not in known}
-    connected = await reflex_compat.connected_tokens(target_app, known | unknown)
-    for tab in connected:
-        _in_background(end_tab(target_app, tab, session_ids))
-
-
-async def end_tab(target_app: rx.App, tab: str, session_ids: set[str] | None = None) -> None:
-    """Clear one tab wherever its socket lives: if ``session_ids`` is given, only a tab of one of
-    those (revoked) sessions, which is then sent to sign-in; otherwise (its session ended or its
-    cookie is gone) whatever it holds, leaving the redirect to the event that found out."""
-    async with target_app.modify_state(rx.BaseStateToken(ident=tab, cls=SessionState)) as root:
-        session = await root.get_state(SessionState)
-        if session_ids is not None and session._session_id not in session_ids:
-            return
-        rehydrate = await clear_tab(root)
-    if rehydrate is not None and target_app.event_namespace is not None:
-        redirect = [rx.redirect("/login?signed_out=1", replace=True)] if session_ids is not None else []
-        events = Event.from_event_type([*redirect, *rehydrate])
-        await target_app.event_namespace.emit_update(update=StateUpdate(events=events), token=tab)
-
-
-_clearing: set[asyncio.Task] = set()
-
-
-def _in_background(work: Coroutine[Any, Any, None]) -> None:
-    task = asyncio.get_running_loop().create_task(work)
-    _clearing.add(task)
-    task.add_done_callback(_clearing.discard)
-    task.add_done_callback(_log_failure)
-
-
-def _log_failure(task: asyncio.Task) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        logger.warning("clearing a signed-out tab failed: %r", task.exception())
-
-
-def _clear_this_tab_later() -> None:
-    """An event found no valid session (expired, revoked, cookie gone): this tab may still hold
-    the member's data and links, so clear it once the event has released the tab's lock."""
-    try:
-        tab = EventContext.get().token
-    except LookupError:
-        return
-    _in_background(end_tab(app, tab))
-
-
-async def _forget_closed_tabs(target_app: rx.App, board: rx.SharedState) -> None:
-    """Reflex never unlinks a tab that went away, so every change would be fanned out to every
-    tab ever opened; drop the ones whose socket is gone (they re-link on their next page load)."""
-    if target_app.event_namespace is None:
-        return
-    linked = set(board._linked_from)
-    gone = linked - await reflex_compat.connected_tokens(target_app, linked)
-    if gone:
-        board._linked_from = linked - gone
-        if isinstance(board, UserFeed):
-            board._tabs = {tab: s for tab, s in board._tabs.items() if tab not in gone}
-        logger.info("status board: forgot %s closed tabs, %s linked", len(gone), len(linked) - len(gone))
-
-
-@contextlib.asynccontextmanager
-async def live_updates(app: rx.App):  # noqa: ANN201 - a Reflex lifespan task
-    """The live bridge in every web process; in embedded mode also the broker and the schedules."""
-    stop = asyncio.Event()
-
-    last_status = [time.monotonic()]
-
-    async def apply(event: dict) -> None:
-        if event.get("type") == "status":
-            last_status[0] = time.monotonic()
-            await fan_out_status()
-        elif event.get("type") == "status-shard" and isinstance(event.get("shard"), int):
-            await refresh_status_board(app, event["shard"] % STATUS_BOARD_SHARDS, list(event.get("services") or []))
-        elif event.get("type") == "revoke" and isinstance(event.get("user_id"), int):
-            await end_sessions(app, event["user_id"], {str(s) for s in event.get("session_ids") or []})
-        elif event.get("type") == "user":
-            for user_id in event.get("user_ids") or []:
-                if isinstance(user_id, int):
-                    await refresh_user_feed(app, user_id)
-
-    from .tasks.kuma_live import watch_kuma
-
-    async def stale_watchdog() -> None:
-        """With the worker or scheduler gone no event arrives, and the board would keep showing
-        old data as current: after three silent intervals, re-read it (cards turn "Stale")."""
-        interval = get_settings().status_check_interval_s
-        while not await live.wait_or_stop(stop, interval):
-            if time.monotonic() - last_status[0] > 3 * interval:
-                await live.publish({"type": "status", "changes": [], "reason": "stale"})
-
-    tasks = [asyncio.create_task(live.bridge(apply, stop), name="live-bridge"),
-             asyncio.create_task(watch_kuma(stop), name="kuma-live"),
-             asyncio.create_task(stale_watchdog(), name="stale-watchdog")]
-    embedded = not get_settings().redis_url
-    if embedded:
-        from .tasks import requests as _request_tasks, status as _status_tasks  # noqa: F401  (registers tasks)
-        from .tasks.broker import broker, run_embedded_schedules
-
-        await broker.startup()
-        tasks.append(asyncio.create_task(run_embedded_schedules(stop), name="embedded-schedules"))
-    try:
-        yield
-    finally:
-        stop.set()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if embedded:
-            await broker.shutdown()
-
 
 app = rx.App(
     api_transformer=_transformers,
@@ -291,4 +50,4 @@ app.add_page(errors.not_found, route="404", title="Not found · MediaNest")
 app.add_middleware(HandlerArguments())  # crafted handler arguments never reach a handler
 app.register_lifespan_task(live_updates)
 app.add_middleware(SignedOutTabs())
-instrument_event_handlers()
+reflex_compat.time_event_handlers(observe_event)

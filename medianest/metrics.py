@@ -16,10 +16,18 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from prometheus_client import (CollectorRegistry, Counter, Histogram, generate_latest, multiprocess,
-                               REGISTRY)
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest,
+                               multiprocess, REGISTRY)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+import redis.asyncio as aioredis
+from sqlalchemy import func
+from sqlmodel import select
 from taskiq import TaskiqMessage, TaskiqMiddleware, TaskiqResult
+
+from .config import get_settings
+from .db import session_scope
+from .integrations.base import breaker_states
+from .models import ServiceStatus, UserSession, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +78,7 @@ def handler_label(qualname: str) -> str:
     """The handler's name when it is one the app defines, else ``other``."""
     global _handler_names
     if _handler_names is None:
-        import reflex as rx
+        import reflex as rx  # here, not at the top: the task workers import this module without Reflex
 
         names, todo = set(), list(rx.State.get_substates())
         while todo:
@@ -81,32 +89,11 @@ def handler_label(qualname: str) -> str:
     return qualname if qualname in _handler_names else OTHER
 
 
-def instrument_event_handlers() -> None:
-    """Count and time every Reflex event handler run.
-
-    Reflex 0.10's middleware has no hook after a handler (``postprocess`` is never called), so
-    this wraps the processor's ``process_event`` function: an internal API, isolated here.
-    """
-    from reflex_base.event.processor import base_state_processor as processor
-
-    original = processor.process_event
-    if getattr(original, "_medianest_instrumented", False):
-        return
-
-    async def timed(handler, payload, state, root_state):  # noqa: ANN001, ANN202
-        label = handler_label(getattr(handler.fn, "__qualname__", ""))
-        started = time.perf_counter()
-        outcome = "error"
-        try:
-            result = await original(handler=handler, payload=payload, state=state, root_state=root_state)
-            outcome = "ok"
-            return result
-        finally:
-            EVENTS.labels(label, outcome).inc()
-            EVENT_SECONDS.labels(label).observe(time.perf_counter() - started)
-
-    timed._medianest_instrumented = True  # type: ignore[attr-defined]
-    processor.process_event = timed
+def observe_event(qualname: str, outcome: str, seconds: float) -> None:
+    """Count and time one event handler run (hooked into Reflex by ``reflex_compat.time_event_handlers``)."""
+    label = handler_label(qualname)
+    EVENTS.labels(label, outcome).inc()
+    EVENT_SECONDS.labels(label).observe(seconds)
 
 
 def _task_key(prefix: str) -> str:
@@ -134,8 +121,6 @@ class TaskMetricsMiddleware(TaskiqMiddleware):
             stats[0] += 1
             stats[1] += seconds
             return
-        import redis.asyncio as aioredis
-
         client = aioredis.from_url(self._redis_url, socket_timeout=2, socket_connect_timeout=2)
         try:
             async with client.pipeline(transaction=False) as pipe:
@@ -150,8 +135,6 @@ class TaskMetricsMiddleware(TaskiqMiddleware):
 
 async def render() -> tuple[bytes, str]:
     """The text exposition for one scrape."""
-    from prometheus_client import CONTENT_TYPE_LATEST
-
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.MultiProcessCollector(registry)
@@ -171,14 +154,6 @@ class _Snapshot:
 
 
 async def _snapshot() -> list:
-    from sqlalchemy import func
-    from sqlmodel import select
-
-    from .config import get_settings
-    from .db import session_scope
-    from .integrations.base import breaker_states
-    from .models import ServiceStatus, UserSession, utcnow
-
     settings = get_settings()
     families = []
     status = GaugeMetricFamily("medianest_service_up", "1 when the service is up, 0 when down, "
@@ -203,8 +178,6 @@ async def _snapshot() -> list:
                                   labels=["task", "outcome"])
     stats: dict[tuple[str, str], list[float]] = {k: list(v) for k, v in _local_task_stats.items()}
     if settings.redis_url:
-        import redis.asyncio as aioredis
-
         client = aioredis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
         try:
             for group in await client.xinfo_groups(f"{settings.redis_prefix}tasks"):
@@ -224,4 +197,4 @@ async def _snapshot() -> list:
     return families
 
 
-__all__ = ["observe_http", "route_of", "handler_label", "instrument_event_handlers", "TaskMetricsMiddleware", "render", "REGISTRY"]
+__all__ = ["observe_http", "route_of", "handler_label", "observe_event", "TaskMetricsMiddleware", "render", "REGISTRY"]

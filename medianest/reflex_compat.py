@@ -1,17 +1,40 @@
 """The Reflex internals MediaNest relies on, in one place.
 
-Each name used here is checked by ``tests/unit/test_reflex_compat.py``, which fails loudly when a
-Reflex upgrade removes or renames it, instead of the app degrading silently.
+Nothing else in MediaNest touches an underscore attribute of Reflex or imports from
+``reflex_base`` / ``reflex.utils``: it calls a function here. Each name used here is checked by
+``tests/unit/test_reflex_compat.py``, which fails loudly when a Reflex upgrade removes or renames
+it, instead of the app degrading silently.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from reflex.istate import shared as _shared
+from reflex.state import StateUpdate
+from reflex.utils import exec as _exec
+from reflex.utils import prerequisites as _prerequisites
+from reflex.vars import FunctionStringVar
+from reflex_base import constants as _constants
+from reflex_base.config import get_config as _get_config
+from reflex_base.event import Event
+from reflex_base.event.context import EventContext
+from reflex_base.event.processor import base_state_processor as _processor
+from reflex_base.registry import RegistrationContext
+from reflex_base.utils.exceptions import LockExpiredError
+
+if TYPE_CHECKING:
+    import reflex as rx
+    from starlette.routing import Mount
+
+__all__ = ["FunctionStringVar", "LockExpiredError", "changes_worth_fanning_out", "current_event_token",
+           "frontend_dir", "frontend_mount", "install", "is_tab_connected", "link", "linked_tabs",
+           "registered_event_handler", "send_to_tab", "set_linked_tabs", "time_event_handlers", "unlink"]
 
 logger = logging.getLogger("medianest.reflex_compat")
 
@@ -73,18 +96,101 @@ def _skip_bookkeeping_only(original: Callable[..., list[Any]]) -> Callable[..., 
     return update_other_tokens
 
 
-async def connected_tokens(app: Any, tokens: set[str]) -> set[str]:
-    """The tabs among ``tokens`` whose socket is connected to any web process (Reflex's token
-    manager, which is shared through Redis in production)."""
-    namespace = app.event_namespace
-    if namespace is None or not tokens:
-        return set()
-    manager = namespace._token_manager
-    return {token for token in tokens if await manager.is_token_connected(token)}
-
-
 def install() -> None:
     """Patch Reflex where MediaNest needs it to behave differently; safe to call more than once."""
     current = _shared._do_update_other_tokens
     if getattr(current, "__wrapped__", None) is None:
         _shared._do_update_other_tokens = _skip_bookkeeping_only(current)
+
+
+# ---- shared states: who is linked ---------------------------------------------------------
+
+def linked_tabs(state: _shared.SharedState) -> set[str]:
+    """The tabs linked to a shared state (``SharedState._linked_from``)."""
+    return set(state._linked_from)
+
+
+def set_linked_tabs(state: _shared.SharedState, tabs: Iterable[str]) -> None:
+    """Forget every linked tab not in ``tabs``: Reflex never unlinks a tab whose socket went away."""
+    state._linked_from = set(tabs)
+
+
+async def unlink(state: _shared.SharedState) -> list:
+    """Unlink this tab's shared state (``SharedState._unlink``); returns Reflex's re-hydrate events."""
+    return await state._unlink()
+
+
+def linked_state_names(root: rx.State) -> dict[str, str]:
+    """The shared states this tab is linked to, by state name (``_reflex_internal_links``)."""
+    return dict(root._reflex_internal_links or {})
+
+
+# ---- sockets and events -------------------------------------------------------------------
+
+async def is_tab_connected(app: rx.App, token: str) -> bool:
+    """Whether a tab has a live socket in *any* web process.
+
+    Not ``app.event_namespace.token_to_sid`` (the documented mapping): it also holds cached records
+    of sockets on other processes that may be long gone (their tabs would never be forgotten), and
+    it copies the whole mapping on every read. The token manager re-checks such records in Redis."""
+    namespace = app.event_namespace
+    if namespace is None:
+        return True
+    return await namespace._token_manager.is_token_connected(token)
+
+
+async def send_to_tab(app: rx.App, token: str, events: list) -> None:
+    """Send events (``rx.redirect(...)``, re-hydrate events) to one tab outside any of its events."""
+    if app.event_namespace is None:
+        return
+    update = StateUpdate(events=Event.from_event_type(events))
+    await app.event_namespace.emit_update(update=update, token=token)
+
+
+def current_event_token() -> str | None:
+    """The tab whose event is running (None outside an event)."""
+    try:
+        return EventContext.get().token
+    except LookupError:
+        return None
+
+
+def registered_event_handler(name: str) -> Any | None:
+    """The event handler a full event name refers to, if the app registered one."""
+    return RegistrationContext.get().event_handlers.get(name)
+
+
+def time_event_handlers(observe: Callable[[str, str, float], None]) -> None:
+    """Call ``observe(handler_qualname, "ok" | "error", seconds)`` after every event handler run.
+
+    Reflex 0.10's middleware has no hook after a handler (``postprocess`` is never called), so this
+    wraps the event processor's ``process_event``; safe to call more than once."""
+    original: Callable[..., Awaitable[Any]] = _processor.process_event
+    if getattr(original, "_medianest_instrumented", False):
+        return
+
+    async def timed(handler, payload, state, root_state):  # noqa: ANN001, ANN202
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            result = await original(handler=handler, payload=payload, state=state, root_state=root_state)
+            outcome = "ok"
+            return result
+        finally:
+            observe(getattr(handler.fn, "__qualname__", ""), outcome, time.perf_counter() - started)
+
+    timed._medianest_instrumented = True  # type: ignore[attr-defined]
+    timed.__wrapped__ = original  # type: ignore[attr-defined]
+    _processor.process_event = timed
+
+
+# ---- the built frontend -------------------------------------------------------------------
+
+def frontend_dir() -> Path:
+    """Where Reflex serves the built frontend from (as ``reflex.utils.exec.get_frontend_mount``)."""
+    return (_prerequisites.get_web_dir() / _constants.Dirs.STATIC / _get_config().frontend_path.strip("/")).resolve()
+
+
+def frontend_mount() -> Mount:
+    """A Starlette mount serving the frontend exported at image build time (no bun at run time)."""
+    return _exec.get_frontend_mount()

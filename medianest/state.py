@@ -18,7 +18,7 @@ from reflex.middleware import Middleware
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from . import reflex_compat
-from .api import SESSION_COOKIE, cookie_value
+from .web import SESSION_COOKIE, cookie_value
 from .config import get_settings
 from .db import session_scope
 from .errors import Forbidden, NotAuthenticated, PasswordChangeRequired

@@ -12,6 +12,7 @@ import pytest
 from medianest import api
 from medianest.config import get_settings
 from medianest.log import JsonFormatter, new_correlation_id
+from tests.route_settings import use_settings
 
 
 def _client(app=None) -> httpx.AsyncClient:  # noqa: ANN001
@@ -38,11 +39,10 @@ async def test_health_503_when_database_is_down(database_url, monkeypatch):
 
 
 async def test_health_503_when_redis_is_down(database_url, monkeypatch):
-    from medianest.integrations.registry import Registry
+    from medianest.wiring import Registry
 
     broken = get_settings().model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
-    monkeypatch.setattr("medianest.api.get_settings", lambda: broken)
-    monkeypatch.setattr("medianest.api.get_registry", lambda: Registry(broken))
+    use_settings(monkeypatch, broken, Registry(broken))
     async with _client() as client:
         response = await client.get("/health")
     assert response.status_code == 503
@@ -83,11 +83,10 @@ async def test_session_route_rejects_bad_ticket_with_a_plain_message(database_ur
 
 
 async def test_plex_start_when_plex_is_down_explains(database_url, plex, monkeypatch):
-    from medianest.integrations.registry import Registry
+    from medianest.wiring import Registry
 
     settings = get_settings().model_copy(update={"plex_tv_url": plex.plex_tv_url, "http_timeout_s": 1.0})
-    monkeypatch.setattr("medianest.api.get_settings", lambda: settings)
-    monkeypatch.setattr("medianest.api.get_registry", lambda: Registry(settings))
+    use_settings(monkeypatch, settings, Registry(settings))
     plex.sim.set_faults("plex_tv", status=503)
     async with _client() as client:
         response = await client.get("/auth/plex/start", params={"next": "/admin"})
@@ -97,12 +96,11 @@ async def test_plex_start_when_plex_is_down_explains(database_url, plex, monkeyp
 
 
 async def test_plex_start_sets_pin_cookie_and_redirects_to_plex(database_url, plex, monkeypatch):
-    from medianest.integrations.registry import Registry
+    from medianest.wiring import Registry
 
     settings = get_settings().model_copy(update={"plex_tv_url": plex.plex_tv_url,
                                                  "plex_auth_url": f"{plex.plex_tv_url}/auth"})
-    monkeypatch.setattr("medianest.api.get_settings", lambda: settings)
-    monkeypatch.setattr("medianest.api.get_registry", lambda: Registry(settings))
+    use_settings(monkeypatch, settings, Registry(settings))
     async with _client() as client:
         response = await client.get("/auth/plex/start", params={"next": "/admin", "remember": "1"})
     assert response.status_code == 303

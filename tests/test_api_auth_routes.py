@@ -10,10 +10,11 @@ from sqlmodel import select
 from medianest import api
 from medianest.config import get_settings
 from medianest.errors import NotAuthenticated
-from medianest.integrations.registry import Registry
+from medianest.wiring import Registry
 from medianest.models import Role, User
 from medianest.security import issue_token
 from medianest.services import auth
+from tests.route_settings import use_settings
 
 
 def _client(cookie: str | None = None) -> httpx.AsyncClient:
@@ -79,8 +80,7 @@ async def test_sign_out_from_our_page_ends_the_server_side_session(db):
 async def test_starting_a_sign_in_keeps_the_existing_session(db, plex, monkeypatch):
     settings = get_settings().model_copy(update={"plex_tv_url": plex.plex_tv_url,
                                                  "plex_auth_url": f"{plex.plex_tv_url}/auth"})
-    monkeypatch.setattr("medianest.api.get_settings", lambda: settings)
-    monkeypatch.setattr("medianest.api.get_registry", lambda: Registry(settings))
+    use_settings(monkeypatch, settings, Registry(settings))
     token = await _session(db)
     async with _client(token) as client:
         response = await client.get("/auth/plex/start", headers={"Sec-Fetch-Site": "cross-site"})
@@ -92,8 +92,7 @@ async def test_starting_a_sign_in_keeps_the_existing_session(db, plex, monkeypat
 async def test_starting_a_sign_in_drops_a_dead_session_cookie(db, plex, monkeypatch):
     settings = get_settings().model_copy(update={"plex_tv_url": plex.plex_tv_url,
                                                  "plex_auth_url": f"{plex.plex_tv_url}/auth"})
-    monkeypatch.setattr("medianest.api.get_settings", lambda: settings)
-    monkeypatch.setattr("medianest.api.get_registry", lambda: Registry(settings))
+    use_settings(monkeypatch, settings, Registry(settings))
     token = await _session(db)
     user = await auth.resolve_session(db, token=token, settings=settings)
     await auth.revoke_session(db, session_id=user.session_id, reason="suspended")

@@ -12,6 +12,7 @@ from medianest import api, metrics
 from medianest.config import get_settings
 from medianest.models import Role, User
 from medianest.services import auth
+from tests.route_settings import route_modules
 
 TOKEN = "metrics-token-for-tests-0123456789"
 
@@ -25,7 +26,9 @@ def _client() -> httpx.AsyncClient:
 def production(monkeypatch):  # noqa: ANN201
     """The routes see production settings with a METRICS_TOKEN (or without one: ``set(None)``)."""
     holder = {"settings": get_settings().model_copy(update={"env": "production", "metrics_token": SecretStr(TOKEN)})}
-    monkeypatch.setattr("medianest.api.get_settings", lambda: holder["settings"])
+    for module in route_modules():
+        if hasattr(module, "get_settings"):
+            monkeypatch.setattr(module, "get_settings", lambda: holder["settings"])
 
     def set_token(value: str | None) -> None:
         holder["settings"] = holder["settings"].model_copy(

@@ -10,15 +10,17 @@ import pytest
 from pydantic import SecretStr
 from sqlmodel import select
 
-from medianest import api, api_media
+from medianest import api
+from medianest.api import media as api_media
 from medianest.config import get_settings
 from medianest.db import session_scope
-from medianest.integrations.registry import Registry
+from medianest.wiring import Registry
 from medianest.models import MediaRequest, User
 from medianest.security import issue_token
 from medianest.services import auth, media_requests, system, users
 from medianest.services.auth import CurrentUser
 from medianest.simulators import fixtures
+from tests.route_settings import use_settings
 
 HOUSEHOLD = "517aed8117af122796b91655a5bcb730f27164dd"
 SECRET = "webhook-secret-for-tests-0123456789"
@@ -33,8 +35,7 @@ def configured(monkeypatch, overseerr_server, plex, tmp_path):  # noqa: ANN001, 
         "overseerr_webhook_secret": SecretStr(SECRET), "tmdb_image_url": f"{overseerr_server.url}/__sim__/tmdb/t/p",
         "data_dir": tmp_path})
     registry = Registry(settings)
-    monkeypatch.setattr("medianest.api_media.get_settings", lambda: settings)
-    monkeypatch.setattr("medianest.api_media.get_registry", lambda: registry)
+    use_settings(monkeypatch, settings, registry)
     api_media.image_cache.cache_clear()
     yield registry
     api_media.image_cache.cache_clear()
@@ -138,7 +139,7 @@ async def test_webhook_needs_the_secret_and_syncs_the_request(configured, db, ov
 
 async def test_webhook_is_off_without_a_secret(monkeypatch, db):
     settings = get_settings().model_copy(update={"overseerr_webhook_secret": None})
-    monkeypatch.setattr("medianest.api_media.get_settings", lambda: settings)
+    use_settings(monkeypatch, settings)
     async with _client() as client:
         response = await client.post("/webhooks/overseerr", json={}, headers={"Authorization": ""})
     assert response.status_code == 404

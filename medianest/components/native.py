@@ -8,7 +8,8 @@ because only an HTTP response can set the HttpOnly session cookie.
 from __future__ import annotations
 
 import reflex as rx
-from reflex.vars import FunctionStringVar
+
+from ..reflex_compat import FunctionStringVar
 
 
 class NativeForm(rx.el.Div):

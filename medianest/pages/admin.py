@@ -7,7 +7,7 @@ import reflex as rx
 from ..db import session_scope
 from ..errors import IntegrationUnavailable, MediaNestError, NotFound, ValidationFailed
 from ..handler_args import as_id
-from ..integrations.registry import get_registry
+from ..wiring import get_registry
 from ..models import Role, UserStatus
 from ..services import media_requests, users
 from ..state import SessionState

@@ -14,7 +14,7 @@ from ..components.media import live_reload
 from ..db import session_scope
 from ..errors import MediaNestError
 from ..handler_args import as_id
-from ..integrations.registry import get_registry
+from ..wiring import get_registry
 from ..models import Role, User
 from ..services import media_requests
 from ..services.media_requests import PAGE_SIZE

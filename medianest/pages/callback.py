@@ -9,11 +9,11 @@ import time
 
 import reflex as rx
 
-from ..api import PIN_COOKIE, cookie_value
+from ..web import PIN_COOKIE, cookie_value
 from ..config import get_settings
 from ..db import session_scope
 from ..errors import AccessDenied, IntegrationRejected, IntegrationUnavailable, InvalidToken
-from ..integrations.registry import get_registry
+from ..wiring import get_registry
 from ..log import new_correlation_id
 from ..services import auth
 from ..components.layout import brand_heading, centered_card

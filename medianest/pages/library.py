@@ -11,7 +11,7 @@ from ..components.layout import shell
 from ..components.media import media_grid, poster
 from ..db import session_scope
 from ..errors import IntegrationRejected, IntegrationUnavailable, MediaNestError
-from ..integrations.registry import get_registry
+from ..wiring import get_registry
 from ..services import library
 from ..state import SessionState
 

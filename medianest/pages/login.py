@@ -8,7 +8,7 @@ import reflex as rx
 from ..config import get_settings
 from ..db import session_scope
 from ..errors import AccessDenied, RateLimited, ValidationFailed
-from ..integrations.registry import get_registry
+from ..wiring import get_registry
 from ..log import new_correlation_id
 from ..services import auth
 from ..components.layout import brand_heading, centered_card

@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ..db import session_scope
 from ..errors import IntegrationUnavailable, MediaNestError, RateLimited
 from ..integrations.overseerr import OverseerrNotFound, SearchResult
-from ..integrations.registry import get_registry
+from ..wiring import get_registry
 from ..integrations.tmdb import valid_image
 from ..services import media_requests, search
 from ..services.media_requests import Draft

@@ -6,7 +6,7 @@ import reflex as rx
 
 from ..db import session_scope
 from ..errors import IntegrationUnavailable, ValidationFailed
-from ..integrations.registry import get_registry
+from ..wiring import get_registry
 from ..models import Role
 from ..services import household
 from ..state import SessionState

@@ -4,6 +4,7 @@ and build the dashboard's view (with stale data marked as such)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -16,6 +17,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db import as_utc
 from ..errors import IntegrationRejected, IntegrationUnavailable
+from ..integrations.overseerr import OverseerrClient
+from ..integrations.plex import PlexServerClient
+from ..integrations.uptime_kuma import UptimeKumaClient
 from ..models import ServiceStatus, ServiceStatusHistory, utcnow
 
 logger = logging.getLogger(__name__)
@@ -40,6 +44,10 @@ class CheckResult:
     url: str | None = None
     uptime_24h: float | None = None
     uptime_30d: float | None = None
+
+
+#: One status check: runs a probe and answers with one or more results.
+Check = Callable[[], Awaitable["list[CheckResult] | CheckResult"]]
 
 
 @dataclass(frozen=True)
@@ -104,7 +112,7 @@ def without_duplicates(results: list[CheckResult]) -> list[CheckResult]:
     return [r for r in results if r.source != "builtin" or r.name.casefold() not in kuma_names]
 
 
-async def run_checks(checks: list[Callable[[], Awaitable[list[CheckResult] | CheckResult]]]) -> list[CheckResult]:
+async def run_checks(checks: list[Check]) -> list[CheckResult]:
     """Run every check concurrently; one failing check never hides the others."""
     return without_duplicates(await run_every_check(checks))
 
@@ -120,6 +128,44 @@ async def run_every_check(checks: list[Callable[[], Awaitable[list[CheckResult] 
             continue
         results.extend(outcome if isinstance(outcome, list) else [outcome])
     return results
+
+
+def status_checks(*, plex: PlexServerClient | None, overseerr: OverseerrClient | None,
+                  kuma: UptimeKumaClient | None, kuma_status_page: str | None = None) -> list[Check]:
+    """The checks the status task runs: Uptime Kuma's monitors when configured, plus MediaNest's
+    own reachability checks of Plex and Overseerr (so status works without Kuma)."""
+    checks: list[Check] = []
+    if plex is not None:
+        checks.append(lambda: timed_check("plex", "Plex", plex.identity, url=plex.base_url))
+    if overseerr is not None:
+        checks.append(lambda: timed_check("overseerr", "Overseerr", overseerr.status, url=overseerr.base_url))
+    if kuma is not None:
+        checks.append(lambda: kuma_check(kuma, status_page=kuma_status_page))
+    return checks
+
+
+async def kuma_check(kuma: UptimeKumaClient, *, status_page: str | None = None) -> list[CheckResult]:
+    """Every Kuma monitor via ``/metrics``; Kuma itself unreachable is one "down" card.
+
+    With ``UPTIME_KUMA_STATUS_PAGE`` the public status page adds Kuma's own 24-hour uptime where
+    ``/metrics`` has none (Kuma 1.23); a failing status page never hides the monitors."""
+    try:
+        monitors = await kuma.fetch_metrics()
+    except (IntegrationUnavailable, IntegrationRejected) as exc:
+        return [CheckResult(key=KUMA_ITSELF, name="Uptime Kuma", status="down", url=kuma.base_url,
+                            message=exc.user_message)]
+    if status_page:
+        try:
+            histories = await kuma.fetch_status_page(status_page)
+        except (IntegrationUnavailable, IntegrationRejected) as exc:
+            logger.warning("Uptime Kuma status page %r unavailable: %s", status_page, exc)
+            histories = []
+        # By id where /metrics has one (names are not unique in Kuma); 1.23 has names only.
+        published = {h.monitor_id: h for h in histories} | {h.name: h for h in histories}
+        refs = [m.monitor_id if m.monitor_id is not None else m.name for m in monitors]
+        monitors = [dataclasses.replace(m, uptime_24h=published[ref].uptime_24h)
+                    if m.uptime_24h is None and ref in published else m for m, ref in zip(monitors, refs, strict=True)]
+    return [from_kuma(m) for m in monitors]
 
 
 async def record(session: AsyncSession, results: list[CheckResult], *, now: datetime | None = None) -> list[StatusChange]:

@@ -10,7 +10,7 @@ import pybreaker
 from ..db import session_scope
 from ..integrations.base import breaker_for
 from ..integrations.overseerr import OverseerrClient
-from ..integrations.registry import get_registry
+from ..wiring import get_registry
 from ..services import media_requests
 from .broker import broker
 

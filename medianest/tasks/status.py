@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from ..db import session_scope
-from ..integrations.registry import get_registry
+from ..wiring import get_registry
 from ..live import publish
 from ..services import service_status
 from .broker import broker
@@ -19,7 +19,9 @@ async def check_services() -> int:
     """Run the checks once; returns how many services changed state."""
     registry = get_registry()
     async with session_scope() as session:
-        checks = await registry.status_checks(session)
+        plex = await registry.plex_server(session)
+    checks = service_status.status_checks(plex=plex, overseerr=registry.overseerr(), kuma=registry.uptime_kuma(),
+                                          kuma_status_page=registry.settings.uptime_kuma_status_page)
     every = await service_status.run_every_check(checks)
     results = service_status.without_duplicates(every)
     async with session_scope() as session:

@@ -185,10 +185,8 @@ def app_url(database_url, plex_sims, kuma_sim, overseerr_sim, private_redis, tmp
 
 
 TASK_COMMANDS = {
-    "worker": ["taskiq", "worker", "medianest.tasks.broker:broker", "medianest.tasks.status",
-               "medianest.tasks.requests", "--workers", "1"],
-    "scheduler": ["taskiq", "scheduler", "medianest.tasks.broker:scheduler", "medianest.tasks.status",
-                  "medianest.tasks.requests"],
+    "worker": ["taskiq", "worker", "medianest.tasks.registry:broker", "--workers", "1"],
+    "scheduler": ["taskiq", "scheduler", "medianest.tasks.registry:scheduler"],
 }
 
 

@@ -13,7 +13,7 @@ from sqlmodel import select
 from medianest.config import get_settings
 from medianest.integrations.base import breaker_for
 from medianest.integrations.overseerr import OverseerrClient
-from medianest.integrations.registry import Registry
+from medianest.wiring import Registry
 from medianest.models import MediaRequest, User, utcnow
 from medianest.simulators import fixtures
 from medianest.tasks import requests as request_tasks

@@ -74,7 +74,7 @@ async def test_bridge_applies_each_event_once_across_processes(db):
 
 async def test_kuma_1_23_uptime_comes_from_the_status_page(db):
     """1.23's /metrics carries no uptime; the public status page fills in Kuma's own figure."""
-    from medianest.integrations.registry import kuma_check
+    from medianest.services.service_status import kuma_check
     from medianest.integrations.uptime_kuma import UptimeKumaClient
     from medianest.launcher import SIMULATED_KUMA
     from medianest.simulators.uptime_kuma import serve_kuma_in_thread
@@ -89,7 +89,7 @@ async def test_kuma_1_23_uptime_comes_from_the_status_page(db):
 
 
 async def test_missing_status_page_never_hides_the_monitors(db):
-    from medianest.integrations.registry import kuma_check
+    from medianest.services.service_status import kuma_check
     from medianest.integrations.uptime_kuma import UptimeKumaClient
     from medianest.launcher import SIMULATED_KUMA
     from medianest.simulators.uptime_kuma import serve_kuma_in_thread
@@ -102,7 +102,7 @@ async def test_missing_status_page_never_hides_the_monitors(db):
 
 
 def _with_kuma(monkeypatch, url: str) -> None:  # noqa: ANN001
-    from medianest.integrations.registry import Registry
+    from medianest.wiring import Registry
     from medianest.launcher import SIMULATED_KUMA
     from medianest.tasks import status
 

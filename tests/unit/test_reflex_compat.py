@@ -21,15 +21,6 @@ def test_reflex_still_fans_out_through_the_patched_function():
     assert {"_linked_from", "_linked_to"} <= set(shared.SharedState.get_fields())
 
 
-def test_the_token_manager_still_answers_is_token_connected():
-    from reflex.app import EventNamespace
-
-    assert "_token_manager" in EventNamespace.__init__.__code__.co_names or hasattr(EventNamespace, "_token_manager")
-    from reflex.utils.token_manager import TokenManager
-
-    assert callable(getattr(TokenManager, "is_token_connected", None))
-
-
 def test_install_wraps_once():
     reflex_compat.install()
     patched = shared._do_update_other_tokens
@@ -85,3 +76,111 @@ def test_link_context_is_per_task():
 
     inside, after = asyncio.run(main())
     assert inside == {"x"} and after == frozenset()
+
+
+# ---- every other internal MediaNest reaches through reflex_compat ------------------------------
+
+def test_the_internals_behind_the_live_bridge_are_still_there():
+    import inspect
+
+    import reflex as rx
+    from reflex.app import EventNamespace
+    from reflex.utils.token_manager import TokenManager
+
+    # is_tab_connected: the token manager the namespace builds, asked across web processes.
+    assert "self._token_manager" in inspect.getsource(EventNamespace.__init__)
+    assert inspect.iscoroutinefunction(TokenManager.is_token_connected)
+    # send_to_tab: emit_update(update=StateUpdate, token=...).
+    assert {"update", "token"} <= set(inspect.signature(EventNamespace.emit_update).parameters)
+    # unlink / linked_tabs / linked_state_names.
+    assert inspect.iscoroutinefunction(shared.SharedState._unlink)
+    assert "_reflex_internal_links" in rx.State.get_fields()
+
+
+def test_a_state_update_carries_events_for_one_tab():
+    import reflex as rx
+
+    update = reflex_compat.StateUpdate(events=reflex_compat.Event.from_event_type([rx.redirect("/login")]))
+    assert len(update.events) == 1
+
+
+def test_the_running_event_names_its_tab():
+    assert reflex_compat.current_event_token() is None
+
+    class _Stub:  # the context's other fields are never read by current_event_token
+        pass
+
+    context = reflex_compat.EventContext(token="tab-1", state_manager=_Stub(), enqueue_impl=_Stub())
+
+    def in_event() -> str | None:
+        reflex_compat.EventContext.set(context)
+        return reflex_compat.current_event_token()
+
+    assert contextvars.copy_context().run(in_event) == "tab-1"
+    assert reflex_compat.current_event_token() is None
+
+
+def test_handler_timing_wraps_the_processor_once_and_reports_each_outcome(monkeypatch):
+    from reflex_base.event.processor import base_state_processor as processor
+
+    # Reflex's processor must look process_event up in its module when it runs an event, or the
+    # wrapper is never used.
+    assert any("process_event" in code.co_names for code in _code_objects(processor.BaseStateEventProcessor)), \
+        "Reflex no longer calls process_event through its module"
+
+    class Handler:
+        def __init__(self, fn) -> None:  # noqa: ANN001
+            self.fn = fn
+
+    async def fake_original(handler, payload, state, root_state):  # noqa: ANN001, ANN202
+        if payload.get("fail"):
+            raise ValueError("boom")
+        return "done"
+
+    def on_click() -> None: ...
+
+    monkeypatch.setattr(processor, "process_event", fake_original)
+    seen: list[tuple[str, str]] = []
+    reflex_compat.time_event_handlers(lambda name, outcome, seconds: seen.append((name, outcome)))
+    wrapped = processor.process_event
+    reflex_compat.time_event_handlers(lambda *_: seen.append(("twice", "")))
+    assert processor.process_event is wrapped
+
+    async def run() -> None:
+        assert await wrapped(handler=Handler(on_click), payload={}, state=None, root_state=None) == "done"
+        try:
+            await wrapped(handler=Handler(on_click), payload={"fail": True}, state=None, root_state=None)
+        except ValueError:
+            pass
+
+    asyncio.run(run())
+    name = on_click.__qualname__
+    assert seen == [(name, "ok"), (name, "error")]
+
+
+def _code_objects(cls: type) -> list:
+    """Every code object of a class's functions, nested functions included."""
+    import inspect
+    import types
+
+    todo = [f.__code__ for _, f in inspect.getmembers(cls, inspect.isfunction)]
+    found = []
+    while todo:
+        code = todo.pop()
+        found.append(code)
+        todo.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return found
+
+
+def test_the_registration_context_and_the_prebuilt_frontend_helpers_exist():
+    import inspect
+
+    import medianest.medianest  # noqa: F401  (registers every state)
+    from medianest.state import SessionState
+
+    assert reflex_compat.registered_event_handler(f"{SessionState.get_full_name()}.keepalive") is not None
+    assert reflex_compat.registered_event_handler("state.no_such.handler") is None
+    assert callable(reflex_compat.frontend_mount) and inspect.signature(reflex_compat._exec.get_frontend_mount)
+    assert reflex_compat.frontend_dir().name  # config, web dir and the static dir name all resolve
+    assert issubclass(reflex_compat.LockExpiredError, Exception)
+    assert callable(reflex_compat.FunctionStringVar.create)

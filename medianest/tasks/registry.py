@@ -1,0 +1,73 @@
+"""Every task module and every schedule, in one place: the web app (embedded mode), ``taskiq
+worker``, ``taskiq scheduler`` (``make worker``/``make scheduler``, docker-compose.yml), the e2e
+stack and the benchmarks name only this module (``medianest.tasks.registry:broker`` / ``:scheduler``).
+``tasks/kuma_live.py`` is no Taskiq task: the web processes hold that connection (live_bridge.py).
+
+Embedded mode (no ``REDIS_URL``): the schedules run as a small loop inside the single web process.
+Production: ``taskiq worker`` processes run the tasks and exactly one ``taskiq scheduler`` process
+(the ``scheduler`` service in docker-compose.yml) sends the schedules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from taskiq import ScheduledTask, ScheduleSource, TaskiqScheduler
+
+from ..config import get_settings
+from ..live import wait_or_stop
+from . import requests, status
+from .broker import broker
+
+logger = logging.getLogger(__name__)
+
+#: Importing a task module registers its tasks with the broker.
+TASK_MODULES = (requests, status)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    task_name: str
+    interval_s: int
+    why: str
+
+
+def schedules() -> list[Schedule]:
+    """Every recurring job MediaNest runs."""
+    settings = get_settings()
+    return [
+        Schedule("status.check", settings.status_check_interval_s, "check every service's status"),
+        Schedule("status.prune", 6 * 3600, f"drop status history older than {settings.status_history_days} days"),
+        Schedule("requests.deliver", settings.request_retry_interval_s, "send queued requests to Overseerr"),
+        Schedule("requests.sync", settings.request_sync_interval_s, "follow the status of open requests"),
+    ]
+
+
+class MediaNestScheduleSource(ScheduleSource):
+    """Feeds :func:`schedules` to ``taskiq scheduler``."""
+
+    async def get_schedules(self) -> list[ScheduledTask]:
+        return [ScheduledTask(task_name=s.task_name, labels={}, args=[], kwargs={}, interval=s.interval_s,
+                              schedule_id=s.task_name) for s in schedules()]
+
+
+scheduler = TaskiqScheduler(broker=broker, sources=[MediaNestScheduleSource()])
+
+
+async def run_embedded_schedules(stop: asyncio.Event) -> None:
+    """Embedded mode's scheduler: one loop per schedule inside the single web process."""
+    async def every(item: Schedule) -> None:
+        while not stop.is_set():
+            task = broker.find_task(item.task_name)
+            if task is None:
+                logger.error("schedule %s names no task", item.task_name)
+                return
+            try:
+                await task.kiq()
+            except Exception:  # a failed send must not end the schedule
+                logger.exception("could not start %s", item.task_name)
+            await wait_or_stop(stop, item.interval_s)
+
+    await asyncio.gather(*(every(item) for item in schedules()))

@@ -64,14 +64,8 @@ class SearchState(SessionMixin, rx.State):
         registry = get_registry()
         overseerr = registry.overseerr()
         self.configured = overseerr is not None
-        self.not_in_overseerr = False
-        if overseerr is not None:
-            try:
-                async with session_scope() as session:
-                    self.not_in_overseerr = await media_requests.overseerr_user_id(session, user.id, overseerr) is None \
-                        and not user.is_local
-            except IntegrationUnavailable:
-                pass  # the search itself will say that Overseerr is not answering
+        async with session_scope() as session:
+            self.not_in_overseerr = await search_views.cannot_request(session, user, overseerr)
 
     async def _fetch(self, page: int) -> search.SearchOutcome | None:
         overseerr = get_registry().overseerr()

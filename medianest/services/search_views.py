@@ -15,7 +15,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..errors import IntegrationUnavailable, MediaNestError
 from ..integrations.overseerr import OverseerrClient, OverseerrNotFound, SearchResult
-from . import search
+from . import media_requests, search
+from .auth import CurrentUser
 from .media_requests import Draft
 from .posters import tmdb_poster
 
@@ -65,6 +66,18 @@ class SeasonView:
 
 class SeasonsUnavailable(MediaNestError):
     """The season picker cannot show the seasons (Overseerr forgot the show or does not answer)."""
+
+
+async def cannot_request(session: AsyncSession, user: CurrentUser, overseerr: OverseerrClient | None) -> bool:
+    """Whether to tell the member up front that nothing can be requested for them: their Plex
+    account has no Overseerr user (a local admin's requests go out as the admin key's owner).
+    Overseerr not answering is not a reason: the search itself says so."""
+    if overseerr is None or user.is_local:
+        return False
+    try:
+        return await media_requests.overseerr_user_id(session, user.id, overseerr) is None
+    except IntegrationUnavailable:
+        return False
 
 
 def result_key(r: SearchResult) -> str:

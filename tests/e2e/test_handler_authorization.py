@@ -37,8 +37,8 @@ ADMIN = {"SetupState.load", "SetupState.choose", "AdminUsersState.load",
 MEMBER = {"SessionState.guard", "SessionState.sign_out", "SessionState.keepalive", "PasswordState.load",
           "PasswordState.change_password", "SessionState.dismiss_notice", "SessionState.dismiss_all_notices",
           *(f"SearchState.{name}" for name in (
-              "load", "set_query", "load_more", "set_kind", "request_movie", "follow", "open_seasons",
-              "toggle_season", "close_seasons", "request_seasons")),
+              "load", "set_query", "load_more", "refresh_states", "set_kind", "request_movie", "follow",
+              "open_seasons", "toggle_season", "close_seasons", "request_seasons")),
           *(f"RequestsState.{name}" for name in ("load", "reload", "set_filter", "go_to_page", "unfollow")),
           *(f"LibraryState.{name}" for name in ("load", "choose", "set_query", "load_more"))}
 

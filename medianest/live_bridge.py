@@ -41,10 +41,8 @@ async def fan_out_status() -> None:
 
 
 async def refresh_status_board(target_app: rx.App, shard: int, views: list[dict]) -> None:
-    """Write the board into one shard; Reflex fans it out to the tabs linked to it."""
-    token = rx.BaseStateToken(ident=status_board_token(shard), cls=StatusBoard)
-    async with target_app.modify_state(token) as root:
-        board = await root.get_state(StatusBoard)
+    """Write the board into one shard and send it to the tabs linked to it (one delta for all of them)."""
+    async with reflex_compat.change_shared(target_app, StatusBoard, status_board_token(shard)) as board:
         if time.monotonic() - _last_prune.get(shard, 0.0) > PRUNE_LINKS_EVERY_S:
             _last_prune[shard] = time.monotonic()
             await _forget_closed_tabs(target_app, board)
@@ -54,9 +52,7 @@ async def refresh_status_board(target_app: rx.App, shard: int, views: list[dict]
 async def refresh_user_feed(target_app: rx.App, user_id: int) -> None:
     """A member's requests or notifications changed: reload their feed; every tab of theirs
     shows the new notifications and remounts its request lists."""
-    token = rx.BaseStateToken(ident=user_feed_token(user_id), cls=UserFeed)
-    async with target_app.modify_state(token) as root:
-        feed = await root.get_state(UserFeed)
+    async with reflex_compat.change_shared(target_app, UserFeed, user_feed_token(user_id)) as feed:
         if len(reflex_compat.linked_tabs(feed)) > 8:
             await _forget_closed_tabs(target_app, feed)
         await feed._reload(user_id)

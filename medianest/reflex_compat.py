@@ -8,13 +8,16 @@ it, instead of the app degrading silently.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import reflex as rx
 from reflex.istate import shared as _shared
 from reflex.state import StateUpdate
 from reflex.utils import exec as _exec
@@ -29,12 +32,12 @@ from reflex_base.registry import RegistrationContext
 from reflex_base.utils.exceptions import LockExpiredError
 
 if TYPE_CHECKING:
-    import reflex as rx
     from starlette.routing import Mount
 
 __all__ = ["FunctionStringVar", "LockExpiredError", "changes_worth_fanning_out", "current_event_token",
            "frontend_dir", "frontend_mount", "install", "is_tab_connected", "link", "linked_tabs",
-           "registered_event_handler", "send_to_tab", "set_linked_tabs", "time_event_handlers", "unlink"]
+           "registered_event_handler", "send_to_tab", "set_linked_tabs", "time_event_handlers", "unlink",
+           "change_shared"]
 
 logger = logging.getLogger("medianest.reflex_compat")
 
@@ -50,6 +53,9 @@ def _reaches_browser(var_name: str) -> bool:
 # its own, so this never outlives the event.
 _linked_in_this_event: ContextVar[frozenset[str]] = ContextVar("medianest_linked_in_this_event",
                                                                default=frozenset())
+
+# The shared states whose change the running code sends to the linked tabs itself (``change_shared``).
+_sent_by_caller: ContextVar[frozenset[str]] = ContextVar("medianest_sent_by_caller", default=frozenset())
 
 SharedT = TypeVar("SharedT", bound=_shared.SharedState)
 
@@ -78,10 +84,49 @@ def changes_worth_fanning_out(previous_dirty_vars: dict[str, set[str]]) -> dict[
     real status change waits behind them (measured: p99 11-24 s at 200 tabs). A state that this
     event linked (see ``link``) changed for no other tab either.
     """
-    just_linked = _linked_in_this_event.get()
+    skip = _linked_in_this_event.get() | _sent_by_caller.get()
     changes = {name: {var for var in dirty if _reaches_browser(var)}
-               for name, dirty in previous_dirty_vars.items() if name not in just_linked}
+               for name, dirty in previous_dirty_vars.items() if name not in skip}
     return {name: dirty for name, dirty in changes.items() if dirty}
+
+
+@contextlib.asynccontextmanager
+async def change_shared(app: rx.App, cls: type[SharedT], token: str) -> AsyncIterator[SharedT]:
+    """Change a shared state from outside an event (the live bridge) and send the change to every
+    linked tab as one delta, computed once.
+
+    Reflex would send it tab by tab: for each linked tab, lock and load that tab's state, then
+    lock, load and save the shared state again (one tab after the other, since they all wait for
+    the same lock), and compute the same delta again. At 200 tabs on a status board shard or on
+    one member's feed that queue is what made a status change take seconds to reach the last tab.
+    The delta is the same for every tab, so it is computed here once and emitted to each linked
+    tab while the shared state's lock is still held: a later change, from any web process, reaches
+    each tab after this one, and a tab linking meanwhile waits for the lock and gets the new values
+    with its link. (No state of a tab's own depends on a shared state's vars: they would not be
+    recomputed here.)
+
+    Yields:
+        The shared state to change.
+    """
+    name = cls.get_full_name()
+    sent_by_caller = _sent_by_caller.set(_sent_by_caller.get() | {name})
+    try:
+        async with app.modify_state(rx.BaseStateToken(ident=token, cls=cls)) as root:
+            state = await root.get_state(cls)
+            yield state
+            delta = (await root._get_resolved_delta()).get(name)
+            namespace = app.event_namespace
+            if delta and namespace is not None:
+                tabs = sorted(state._linked_from)
+                update = StateUpdate(delta={name: delta})
+                results = await asyncio.gather(*(namespace.emit_update(update=update, token=tab) for tab in tabs),
+                                               return_exceptions=True)
+                failed = [r for r in results if isinstance(r, Exception)]
+                if failed:
+                    logger.warning("%s of %s tabs missed a change of %s: %s", len(failed), len(tabs), cls.__name__,
+                                   failed[0])
+    finally:
+        _sent_by_caller.reset(sent_by_caller)
 
 
 def _skip_bookkeeping_only(original: Callable[..., list[Any]]) -> Callable[..., list[Any]]:

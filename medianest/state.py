@@ -24,9 +24,8 @@ from .db import session_scope
 from .errors import Forbidden, NotAuthenticated, PasswordChangeRequired
 from .log import new_correlation_id
 from .models import Role
-from .services import auth, notifications, service_status
-from .services import system
-
+from .services import auth, notifications, service_status, status_board, system
+from .services.status_board import CardView
 
 logger = logging.getLogger(__name__)
 
@@ -57,19 +56,8 @@ def board_shard_of(client_token: str) -> int:
 
 
 def card_view(card: service_status.ServiceCard) -> dict[str, Any]:
-    """A service card as the page shows it (plain JSON)."""
-    label = {"up": "Up", "down": "Down", "pending": "Pending", "maintenance": "Maintenance"}.get(card.status, "Unknown")
-    return {
-        "key": card.key, "name": card.name, "status": card.status, "label": "Stale" if card.stale else label,
-        "stale": card.stale,
-        "response": f"{card.response_time_ms} ms" if card.response_time_ms is not None else "–",
-        "uptime_24h": f"{card.uptime_24h * 100:.2f}%" if card.uptime_24h is not None else "–",
-        "uptime_30d": f"{card.uptime_30d * 100:.2f}%" if card.uptime_30d is not None else "–",
-        "checked_at": card.last_check_at.isoformat() if card.last_check_at else "",
-        "since": card.status_since.isoformat() if card.status_since else "",
-        "url": card.url or "", "message": card.message or "", "source": card.source,
-        "history": [{"i": i, "ms": ms} for i, ms in enumerate(card.history_ms)],
-    }
+    """A service card as it travels on the live event stream (plain JSON, see ``services.status_board``)."""
+    return status_board.to_json(status_board.card_view(card))
 
 
 class StatusBoard(rx.SharedState):
@@ -78,18 +66,22 @@ class StatusBoard(rx.SharedState):
     Written only by the server (the live bridge and the guard's first load); it has no handlers
     of its own, and browsers are linked to it only after their session was checked."""
 
-    services: list[dict[str, Any]] = []
+    services: list[CardView] = []
+    # A plain var, not a computed one: computed vars of a shared state are recomputed for every
+    # linked tab at every change, and the outages are the same for all of them.
+    outages: list[CardView] = []
     loaded: bool = False
 
-    @rx.var
-    def outages(self) -> list[dict[str, Any]]:
-        return [s for s in self.services if s["status"] == "down" and not s["stale"]]
-
     def _show(self, cards: list[service_status.ServiceCard]) -> None:
-        self._show_views([card_view(c) for c in cards])
+        self._set_cards([status_board.card_view(c) for c in cards])
 
     def _show_views(self, views: list[dict[str, Any]]) -> None:
-        self.services = views
+        """Cards from the live event stream (``card_view``)."""
+        self._set_cards([status_board.from_json(v) for v in views])
+
+    def _set_cards(self, cards: list[CardView]) -> None:
+        self.services = cards
+        self.outages = status_board.outages(cards)
         self.loaded = True
 
 
@@ -98,18 +90,13 @@ def user_feed_token(user_id: int) -> str:
     return f"user{hashlib.sha1(get_settings().redis_prefix.encode()).hexdigest()[:12]}u{int(user_id)}"
 
 
-def notice_view(n: notifications.NoticeView) -> dict[str, Any]:
-    return {"id": n.id, "kind": n.kind, "title": n.title, "body": n.body, "link": n.link,
-            "link_label": n.link_label, "external": n.link.startswith("http")}
-
-
 class UserFeed(rx.SharedState):
     """What changes for one member while they look elsewhere: unread notifications, and a
     ``version`` that moves whenever their requests change (lists remount and reload on it).
 
     Written only by the server (the live bridge, and the guard on first load)."""
 
-    notices: list[dict[str, Any]] = []
+    notices: list[notifications.NoticeCard] = []
     unread: int = 0
     version: int = 0
     user_id: int = 0
@@ -119,38 +106,20 @@ class UserFeed(rx.SharedState):
     async def _reload(self, user_id: int) -> None:
         async with session_scope() as session:
             shown, count = await notifications.unread(session, user_id)
-        self.notices = [notice_view(n) for n in shown]
+        self.notices = [notifications.card(n) for n in shown]
         self.unread = count
         self.user_id = user_id
 
 
-class SessionState(rx.State):
-    """The signed-in member as the page shows it (display only, never trusted)."""
+class SessionMixin(rx.State, mixin=True):
+    """The session helpers of every member page state: ``class SearchState(SessionMixin, rx.State)``
+    (``rx.State`` named too: a class whose only state base is a mixin is a mixin itself).
 
-    user_name: str = ""
-    user_email: str = ""
-    user_role: str = ""
-    user_avatar: str = ""
-    user_is_local: bool = False
-    household_name: str = ""
-    checked: bool = False
-    signing_out: bool = False
-    # The session this tab's data was loaded under: a tab that comes back without it is cleared.
-    _session_id: str = ""
-
-    @rx.var
-    def is_admin(self) -> bool:
-        return self.user_role == Role.ADMIN.value
-
-    @rx.var
-    def signed_in(self) -> bool:
-        return bool(self.user_name)
-
-    @rx.var
-    def initials(self) -> str:
-        return (self.user_name[:2] or "?").upper()
-
-    # ---- helpers (not callable from the browser: leading underscore) -------------------
+    Page states take these from a mixin instead of subclassing ``SessionState``: in Reflex an
+    event loads the state's parents and all its substates, so with the pages below
+    ``SessionState`` every keepalive and guard loaded (and saved) every page's state too. Each
+    page state is now a direct substate of ``rx.State`` and loads ``SessionState`` only when it
+    shows the member (``_load_user``) or records the tab's session (``_require_user``)."""
 
     def _client_ip(self) -> str:
         return self.router.session.client_ip or ""
@@ -191,17 +160,8 @@ class SessionState(rx.State):
             holder._session_id = user.session_id
         return user
 
-    def _show_user(self, user: auth.CurrentUser, household: str) -> None:
-        self.signing_out = False
-        self.user_name = user.username
-        self.user_email = user.email or ""
-        self.user_role = user.role
-        self.user_avatar = user.avatar_url or ""
-        self.user_is_local = user.is_local
-        self.household_name = household
-        self.checked = True
-
     async def _load_user(self, role: Role | None = None, *, allow_password_change: bool = False) -> auth.CurrentUser:
+        """``_require_user``, then link the tab to the live feeds and show the member in the shell."""
         user = await self._require_user(role, allow_password_change=allow_password_change)
         shard = board_shard_of(self.router.session.client_token)
         board = await reflex_compat.link(await self.get_state(StatusBoard), status_board_token(shard))
@@ -219,8 +179,45 @@ class SessionState(rx.State):
             tickets.ticket = ""
         async with session_scope() as session:
             server = await system.household_server(session)
-        self._show_user(user, server.name if server else "")
+        (await self.get_state(SessionState))._show_user(user, server.name if server else "")
         return user
+
+
+class SessionState(SessionMixin, rx.State):
+    """The signed-in member as the page shows it (display only, never trusted)."""
+
+    user_name: str = ""
+    user_email: str = ""
+    user_role: str = ""
+    user_avatar: str = ""
+    user_is_local: bool = False
+    household_name: str = ""
+    checked: bool = False
+    signing_out: bool = False
+    # The session this tab's data was loaded under: a tab that comes back without it is cleared.
+    _session_id: str = ""
+
+    @rx.var
+    def is_admin(self) -> bool:
+        return self.user_role == Role.ADMIN.value
+
+    @rx.var
+    def signed_in(self) -> bool:
+        return bool(self.user_name)
+
+    @rx.var
+    def initials(self) -> str:
+        return (self.user_name[:2] or "?").upper()
+
+    def _show_user(self, user: auth.CurrentUser, household: str) -> None:
+        self.signing_out = False
+        self.user_name = user.username
+        self.user_email = user.email or ""
+        self.user_role = user.role
+        self.user_avatar = user.avatar_url or ""
+        self.user_is_local = user.is_local
+        self.household_name = household
+        self.checked = True
 
     # ---- handlers ---------------------------------------------------------------------
 
@@ -274,7 +271,7 @@ async def clear_tab(root: rx.State) -> list | None:
         Events that make the browser re-read the now empty state, or None if there was nothing to clear.
     """
     session = await root.get_state(SessionState)
-    links = dict(root._reflex_internal_links or {})
+    links = reflex_compat.linked_state_names(root)
     if not (links or session._session_id or session.user_name):
         return None
     tab = root.router.session.client_token
@@ -283,19 +280,21 @@ async def clear_tab(root: rx.State) -> list | None:
         shared = await root.get_state(root.get_class_substate(name))
         if isinstance(shared, UserFeed) and tab in shared._tabs:
             shared._tabs = {t: s for t, s in shared._tabs.items() if t != tab}
-        rehydrate = await shared._unlink()
-    session.reset()  # with every page state below it (they are its substates)
-    for cls in _member_states():
+        rehydrate = await reflex_compat.unlink(shared)
+    for cls in member_states():
         (await root.get_state(cls)).reset()
     return rehydrate
 
 
-def _member_states() -> list[type[rx.State]]:
-    found, todo = [], list(SessionState.get_substates())
+def member_states() -> list[type[rx.State]]:
+    """Every state that holds member data: ``SessionState`` and every page state, i.e. every
+    state that takes the session helpers from ``SessionMixin`` (wherever it sits in the tree)."""
+    found, todo = [], list(rx.State.get_substates())
     while todo:
         cls = todo.pop()
-        found.append(cls)
         todo.extend(cls.get_substates())
+        if issubclass(cls, SessionMixin):
+            found.append(cls)
     return found
 
 
@@ -307,7 +306,7 @@ class SignedOutTabs(Middleware):
         if event.name not in _BOOT_EVENTS:
             return None
         session = await state.get_state(SessionState)
-        if not (state._reflex_internal_links or session._session_id or session.user_name):
+        if not (reflex_compat.linked_state_names(state) or session._session_id or session.user_name):
             return None
         token = cookie_value(session.router.headers.cookie, SESSION_COOKIE)
         try:

@@ -7,12 +7,12 @@ import reflex as rx
 from ..db import session_scope
 from ..errors import ValidationFailed
 from ..services import auth
-from ..state import SessionState
+from ..state import SessionMixin
 from ..components import toasts
 from ..components.layout import shell
 
 
-class PasswordState(SessionState):
+class PasswordState(SessionMixin, rx.State):
     error: str = ""
     must_change: bool = False
 

@@ -4,45 +4,26 @@ from __future__ import annotations
 
 import reflex as rx
 
+from ..components import toasts
+from ..components.admin import admin_tabs
+from ..components.layout import shell
 from ..db import session_scope
-from ..errors import IntegrationUnavailable, MediaNestError, NotFound, ValidationFailed
+from ..errors import MediaNestError, NotFound, ValidationFailed
 from ..handler_args import as_id
 from ..wiring import get_registry
 from ..models import Role, UserStatus
-from ..services import media_requests, users
-from ..state import SessionState
-from ..components import toasts
-from ..components.layout import shell
-from .admin_requests import admin_tabs
+from ..services import media_requests, member_views, users
+from ..services.member_views import MemberRow
+from ..state import SessionMixin
 
 
-class AdminUsersState(SessionState):
-    rows: list[dict[str, str]] = []
+class AdminUsersState(SessionMixin, rx.State):
+    rows: list[MemberRow] = []
     loading: bool = False
 
     async def _refresh(self, actor) -> None:  # noqa: ANN001
-        overseerr = get_registry().overseerr()
-        missing: set[int] | None = None
         async with session_scope() as session:
-            found = await users.list_users(session, actor=actor)
-            if overseerr is not None:
-                try:
-                    missing = await media_requests.members_without_overseerr(session, overseerr)
-                except IntegrationUnavailable:
-                    missing = None
-        def overseerr_state(u) -> str:  # noqa: ANN001
-            if overseerr is None or u.is_local:
-                return "n/a"
-            if missing is None:
-                return "unknown"
-            return "missing" if u.id in missing else "linked"
-
-        self.rows = [{
-            "overseerr": overseerr_state(u),
-            "id": str(u.id), "username": u.username, "initials": u.username[:2].upper(), "email": u.email or "", "avatar": u.avatar_url or "",
-            "role": u.role, "status": u.status, "kind": "Local" if u.is_local else "Plex",
-            "last_login": u.last_login_at.strftime("%Y-%m-%d %H:%M UTC") if u.last_login_at else "never",
-        } for u in found]
+            self.rows = await member_views.member_rows(session, actor=actor, overseerr=get_registry().overseerr())
 
     @rx.event
     async def load(self):

@@ -3,41 +3,30 @@ decline pending ones with an optional reason the member sees."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import reflex as rx
-from sqlmodel import select
 
 from ..components import toasts
+from ..components.admin import admin_tabs
+from ..components.cards import request_card
 from ..components.layout import shell
 from ..components.media import live_reload
+from ..components.pager import pager
 from ..db import session_scope
 from ..errors import MediaNestError
 from ..handler_args import as_id
 from ..wiring import get_registry
-from ..models import Role, User
-from ..services import media_requests
-from ..services.media_requests import PAGE_SIZE
-from ..state import SessionState
-from .requests import FILTERS, pager, request_card, row_view
-
-TYPES = {"all": "Movies and shows", "movie": "Movies", "tv": "Shows"}
+from ..models import Role
+from ..services import media_requests, request_views
+from ..services.request_views import FILTERS, TYPES, MemberChoice, RequestView
+from ..state import SessionMixin
 
 
-def admin_tabs(current: str) -> rx.Component:
-    return rx.hstack(
-        *[rx.link(rx.button(label, variant="solid" if href == current else "soft", size="2"), href=href,
-                  id=f"admin-tab-{label.lower()}")
-          for label, href in (("Users", "/admin"), ("Requests", "/admin/requests"))],
-        spacing="2",
-    )
-
-
-class AdminRequestsState(SessionState):
-    rows: list[dict[str, Any]] = []
-    members: list[dict[str, str]] = []
+class AdminRequestsState(SessionMixin, rx.State):
+    rows: list[RequestView] = []
+    members: list[MemberChoice] = []
     total: int = 0
     page: int = 1
+    pages: int = 1
     status_filter: str = "pending"
     type_filter: str = "all"
     member_filter: str = "all"
@@ -48,19 +37,14 @@ class AdminRequestsState(SessionState):
     decline_reason: str = ""
     busy_id: int = 0
 
-    @rx.var
-    def pages(self) -> int:
-        return max(1, -(-self.total // PAGE_SIZE))
-
-    async def _refresh(self, actor) -> None:  # noqa: ANN001
-        member = as_id(self.member_filter)
+    async def _refresh(self, actor, page: int | None = None) -> None:  # noqa: ANN001
         async with session_scope() as session:
-            found, self.total = await media_requests.list_requests(
+            found = await request_views.request_page(
                 session, viewer=actor, mine=False, status=self.status_filter, media_type=self.type_filter,
-                member_id=member, page=self.page)
-            people = (await session.exec(select(User.id, User.username).order_by(User.username))).all()
-        self.rows = [row_view(r) for r in found]
-        self.members = [{"id": str(i), "name": n} for i, n in people]
+                member_id=as_id(self.member_filter), page=self.page if page is None else page)
+            people = await request_views.members(session)
+        self.rows, self.total, self.page, self.pages = found.rows, found.total, found.page, found.pages
+        self.members = people
 
     @rx.event
     async def load(self):
@@ -99,8 +83,7 @@ class AdminRequestsState(SessionState):
     @rx.event
     async def go_to_page(self, page: int):
         actor = await self._require_user(Role.ADMIN)
-        self.page = min(max(1, int(page)), self.pages)
-        await self._refresh(actor)
+        await self._refresh(actor, page=int(page))
 
     @rx.event
     async def approve(self, request_id: int):
@@ -110,10 +93,10 @@ class AdminRequestsState(SessionState):
     @rx.event
     async def open_decline(self, request_id: int):
         await self._require_user(Role.ADMIN)
-        row = next((r for r in self.rows if r["id"] == int(request_id)), None)
+        row = next((r for r in self.rows if r.id == int(request_id)), None)
         if row is None:
             return
-        self.decline_id, self.decline_title, self.decline_reason = row["id"], row["title"], ""
+        self.decline_id, self.decline_title, self.decline_reason = row.id, row.title, ""
         self.decline_open = True
 
     @rx.event
@@ -224,7 +207,7 @@ def admin_requests() -> rx.Component:
                     rx.center(rx.text("No requests match these filters.", color_scheme="gray"), padding="2em",
                               id="no-admin-requests")),
         ),
-        pager(AdminRequestsState, AdminRequestsState.pages),
+        pager(AdminRequestsState),
         _decline_dialog(),
         title="Requests",
     )

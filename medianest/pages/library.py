@@ -3,8 +3,6 @@ posters and "Watch in Plex" links."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import reflex as rx
 
 from ..components.layout import shell
@@ -13,13 +11,14 @@ from ..db import session_scope
 from ..errors import IntegrationRejected, IntegrationUnavailable, MediaNestError
 from ..wiring import get_registry
 from ..services import library
-from ..state import SessionState
+from ..services.library import ItemView, SectionView
+from ..state import SessionMixin
 
 
-class LibraryState(SessionState):
-    sections: list[dict[str, str]] = []
+class LibraryState(SessionMixin, rx.State):
+    sections: list[SectionView] = []
     section: str = library.RECENT
-    items: list[dict[str, Any]] = []
+    items: list[ItemView] = []
     total: int = 0
     query: str = ""
     loading: bool = False
@@ -77,9 +76,7 @@ class LibraryState(SessionState):
         plex, _ = await self._plex()
         if plex is not None:
             async def work() -> None:
-                found = await library.sections(plex)
-                self.sections = [{"key": library.RECENT, "title": "Recently added"}] + [
-                    {"key": s.key, "title": s.title} for s in found]
+                self.sections = await library.shelves(plex)
             if await self._run(work):
                 await self._show()
         self.loading = False
@@ -87,7 +84,7 @@ class LibraryState(SessionState):
     @rx.event
     async def choose(self, key: str):
         await self._require_user()
-        if not any(s["key"] == key for s in self.sections):
+        if not any(s.key == key for s in self.sections):
             return
         self.section, self.query, self.loading = key, "", True
         yield

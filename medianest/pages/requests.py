@@ -3,70 +3,42 @@ status; it reloads by itself whenever the member's requests change (``UserFeed.v
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 import reflex as rx
 
 from ..components import toasts
+from ..components.cards import request_card
 from ..components.layout import shell
 from ..components.media import live_reload, poster
+from ..components.pager import pager
 from ..db import session_scope
 from ..errors import MediaNestError
-from ..services import media_requests
-from ..services.media_requests import PAGE_SIZE, RequestRow
-from ..state import SessionState
-from .search import tmdb_poster
-
-FILTERS = {"all": "All", "open": "Open", "queued": "Queued", "pending": "Pending", "approved": "Approved",
-           "available": "Available", "declined": "Declined", "failed": "Not accepted / failed"}
-STATUS_COLOURS = {"queued": "gray", "pending": "amber", "approved": "blue", "processing": "blue",
-                  "partially_available": "teal", "available": "green", "declined": "red", "failed": "red",
-                  "refused": "red", "duplicate": "orange"}
+from ..services import media_requests, request_views
+from ..services.request_views import FILTERS, FollowView, RequestView
+from ..state import SessionMixin
 
 
-def _when(value: datetime) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def row_view(r: RequestRow) -> dict[str, Any]:
-    what = "Movie" if r.media_type == "movie" else (
-        "Show · seasons " + ", ".join(map(str, r.seasons)) if r.seasons else "Show")
-    return {"id": r.id, "title": r.title, "year": str(r.year or ""), "what": what, "status": r.status,
-            "label": r.label, "message": r.message, "requested": _when(r.created_at), "updated": _when(r.updated_at),
-            "requested_iso": r.created_at.isoformat(), "updated_iso": r.updated_at.isoformat(),
-            "poster": tmdb_poster(r.poster_path, "w185"), "plex_url": r.plex_url or "",
-            "username": r.username, "can_decide": r.can_decide, "media_type": r.media_type}
-
-
-class RequestsState(SessionState):
-    rows: list[dict[str, Any]] = []
-    follows: list[dict[str, Any]] = []
+class RequestsState(SessionMixin, rx.State):
+    rows: list[RequestView] = []
+    follows: list[FollowView] = []
     total: int = 0
     page: int = 1
+    pages: int = 1
     status_filter: str = "all"
     loading: bool = False
     error: str = ""
 
-    @rx.var
-    def pages(self) -> int:
-        return max(1, -(-self.total // PAGE_SIZE))
-
-    async def _refresh(self, user) -> None:  # noqa: ANN001
+    async def _refresh(self, user, page: int | None = None) -> None:  # noqa: ANN001
         try:
             async with session_scope() as session:
-                found, self.total = await media_requests.list_requests(
-                    session, viewer=user, mine=True, status=self.status_filter, page=self.page)
-                followed = await media_requests.follows(session, user.id)
+                found = await request_views.request_page(session, viewer=user, mine=True, status=self.status_filter,
+                                                         page=self.page if page is None else page)
+                followed = await request_views.followed(session, user.id)
         except MediaNestError as exc:
             self.error = exc.user_message
             return
         self.error = ""
-        self.rows = [row_view(r) for r in found]
-        self.follows = [{"id": f.id, "title": f.title, "year": str(f.year or ""),
-                         "label": media_requests.STATUS_LABELS.get(f.status, f.status), "status": f.status,
-                         "poster": tmdb_poster(f.poster_path, "w185"), "plex_url": f.plex_url or ""}
-                        for f in followed]
+        self.rows, self.total, self.page, self.pages = found.rows, found.total, found.page, found.pages
+        self.follows = followed
 
     @rx.event
     async def load(self):
@@ -92,8 +64,7 @@ class RequestsState(SessionState):
     @rx.event
     async def go_to_page(self, page: int):
         user = await self._require_user()
-        self.page = min(max(1, int(page)), self.pages)
-        await self._refresh(user)
+        await self._refresh(user, page=int(page))
 
     @rx.event
     async def unfollow(self, follow_id: int):
@@ -105,61 +76,6 @@ class RequestsState(SessionState):
             return toasts.error(exc.user_message)
         await self._refresh(user)
         return toasts.success("You no longer follow it.")
-
-
-def status_badge(row: rx.Var) -> rx.Component:
-    return rx.badge(row["label"], variant="soft", class_name="request-status",
-                    color_scheme=rx.match(row["status"], *STATUS_COLOURS.items(), "gray"))
-
-
-def request_card(row: rx.Var, *extra: rx.Component, show_user: bool = False) -> rx.Component:
-    return rx.card(
-        rx.hstack(
-            poster(row["poster"], row["title"], width="4.5em"),
-            rx.vstack(
-                rx.hstack(rx.text(row["title"], weight="bold", class_name="request-title"),
-                          rx.text(row["year"], color_scheme="gray", size="2"), spacing="2", align="baseline",
-                          wrap="wrap"),
-                rx.hstack(status_badge(row), rx.text(row["what"], size="1", color_scheme="gray"),
-                          *([rx.text("by ", row["username"], size="1", color_scheme="gray",
-                                     class_name="request-user")] if show_user else []),
-                          spacing="2", align="center", wrap="wrap"),
-                rx.cond(row["message"] != "",
-                        rx.text(row["message"], size="2",
-                                color_scheme=rx.cond(row["status"] == "queued", "gray", "red"),
-                                class_name="request-message"),
-                        rx.fragment()),
-                rx.text("Requested ", rx.moment(row["requested_iso"], from_now=True), " · updated ",
-                        rx.moment(row["updated_iso"], from_now=True), size="1", color_scheme="gray",
-                        title=row["requested"]),
-                rx.hstack(
-                    rx.cond(row["plex_url"] != "",
-                            rx.link(rx.button(rx.icon("play", size=14), "Watch in Plex", size="1", variant="outline"),
-                                    href=row["plex_url"], is_external=True, class_name="watch-link"),
-                            rx.fragment()),
-                    *extra, spacing="2", wrap="wrap"),
-                spacing="1", align="start", flex="1", min_width="0",
-            ),
-            spacing="3", align="start", width="100%",
-        ),
-        width="100%", class_name="request-row", custom_attrs={"data-title": row["title"]},
-    )
-
-
-def pager(state: type, pages: rx.Var) -> rx.Component:
-    return rx.cond(
-        pages > 1,
-        rx.hstack(
-            rx.button(rx.icon("chevron-left", size=14), "Previous", size="2", variant="soft",
-                      disabled=state.page <= 1, on_click=state.go_to_page(state.page - 1), class_name="prev-page"),
-            rx.text("Page ", state.page, " of ", pages, size="2"),
-            rx.button("Next", rx.icon("chevron-right", size=14), size="2", variant="soft",
-                      disabled=state.page >= pages, on_click=state.go_to_page(state.page + 1),
-                      class_name="next-page"),
-            justify="center", align="center", spacing="3", width="100%",
-        ),
-        rx.fragment(),
-    )
 
 
 def _follow_card(f: rx.Var) -> rx.Component:
@@ -212,7 +128,7 @@ def requests_page() -> rx.Component:
                     padding="2em", id="no-requests"),
             ),
         ),
-        pager(RequestsState, RequestsState.pages),
+        pager(RequestsState),
         rx.cond(RequestsState.follows.length() > 0,
                 rx.vstack(rx.heading("Following", size="4"),
                           rx.text("Titles someone else requested; you are told when they are available.",

@@ -2,70 +2,28 @@
 
 from __future__ import annotations
 
-import dataclasses
-import time
-from typing import Any
-
 import reflex as rx
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..components import toasts
+from ..components.badges import availability_badge
 from ..components.layout import shell
 from ..components.media import live_reload, media_grid, poster
 from ..config import get_settings
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from ..db import session_scope
 from ..errors import IntegrationUnavailable, MediaNestError, RateLimited
-from ..integrations.overseerr import OverseerrNotFound, SearchResult
 from ..wiring import get_registry
-from ..integrations.tmdb import valid_image
-from ..services import media_requests, search
-from ..services.media_requests import Draft
-from ..state import SessionState
+from ..services import media_requests, search, search_views
+from ..services.search_views import ResultView, SeasonView, Seen
+from ..state import SessionMixin
 
 KINDS = {"all": "All", "movie": "Movies", "tv": "Shows"}
-OVERVIEW_CHARS = 180
 
 
-def tmdb_poster(path: str | None, size: str = "w300") -> str:
-    """MediaNest's proxy URL of a TMDB poster path ("" when there is none)."""
-    name = (path or "").lstrip("/")
-    return f"/media/tmdb/{size}/{name}" if name and valid_image(size, name) else ""
-
-
-def _short(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= OVERVIEW_CHARS else text[:OVERVIEW_CHARS].rsplit(" ", 1)[0] + "…"
-
-
-def result_view(r: Any, *, mine: str = "", following: bool = False) -> dict[str, Any]:
-    badge, label = search.badge_for(r.status)
-    if mine:
-        badge, label = "requested", "You requested this"
-    elif following:
-        label = f"{label} · following"
-    if r.media_type == "movie":
-        action = {"none": "request", "requested": "follow", "processing": "follow"}.get(badge, "none")
-    else:
-        action = "seasons" if badge in ("none", "partial", "requested", "processing") else "none"
-    if mine and r.media_type == "movie":
-        action = "none"
-    if following and action == "follow":
-        action = "none"
-    return {
-        "key": f"{r.media_type}-{r.tmdb_id}", "tmdb_id": r.tmdb_id, "media_type": r.media_type,
-        "type_label": "Movie" if r.media_type == "movie" else "Show", "title": r.title,
-        "year": str(r.year or ""), "overview": _short(r.overview), "poster": tmdb_poster(r.poster_path),
-        "poster_path": r.poster_path or "", "badge": badge, "badge_label": label, "action": action,
-        "plex_url": r.plex_url or "", "can_follow": r.media_type == "tv" and badge in ("requested", "processing")
-        and not following and not mine,
-    }
-
-
-class SearchState(SessionState):
+class SearchState(SessionMixin, rx.State):
     query: str = ""
     kind: str = "all"
-    results: list[dict[str, Any]] = []
+    results: list[ResultView] = []
     page: int = 0
     total_pages: int = 0
     total_results: int = 0
@@ -81,18 +39,18 @@ class SearchState(SessionState):
     picker_key: str = ""
     picker_title: str = ""
     picker_loading: bool = False
-    picker_seasons: list[dict[str, Any]] = []
+    picker_seasons: list[SeasonView] = []
     picker_selected: list[int] = []
     picker_error: str = ""
-    # The Overseerr snapshot behind ``results`` (each with ``fetched_at``), so that what MediaNest
-    # learns later can be laid over it again without asking Overseerr (``refresh_states``).
-    _snapshot: list[dict[str, Any]] = []
+    # The Overseerr snapshot behind ``results``, so that what MediaNest learns later can be laid
+    # over it again without asking Overseerr (``refresh_states``).
+    _snapshot: list[Seen] = []
 
     @rx.var
     def shown_count(self) -> int:
         """Results of the chosen kind (the list itself is filtered in the browser, so each
         search sends its results once)."""
-        return sum(1 for r in self.results if self.kind == "all" or r["media_type"] == self.kind)
+        return sum(1 for r in self.results if self.kind == "all" or r.media_type == self.kind)
 
     @rx.var
     def has_more(self) -> bool:
@@ -106,14 +64,8 @@ class SearchState(SessionState):
         registry = get_registry()
         overseerr = registry.overseerr()
         self.configured = overseerr is not None
-        self.not_in_overseerr = False
-        if overseerr is not None:
-            try:
-                async with session_scope() as session:
-                    self.not_in_overseerr = await media_requests.overseerr_user_id(session, user.id, overseerr) is None \
-                        and not user.is_local
-            except IntegrationUnavailable:
-                pass  # the search itself will say that Overseerr is not answering
+        async with session_scope() as session:
+            self.not_in_overseerr = await search_views.cannot_request(session, user, overseerr)
 
     async def _fetch(self, page: int) -> search.SearchOutcome | None:
         overseerr = get_registry().overseerr()
@@ -129,34 +81,18 @@ class SearchState(SessionState):
             self.error = exc.user_message
         return None
 
-    async def _views(self, user_id: int, outcome: search.SearchOutcome,
-                     session: AsyncSession | None = None) -> list[dict[str, Any]]:
-        return await self._overlay(user_id, [{**dataclasses.asdict(r), "fetched_at": outcome.fetched_at}
-                                             for r in outcome.results], session)
-
-    async def _overlay(self, user_id: int, snapshot: list[dict[str, Any]],
-                       session: AsyncSession | None = None) -> list[dict[str, Any]]:
-        """Views of a snapshot with what MediaNest knows laid over it (``search.overlay``)."""
-        raw = [(SearchResult(**{k: v for k, v in item.items() if k != "fetched_at"}), item["fetched_at"])
-               for item in snapshot]
-        keys = [(r.media_type, r.tmdb_id) for r, _ in raw]
-        if session is None:
-            async with session_scope() as own:
-                info = await search.known(own, user_id, keys)
-        else:
-            info = await search.known(session, user_id, keys)
-        views = []
-        for r, fetched_at in raw:
-            (shown,) = search.overlay([r], info, fetched_at)
-            views.append(result_view(shown.result, mine=shown.mine, following=shown.following))
-        return views
+    async def _views(self, user_id: int, seen: list[Seen], session: AsyncSession | None = None) -> list[ResultView]:
+        if session is not None:
+            return await search_views.views(session, user_id, seen)
+        async with session_scope() as own:
+            return await search_views.views(own, user_id, seen)
 
     def _clear(self) -> None:
         self.results, self.page, self.total_pages, self.total_results, self.stale = [], 0, 0, 0, False
         self._snapshot = []
 
-    def _show(self, outcome: search.SearchOutcome, views: list[dict[str, Any]]) -> None:
-        self._snapshot = [{**dataclasses.asdict(r), "fetched_at": outcome.fetched_at} for r in outcome.results]
+    def _show(self, outcome: search.SearchOutcome, seen: list[Seen], views: list[ResultView]) -> None:
+        self._snapshot = seen
         self.results = views
         self.page, self.total_pages, self.total_results = outcome.page, outcome.total_pages, outcome.total_results
         if self.stale != outcome.stale:
@@ -186,7 +122,8 @@ class SearchState(SessionState):
                 self._clear()
                 return
             if outcome is not None:
-                self._show(outcome, await self._views(user.id, outcome, session))
+                seen = search_views.snapshot(outcome)
+                self._show(outcome, seen, await self._views(user.id, seen, session))
                 return
         self.searching = True
         yield
@@ -196,7 +133,8 @@ class SearchState(SessionState):
             if outcome is None:
                 self._clear()
             return
-        self._show(outcome, await self._views(user.id, outcome))
+        seen = search_views.snapshot(outcome)
+        self._show(outcome, seen, await self._views(user.id, seen))
 
     @rx.event
     async def load_more(self):
@@ -209,10 +147,9 @@ class SearchState(SessionState):
         self.loading_more = False
         if outcome is None:
             return
-        seen = {r["key"] for r in self.results}
-        self._snapshot = self._snapshot + [{**dataclasses.asdict(r), "fetched_at": outcome.fetched_at}
-                                           for r in outcome.results if f"{r.media_type}-{r.tmdb_id}" not in seen]
-        self.results = self.results + [v for v in await self._views(user.id, outcome) if v["key"] not in seen]
+        seen = search_views.snapshot(outcome, skip=[r.key for r in self.results])
+        self._snapshot = self._snapshot + seen
+        self.results = self.results + await self._views(user.id, seen)
         self.page, self.total_pages = outcome.page, outcome.total_pages
         self.stale = self.stale or outcome.stale
 
@@ -222,7 +159,7 @@ class SearchState(SessionState):
         declined, available…), so the shown results take on what MediaNest knows now."""
         user = await self._require_user()
         if self._snapshot:
-            self.results = await self._overlay(user.id, self._snapshot)
+            self.results = await self._views(user.id, self._snapshot)
 
     @rx.event
     async def set_kind(self, kind: str | list[str]):
@@ -232,38 +169,29 @@ class SearchState(SessionState):
 
     # ---- requesting ------------------------------------------------------------------
 
-    def _item(self, key: str) -> dict[str, Any] | None:
-        return next((r for r in self.results if r["key"] == key), None)
+    def _item(self, key: str) -> ResultView | None:
+        return search_views.find(self.results, key)
 
-    def _draft(self, item: dict[str, Any], seasons: tuple[int, ...] = ()) -> Draft:
-        return Draft(item["media_type"], int(item["tmdb_id"]), item["title"],
-                     int(item["year"]) if item["year"] else None, item["poster_path"] or None, seasons)
-
-    def _update_item(self, key: str, **changes: Any) -> None:
-        self.results = [{**r, **changes} if r["key"] == key else r for r in self.results]
-
-    def _learned(self, key: str, status: str, plex_url: str | None = None) -> None:
-        """Overseerr told us more about one title just now: newer than the snapshot it came in."""
-        self._snapshot = [{**s, "status": status, "plex_url": plex_url or s["plex_url"], "fetched_at": time.time()}
-                          if f"{s['media_type']}-{s['tmdb_id']}" == key else s for s in self._snapshot]
+    def _update(self, card: ResultView) -> None:
+        self.results = search_views.replace(self.results, card)
 
     @rx.event
     async def request_movie(self, key: str):
         user = await self._require_user()
         item = self._item(str(key))
-        if item is None or item["media_type"] != "movie":
+        if item is None or item.media_type != "movie":
             return toasts.error("That result is gone; search again.")
-        if item["action"] != "request":
-            return toasts.info(f"{item['title']} is {item['badge_label'].lower()}; there is nothing to request.")
+        if item.action != "request":
+            return toasts.info(f"{item.title} is {item.badge_label.lower()}; there is nothing to request.")
         return await self._submit(user, item, ())
 
-    async def _submit(self, user, item: dict[str, Any], seasons: tuple[int, ...]):  # noqa: ANN001, ANN202
+    async def _submit(self, user, item: ResultView, seasons: tuple[int, ...]):  # noqa: ANN001, ANN202
         settings = get_settings()
-        self.busy_key = item["key"]
+        self.busy_key = item.key
         try:
             async with session_scope() as session:
                 outcome = await media_requests.submit(
-                    session, user=user, draft=self._draft(item, seasons), overseerr=get_registry().overseerr(),
+                    session, user=user, draft=search_views.draft(item, seasons), overseerr=get_registry().overseerr(),
                     limit_per_hour=settings.request_limit_per_hour, retry_max_s=settings.request_retry_max_s)
         except RateLimited as exc:
             return toasts.error(exc.user_message, duration=10000)
@@ -271,32 +199,26 @@ class SearchState(SessionState):
             self.not_in_overseerr = True
             return toasts.error(exc.user_message, duration=10000)
         except search.TitleAvailable as exc:
-            self._learned(item["key"], "available", exc.plex_url)
-            self._update_item(item["key"], badge="available", badge_label="Available", action="none",
-                              can_follow=False, plex_url=exc.plex_url or item["plex_url"])
+            self._snapshot = search_views.learned(self._snapshot, item.key, "available", exc.plex_url)
+            self._update(search_views.now_available(item, exc.plex_url))
             return toasts.info(exc.user_message, duration=10000)
         except MediaNestError as exc:
             return toasts.error(exc.user_message)
         finally:
             self.busy_key = ""
-        row = outcome.row
-        if row.status == "available":  # Overseerr said so right before the request would have gone out
-            self._learned(item["key"], "available", row.plex_url)
-            self._update_item(item["key"], badge="available", badge_label="Available", action="none",
-                              can_follow=False, plex_url=row.plex_url or item["plex_url"])
-            return toasts.info(f"{row.title} is already available in Plex; nothing was requested.",
-                               duration=10000)
-        if row.status == "duplicate":
-            self._learned(item["key"], "pending")
-            self._update_item(item["key"], badge="requested", badge_label="Requested",
-                              action="follow" if item["media_type"] == "movie" else "seasons",
-                              can_follow=item["media_type"] == "tv")
+        status = outcome.row.status
+        if status == "available":  # Overseerr said so right before the request would have gone out
+            self._snapshot = search_views.learned(self._snapshot, item.key, "available", outcome.row.plex_url)
+            self._update(search_views.now_available(item, outcome.row.plex_url))
             return toasts.info(outcome.message, duration=10000)
-        if row.status == "refused":
+        if status == "duplicate":
+            self._snapshot = search_views.learned(self._snapshot, item.key, "pending")
+        self._update(search_views.after_request(item, status))
+        if status == "duplicate":
+            return toasts.info(outcome.message, duration=10000)
+        if status == "refused":
             return toasts.error(outcome.message, duration=10000)
-        self._update_item(item["key"], badge="requested", badge_label="You requested this",
-                          action="none" if item["media_type"] == "movie" else "seasons")
-        if row.status == "queued":
+        if status == "queued":
             return toasts.warning(outcome.message, duration=10000)
         return toasts.success(outcome.message)
 
@@ -306,15 +228,14 @@ class SearchState(SessionState):
         item = self._item(str(key))
         if item is None:
             return toasts.error("That result is gone; search again.")
-        if item["action"] != "follow" and not item["can_follow"]:
-            return toasts.info(f"{item['title']} cannot be followed ({item['badge_label'].lower()}).")
+        if not search_views.can_follow(item):
+            return toasts.info(f"{item.title} cannot be followed ({item.badge_label.lower()}).")
         try:
             async with session_scope() as session:
-                text = await media_requests.follow(session, user=user, draft=self._draft(item))
+                text = await media_requests.follow(session, user=user, draft=search_views.draft(item))
         except MediaNestError as exc:
             return toasts.error(exc.user_message)
-        self._update_item(item["key"], action="none" if item["media_type"] == "movie" else item["action"],
-                          can_follow=False, badge_label=f"{item['badge_label']} · following")
+        self._update(search_views.after_follow(item))
         return toasts.success(text)
 
     # ---- the season picker ------------------------------------------------------------
@@ -324,39 +245,25 @@ class SearchState(SessionState):
         await self._require_user()
         item = self._item(str(key))
         overseerr = get_registry().overseerr()
-        if item is None or item["media_type"] != "tv" or overseerr is None:
+        if item is None or item.media_type != "tv" or overseerr is None:
             return
         self.picker_open, self.picker_loading, self.picker_error = True, True, ""
-        self.picker_key, self.picker_title = item["key"], item["title"]
+        self.picker_key, self.picker_title = item.key, item.title
         self.picker_seasons, self.picker_selected = [], []
         yield
         try:
-            details = await overseerr.tv(int(item["tmdb_id"]))
-        except OverseerrNotFound:
-            self.picker_error = "Overseerr does not know this show any more."
-        except IntegrationUnavailable:
-            self.picker_error = "Overseerr is not answering, so the seasons cannot be shown. Try again in a moment."
+            seasons = await search_views.seasons(overseerr, item.tmdb_id)
+        except search_views.SeasonsUnavailable as exc:
+            self.picker_error = exc.user_message
         else:
-            requested = set(details.requested_seasons)
-            seasons = []
-            for s in details.seasons:
-                state = {"available": "Available", "partially_available": "Partly available",
-                         "processing": "Processing", "pending": "Requested"}.get(s.status, "")
-                if not state and s.season_number in requested:
-                    state = "Requested"
-                seasons.append({"number": s.season_number, "label": f"Season {s.season_number}",
-                                "state": state, "selectable": state in ("", "Partly available")})
             self.picker_seasons = seasons
-            self.picker_selected = [s["number"] for s in seasons if s["selectable"]]
+            self.picker_selected = [s.number for s in seasons if s.selectable]
         self.picker_loading = False
 
     @rx.event
     async def toggle_season(self, number: int):
         await self._require_user()
-        number = int(number)
-        if not any(s["number"] == number and s["selectable"] for s in self.picker_seasons):
-            return
-        self.picker_selected = sorted(set(self.picker_selected) ^ {number})
+        self.picker_selected = search_views.toggle(self.picker_seasons, self.picker_selected, int(number))
 
     @rx.event
     async def close_seasons(self, _open: bool = False):
@@ -370,8 +277,7 @@ class SearchState(SessionState):
         if item is None:
             self.picker_open = False
             return toasts.error("That result is gone; search again.")
-        allowed = {s["number"] for s in self.picker_seasons if s["selectable"]}
-        chosen = tuple(n for n in self.picker_selected if n in allowed)
+        chosen = search_views.chosen_seasons(self.picker_seasons, self.picker_selected)
         if not chosen:
             self.picker_error = "Choose at least one season."
             return None
@@ -382,14 +288,6 @@ class SearchState(SessionState):
 # --------------------------------------------------------------------------------------
 # Page
 # --------------------------------------------------------------------------------------
-
-
-BADGE_COLOURS = {"available": "green", "partial": "teal", "processing": "blue", "requested": "amber", "none": "gray"}
-
-
-def _badge(item: rx.Var) -> rx.Component:
-    return rx.badge(item["badge_label"], variant="soft", class_name="availability",
-                    color_scheme=rx.match(item["badge"], *BADGE_COLOURS.items(), "gray"))
 
 
 def _actions(item: rx.Var) -> rx.Component:
@@ -425,7 +323,7 @@ def _result(item: rx.Var) -> rx.Component:
                 rx.hstack(rx.text(item["title"], weight="bold", size="3", class_name="result-title"),
                           rx.text(item["year"], color_scheme="gray", size="2"), align="baseline", wrap="wrap",
                           spacing="2"),
-                rx.hstack(rx.badge(item["type_label"], variant="outline", color_scheme="gray"), _badge(item),
+                rx.hstack(rx.badge(item["type_label"], variant="outline", color_scheme="gray"), availability_badge(item),
                           spacing="2", wrap="wrap"),
                 rx.text(item["overview"], size="2", color_scheme="gray"),
                 _actions(item),

@@ -9,13 +9,14 @@ from ..errors import IntegrationUnavailable, ValidationFailed
 from ..wiring import get_registry
 from ..models import Role
 from ..services import household
-from ..state import SessionState
+from ..services.household import ServerChoice
+from ..state import SessionMixin, SessionState
 from ..components import toasts
 from ..components.layout import shell
 
 
-class SetupState(SessionState):
-    servers: list[dict[str, str]] = []
+class SetupState(SessionMixin, rx.State):
+    servers: list[ServerChoice] = []
     loading: bool = False
     error: str = ""
     saving: str = ""
@@ -30,8 +31,7 @@ class SetupState(SessionState):
             async with session_scope() as session:
                 choices = await household.owned_servers(session, actor=user, plex_tv=await registry.plex_tv(session),
                                                         encryptor=registry.encryptor)
-            self.servers = [{"machine_id": c.machine_id, "name": c.name, "version": c.version or "",
-                             "url": c.url or ""} for c in choices]
+            self.servers = choices
             if not choices:
                 self.error = "Your Plex account does not own a Plex Media Server. Sign in with the server owner's account."
         except (ValidationFailed, IntegrationUnavailable) as exc:
@@ -53,7 +53,7 @@ class SetupState(SessionState):
             self.saving, self.error = "", exc.user_message
             return
         self.saving = ""
-        self.household_name = chosen.name
+        (await self.get_state(SessionState)).household_name = chosen.name
         yield [toasts.success(f"{chosen.name} is now the household server."), rx.redirect("/")]
 
 

@@ -17,8 +17,27 @@ RECENT = "recent"
 
 
 @dataclass(frozen=True)
+class ItemView:
+    """One title as the library page shows it (poster through MediaNest, link into Plex)."""
+
+    key: str
+    title: str
+    year: str
+    subtitle: str
+    type: str
+    poster: str
+    watch: str
+
+
+@dataclass(frozen=True)
+class SectionView:
+    key: str
+    title: str
+
+
+@dataclass(frozen=True)
 class Shelf:
-    items: list[dict]
+    items: list[ItemView]
     total: int
     offset: int
 
@@ -27,10 +46,10 @@ def thumb_url(thumb: str | None, width: int = 300, height: int = 450) -> str:
     return f"/media/plex?path={quote(thumb, safe='')}&w={width}&h={height}" if thumb else ""
 
 
-def item_view(item: LibraryItem, machine_id: str | None) -> dict:
-    return {"key": item.rating_key, "title": item.title, "year": str(item.year or ""), "subtitle": item.subtitle,
-            "type": item.type, "poster": thumb_url(item.thumb),
-            "watch": watch_url(machine_id, item.rating_key) if machine_id else ""}
+def item_view(item: LibraryItem, machine_id: str | None) -> ItemView:
+    return ItemView(key=item.rating_key, title=item.title, year=str(item.year or ""), subtitle=item.subtitle,
+                    type=item.type, poster=thumb_url(item.thumb),
+                    watch=watch_url(machine_id, item.rating_key) if machine_id else "")
 
 
 async def household_machine_id(session: AsyncSession) -> str | None:
@@ -40,6 +59,11 @@ async def household_machine_id(session: AsyncSession) -> str | None:
 
 async def sections(plex: PlexServerClient) -> list[LibrarySection]:
     return list(await plex.sections())
+
+
+async def shelves(plex: PlexServerClient) -> list[SectionView]:
+    """What the library page offers to browse: recently added, then each section."""
+    return [SectionView(RECENT, "Recently added")] + [SectionView(s.key, s.title) for s in await sections(plex)]
 
 
 async def shelf(plex: PlexServerClient, machine_id: str | None, section: str, *, start: int = 0) -> Shelf:
@@ -53,7 +77,7 @@ async def shelf(plex: PlexServerClient, machine_id: str | None, section: str, *,
     return Shelf([item_view(i, machine_id) for i in page.items], page.total, page.offset)
 
 
-async def find(plex: PlexServerClient, machine_id: str | None, query: str) -> list[dict]:
+async def find(plex: PlexServerClient, machine_id: str | None, query: str) -> list[ItemView]:
     text = " ".join((query or "").split())
     if not text:
         return []

@@ -31,6 +31,23 @@ class NoticeView:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class NoticeCard:
+    """A notification as the corner cards show it; ``external`` links open a new tab (Plex)."""
+
+    id: int
+    kind: str
+    title: str
+    body: str
+    link: str
+    link_label: str
+    external: bool
+
+
+def card(n: NoticeView) -> NoticeCard:
+    return NoticeCard(n.id, n.kind, n.title, n.body, n.link, n.link_label, n.link.startswith("http"))
+
+
 async def add(session: AsyncSession, user_id: int, *, kind: str, title: str, body: str = "",
               link: str | None = None, link_label: str | None = None) -> Notification:
     """Add one notification in the caller's transaction."""

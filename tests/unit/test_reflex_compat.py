@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 
+import reflex as rx
+from reflex.app import EventNamespace
 from reflex.istate import shared
+from reflex.state import StateUpdate
 
 from medianest import reflex_compat
 
@@ -184,3 +188,16 @@ def test_the_registration_context_and_the_prebuilt_frontend_helpers_exist():
     assert reflex_compat.frontend_dir().name  # config, web dir and the static dir name all resolve
     assert issubclass(reflex_compat.LockExpiredError, Exception)
     assert callable(reflex_compat.FunctionStringVar.create)
+
+
+def test_a_change_the_caller_sends_itself_is_not_fanned_out_again():
+    def in_change() -> dict:
+        reflex_compat._sent_by_caller.set(frozenset({"root.board"}))
+        return reflex_compat.changes_worth_fanning_out({"root.board": {"services"}, "root.feed": {"unread"}})
+
+    assert contextvars.copy_context().run(in_change) == {"root.feed": {"unread"}}
+
+
+def test_what_change_shared_relies_on_is_still_there():
+    assert list(inspect.signature(EventNamespace.emit_update).parameters)[1:] == ["update", "token"]
+    assert hasattr(rx.State, "_get_resolved_delta") and StateUpdate(delta={"x": {"a": 1}}).delta == {"x": {"a": 1}}

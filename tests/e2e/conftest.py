@@ -149,6 +149,10 @@ def app_url(database_url, plex_sims, kuma_sim, overseerr_sim, private_redis, tmp
         "REQUEST_SYNC_INTERVAL_SECONDS": "2", "REQUEST_RETRY_INTERVAL_SECONDS": "1",
         "REQUEST_LIMIT_PER_HOUR": str(REQUEST_LIMIT), "OVERSEERR_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path_factory.mktemp("prometheus")),
+        # A journey that makes a service fail opens that service's breaker in the web workers; with
+        # the default 30 s it would still be open (e.g. plex.tv's, so no server list on /setup) when
+        # the next journey starts.
+        "BREAKER_RESET_SECONDS": "5",
     }
     if "NPM_CONFIG_REGISTRY" not in env:
         registry = subprocess.run(["npm", "config", "get", "registry"], capture_output=True, text=True).stdout.strip()

@@ -236,14 +236,23 @@ def _reset_database() -> None:
 
 @pytest.fixture
 def fresh(app_url, plex_sims, overseerr_sim, private_redis) -> str:  # noqa: ANN001
-    """Empty database, simulators at their fixtures, rate-limit counters and search cache cleared."""
+    """Empty database, simulators at their fixtures, rate-limit counters, search cache and the
+    members' live feeds cleared.
+
+    The feeds are Reflex shared states in Redis keyed by user id; the database restarts its ids,
+    so without this bob's feed would still show the previous journey's notifications (a real
+    install never reuses a user id)."""
+    from medianest.state import user_feed_token
+
     _reset_database()
     plex_sims.sim.reset()
     plex_sims.sim.clear_faults()
     overseerr_sim.sim.reset()
     client = redis.Redis.from_url(private_redis.url)
+    feeds = user_feed_token(0)[:-1]  # "user<install>u", then the id
     keys = [*client.scan_iter(match=f"{REDIS_PREFIX}rl:*", count=1000),
-            *client.scan_iter(match=f"{REDIS_PREFIX}search:*", count=1000)]
+            *client.scan_iter(match=f"{REDIS_PREFIX}search:*", count=1000),
+            *client.scan_iter(match=f"{feeds}*", count=1000)]
     if keys:
         client.delete(*keys)
     return app_url

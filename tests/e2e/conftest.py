@@ -27,6 +27,7 @@ LOCAL_ADMIN_PASSWORD = "bootstrap-pass-e2e"
 HOUSEHOLD = "517aed8117af122796b91655a5bcb730f27164dd"
 REQUEST_LIMIT = 4
 WEBHOOK_SECRET = "e2e-overseerr-webhook-secret"
+BREAKER_RESET_S = 5
 
 expect.set_options(timeout=15_000)
 
@@ -152,7 +153,7 @@ def app_url(database_url, plex_sims, kuma_sim, overseerr_sim, private_redis, tmp
         # A journey that makes a service fail opens that service's breaker in the web workers; with
         # the default 30 s it would still be open (e.g. plex.tv's, so no server list on /setup) when
         # the next journey starts.
-        "BREAKER_RESET_SECONDS": "5",
+        "BREAKER_RESET_SECONDS": str(BREAKER_RESET_S),
     }
     if "NPM_CONFIG_REGISTRY" not in env:
         registry = subprocess.run(["npm", "config", "get", "registry"], capture_output=True, text=True).stdout.strip()

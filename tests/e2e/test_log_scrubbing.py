@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 
 from medianest.launcher import OVERSEERR_API_KEY
 from medianest.state import SessionState
-from tests.e2e.conftest import STACK, setup_household
+from tests.e2e.conftest import BREAKER_RESET_S, STACK, setup_household
 from tests.e2e.test_handler_authorization import NAMESPACE
 
 PLEX_TOKEN = "sim-alice-token"  # the household owner's token (simulators/plex.py fixtures)
@@ -77,7 +77,9 @@ def test_no_credential_reaches_the_server_log(journeys, app_url, plex_sims):
         expect(page.locator("#callback-message")).to_contain_text("Plex is not answering", timeout=30_000)
     finally:
         plex_sims.sim.clear_faults()
-    time.sleep(1.0)  # let the processes flush their last lines
+    # Let the processes flush their last lines, and the plex.tv breaker this opened close again
+    # (the next journey's setup page lists the servers from plex.tv).
+    time.sleep(BREAKER_RESET_S + 1)
 
     logs = _server_logs()
     # Rich wraps long lines: look for each secret in the text with the line breaks taken out too.

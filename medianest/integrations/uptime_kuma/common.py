@@ -86,14 +86,20 @@ def parse_kuma_time(value: Any) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _ping_ms(value: Any) -> float | None:
+def _finite(value: Any) -> float | None:
+    """A finite number from Kuma's JSON or text, or None (booleans, NaN and infinities included)."""
     if isinstance(value, bool) or value is None:
         return None
     try:
         number = float(value)
     except (TypeError, ValueError):
         return None
-    return None if math.isnan(number) or math.isinf(number) or number < 0 else number
+    return None if math.isnan(number) or math.isinf(number) else number
+
+
+def _ping_ms(value: Any) -> float | None:
+    number = _finite(value)
+    return None if number is None or number < 0 else number
 
 
 def _fraction(value: Any) -> float | None:
@@ -102,13 +108,8 @@ def _fraction(value: Any) -> float | None:
 
 
 def _int_or_none(value: Any) -> int | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return int(number) if number.is_integer() else None
+    number = _finite(value)
+    return int(number) if number is not None and number.is_integer() else None
 
 
 def _text_or_none(value: Any) -> str | None:

@@ -55,6 +55,10 @@ class _Ticker:
 class OverseerrState:
     """The state of ``OverseerrSim`` and what every operation on it shares (thread-safe)."""
 
+    #: Approves PENDING and completes APPROVED requests whose time has come; the auto-progress
+    #: ticker calls it (defined by ``availability.AvailabilityOps``, part of every ``OverseerrSim``).
+    _auto_progress: Callable[[], None]
+
     def __init__(self, *, flavour: str = "overseerr", api_key: str = fixtures.OVERSEERR_API_KEY,
                  base_url: str = "", arr_fail: bool = False, plex: PlexSim | None = None,
                  auto_approve_after_s: float | None = None, available_after_s: float | None = None,
@@ -231,10 +235,6 @@ class OverseerrState:
                 return
         if not wanted:
             self._stop_ticker()
-
-    def _auto_progress(self) -> None:
-        """Approve PENDING and complete APPROVED requests whose time has come (``availability``)."""
-        raise NotImplementedError
 
     def _stop_ticker(self) -> None:
         with self._lock:

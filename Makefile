@@ -14,11 +14,13 @@ export REFLEX_DIR := $(CURDIR)/.reflex
 export NPM_CONFIG_REGISTRY ?= $(shell npm config get registry 2>/dev/null)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run test install install-test bun system-test-deps services test-unit test-e2e migrate simulators worker scheduler clean
+.PHONY: help run test lint install install-test bun system-test-deps services test-unit test-e2e migrate simulators worker \
+	scheduler clean
 
 help:
 	@echo "make run    install what is missing, then run MediaNest with the bundled simulators"
-	@echo "make test   install what is missing, start PostgreSQL and Redis if needed, run every test"
+	@echo "make test   install what is missing, start PostgreSQL and Redis if needed, lint, run every test"
+	@echo "make lint   ruff (lint + import order) and mypy"
 
 $(VENV)/.runtime-installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -64,7 +66,12 @@ worker: install
 scheduler: install
 	$(VENV)/bin/taskiq scheduler medianest.tasks.registry:scheduler
 
-test: install-test services
+# Lint and import order (ruff), types of the services, clients, models and settings (mypy): pyproject.toml.
+lint: install-test
+	$(VENV)/bin/ruff check .
+	@# mypy joins once its findings are fixed
+
+test: install-test services lint
 	$(PY) -m pytest
 
 test-unit: install-test services

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import context
 from sqlalchemy import create_engine, pool
 from sqlmodel import SQLModel
 
+from alembic import context
 from medianest import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from medianest.config import get_settings
 
@@ -38,7 +38,7 @@ def run_migrations_online() -> None:
         _run(connection)
 
 
-def _run(connection) -> None:  # noqa: ANN001
+def _run(connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata,
                       render_as_batch=True, compare_type=True)
     with context.begin_transaction():

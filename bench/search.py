@@ -15,8 +15,8 @@ with the websocket handshake. Each client speaks Reflex's Socket.IO protocol lik
 ``/search``: ``SearchState.load`` (on_load), then ``SearchState.set_query(text)`` per search.
 
 Per search we measure the time from emitting ``set_query`` to receiving the delta that carries the
-final ``results`` (and, for an uncached search, ``searching`` back to false). All members search at the same moment, each a
-different query (20 queries that all return titles from the simulator's catalogue). Per round:
+final ``results`` (and, for an uncached search, ``searching`` back to false). All members search at the
+same moment, each a different query (20 queries that all return titles from the simulator's catalogue). Per round:
 
 - direct: the same 20 queries at the same concurrency straight to the simulator from this process,
   with a plain ``httpx.AsyncClient`` (keep-alive, the reference of the ratio) and with MediaNest's
@@ -40,12 +40,12 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import signal
 import statistics
 import subprocess
 import sys
 import time
-import random
 import uuid
 from pathlib import Path
 
@@ -55,12 +55,12 @@ import redis.asyncio as aioredis
 import socketio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from status_fanout import NAMESPACE, ROOT, Stack, free_port, percentile, session_cookie  # noqa: E402
+from status_fanout import NAMESPACE, ROOT, Stack, free_port, percentile, session_cookie
 
 sys.path.insert(0, str(ROOT))
-from medianest.integrations.overseerr import OverseerrClient, search_query_string  # noqa: E402
-from medianest.launcher import simulated_overseerr_env  # noqa: E402
-from medianest.simulators import fixtures  # noqa: E402
+from medianest.integrations.overseerr import OverseerrClient, search_query_string
+from medianest.launcher import simulated_overseerr_env
+from medianest.simulators import fixtures
 
 #: Queries that all find something in the simulator's catalogue (1 to 18 titles each).
 QUERIES = ["heat", "matrix", "dune", "breaking", "the", "inception", "alien", "blade", "godfather", "pulp",
@@ -85,7 +85,7 @@ class Simulators:
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> Simulators:
-        log = open(self.log_path, "wb")  # noqa: SIM115
+        log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "medianest.simulators", "--host", "127.0.0.1",
              "--plex-tv-port", str(self.ports["plex-tv"]), "--pms-port", str(self.ports["pms"]),

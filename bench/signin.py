@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -62,7 +61,7 @@ def start_launcher(data_dir: str) -> tuple[subprocess.Popen, str, float]:
         time.sleep(0.1)
 
 
-def sign_in(browser, url: str, username: str) -> float:  # noqa: ANN001
+def sign_in(browser, url: str, username: str) -> float:
     context = browser.new_context(base_url=url)
     page = context.new_page()
     page.goto("/login")

@@ -73,7 +73,7 @@ class Stack:
             "REFLEX_REDIS_MAX_CONNECTIONS": os.environ.get("REFLEX_REDIS_MAX_CONNECTIONS", "64"),
         }
 
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{self.db_name}"')
         os.environ.update({k: self.env[k] for k in ("MEDIANEST_ENV", "DATABASE_URL", "REDIS_URL", "REDIS_KEY_PREFIX",
@@ -81,7 +81,7 @@ class Stack:
         bin_dir = Path(sys.executable).parent
         subprocess.run([str(bin_dir / "alembic"), "upgrade", "head"], cwd=ROOT, env=self.env, check=True,
                        capture_output=True)
-        log = open(self.tmp / "server.log", "wb")  # noqa: SIM115
+        log = open(self.tmp / "server.log", "wb")
         self.procs.append(subprocess.Popen([str(bin_dir / "reflex"), "run", "--env", "prod", "--frontend-port",
                                             str(self.port), "--backend-host", "127.0.0.1"], cwd=ROOT, env=self.env,
                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
@@ -108,7 +108,7 @@ class Stack:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
 
 
-async def session_cookie(session, user, *, user_agent: str) -> str:  # noqa: ANN001
+async def session_cookie(session, user, *, user_agent: str) -> str:
     """A session cookie for ``user`` made the way sign-in makes it (session row, ticket, activation)."""
     from medianest.config import get_settings
     from medianest.security import issue_token
@@ -229,7 +229,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[10, 50, 200])
     parser.add_argument("--flips", type=int, default=3)
     parser.add_argument("--members", type=int, default=1,
-                        help="members the tabs belong to: 1 (default) = one member with every tab, 0 = one member per tab")
+                        help="members the tabs belong to: 1 (default) = one member with every tab, "
+                             "0 = one member per tab")
     args = parser.parse_args()
     with Stack() as stack:
         result = asyncio.run(run(args.clients, args.flips, stack.url, args.members))

@@ -127,7 +127,8 @@ class Settings(BaseSettings):
                 try:
                     data[name] = Path(path).read_text(encoding="utf-8").strip()
                 except OSError as exc:
-                    raise SettingsError(f"{name}{_FILE_SUFFIX} points at {path}, which cannot be read: {exc.strerror}") from exc
+                    raise SettingsError(f"{name}{_FILE_SUFFIX} points at {path}, which cannot be read: "
+                                        f"{exc.strerror}") from exc
         return data
 
     # ---- derived values -------------------------------------------------------------
@@ -187,9 +188,11 @@ class Settings(BaseSettings):
                 keys = [k.strip() for k in raw.split(",")] if field == "encryption_key" else [raw]
                 for key in keys:
                     if key.lower() in _KNOWN_DEFAULT_SECRETS:
-                        raise SettingsError(f"{var} is missing or set to a published default; set a random value of at least {_MIN_SECRET_LENGTH} characters.")
+                        raise SettingsError(f"{var} is missing or set to a published default; set a random value "
+                                            f"of at least {_MIN_SECRET_LENGTH} characters.")
                     if len(key) < _MIN_SECRET_LENGTH:
-                        raise SettingsError(f"{var} is too short ({len(key)} characters); use at least {_MIN_SECRET_LENGTH}.")
+                        raise SettingsError(f"{var} is too short ({len(key)} characters); "
+                                            f"use at least {_MIN_SECRET_LENGTH}.")
             if self.admin_password is not None:
                 password = self.secret_value("admin_password")
                 if len(password) < _MIN_ADMIN_PASSWORD_LENGTH:

@@ -41,7 +41,7 @@ def script_sources(directory: Path | None = None) -> str:
     """The ``script-src`` sources: this origin, plus the build's inline scripts by hash."""
     try:
         directory = directory or frontend_dir()
-    except Exception as exc:  # noqa: BLE001 - no Reflex config (e.g. a bare test): same origin only
+    except Exception as exc:
         logger.warning("csp: frontend directory unknown: %s", exc)
         return "'self'"
     hashes = inline_script_hashes(directory) if directory.is_dir() else []

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .config import get_settings
-
 
 _engines: dict[str, AsyncEngine] = {}
 
@@ -23,7 +22,7 @@ def _engine_for(url: str) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001 - DBAPI hook
+        def _sqlite_pragmas(dbapi_conn, _record):
             cur = dbapi_conn.cursor()
             # WAL lets the web process and a worker read while one writes.
             cur.execute("PRAGMA journal_mode=WAL")
@@ -64,4 +63,4 @@ def as_utc(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; treat them as the UTC they were written as."""
     if value is None or value.tzinfo is not None:
         return value
-    return value.replace(tzinfo=timezone.utc)
+    return value.replace(tzinfo=UTC)

@@ -16,8 +16,14 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from . import live_bridge
 from .components import toasts
-from .errors import (AccessDenied, Forbidden, IntegrationUnavailable, MediaNestError, NotAuthenticated,
-                     PasswordChangeRequired)
+from .errors import (
+    AccessDenied,
+    Forbidden,
+    IntegrationUnavailable,
+    MediaNestError,
+    NotAuthenticated,
+    PasswordChangeRequired,
+)
 from .log import current_correlation_id, new_correlation_id
 from .reflex_compat import LockExpiredError
 
@@ -54,7 +60,7 @@ def is_transient(exc: BaseException) -> bool:
                                                      for text in _TRANSIENT_DB_TEXT)
 
 
-def handle_backend_exception(exception: Exception):  # noqa: ANN201 - Reflex validates the signature
+def handle_backend_exception(exception: Exception):
     """Typed errors become plain answers; anything else is logged with a reference."""
     exc = exception
     if isinstance(exc, NotAuthenticated):

@@ -21,8 +21,8 @@ import types
 import typing
 from typing import Any
 
-from reflex.middleware import Middleware
 from reflex.event import Event
+from reflex.middleware import Middleware
 from reflex.state import StateUpdate
 
 from .components import toasts
@@ -151,7 +151,7 @@ class HandlerArguments(Middleware):
     Reflex would otherwise call the handler anyway: a missing argument raises a TypeError before
     its body runs, and a value its annotation cannot convert is passed on unconverted."""
 
-    async def preprocess(self, app, state, event: Event) -> StateUpdate | None:  # noqa: ANN001
+    async def preprocess(self, app, state, event: Event) -> StateUpdate | None:
         registered = registered_event_handler(event.name)
         if registered is None or not registered.states[0].__module__.startswith("medianest."):
             return None  # Reflex's own states (hydrate, on_load, …) check their input

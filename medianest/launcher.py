@@ -206,7 +206,7 @@ def main() -> int:
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
 
     def spawn(args: list[str], log_name: str) -> subprocess.Popen:
-        log = open(log_dir / log_name, "ab")  # noqa: SIM115 - lives as long as the child
+        log = open(log_dir / log_name, "ab")
         proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         procs.append(proc)

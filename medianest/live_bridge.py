@@ -20,8 +20,16 @@ from . import live, reflex_compat
 from .config import get_settings
 from .db import session_scope
 from .services import service_status
-from .state import (STATUS_BOARD_SHARDS, SessionState, StatusBoard, UserFeed, card_view, clear_tab, status_board_token,
-                    user_feed_token)
+from .state import (
+    STATUS_BOARD_SHARDS,
+    SessionState,
+    StatusBoard,
+    UserFeed,
+    card_view,
+    clear_tab,
+    status_board_token,
+    user_feed_token,
+)
 from .tasks.kuma_live import watch_kuma
 
 logger = logging.getLogger("medianest.app")
@@ -136,7 +144,7 @@ async def _forget_closed_tabs(target_app: rx.App, board: rx.SharedState) -> None
 
 
 @contextlib.asynccontextmanager
-async def live_updates(app: rx.App):  # noqa: ANN201 - a Reflex lifespan task
+async def live_updates(app: rx.App):
     """The live bridge in every web process; in embedded mode also the broker and the schedules."""
     stop = asyncio.Event()
     _serving.append(app)

@@ -12,7 +12,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 _correlation_id: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="-")
 
@@ -43,7 +43,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -69,16 +69,19 @@ _SECRET_KEYS = (r"[\w.-]{0,40}(?:token|secret|password|passwd|api[_-]?key|apikey
                 r"|mn_session|mn_pin")
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Header lines and header dicts: "Cookie: a=b; c=d", {'cookie': 'a=b'}, ('authorization', 'Bearer x').
-    (re.compile(r"""(?i)(\b%s\b(?:['"]?\s*:|['"]\s*,)\s*(?:b(?=['"]))?['"]?)(?![\s'"]|\[redacted\])[^'"\r\n]+""" % _HEADER_NAMES),
+    (re.compile(r"(?i)(\b" + _HEADER_NAMES
+                + r"""\b(?:['"]?\s*:|['"]\s*,)\s*(?:b(?=['"]))?['"]?)(?![\s'"]|\[redacted\])[^'"\r\n]+"""),
      r"\1" + REDACTED),
     # A quoted value of a credential key, spaces and all: "password": "correct horse battery".
-    (re.compile(r"""(?i)(\b(?:%s)\b['"]?\s*[:=]\s*(?:b(?=['"]))?)(['"])(?!\[redacted\])(?:\\.|(?!\2).)+\2"""
-                % _SECRET_KEYS), r"\1\2" + REDACTED + r"\2"),
+    (re.compile(r"(?i)(\b(?:" + _SECRET_KEYS
+                + r""")\b['"]?\s*[:=]\s*(?:b(?=['"]))?)(['"])(?!\[redacted\])(?:\\.|(?!\2).)+\2"""),
+     r"\1\2" + REDACTED + r"\2"),
     # The password-change form's fields, logged as a dict ({'current': …, 'new': …, 'confirm': …}).
     (re.compile(r"""(?i)(['"](?:current|new|confirm)['"]\s*:\s*)(['"])(?!\[redacted\])(?:\\.|(?!\2).)+\2"""),
      r"\1\2" + REDACTED + r"\2"),
     # key=value and "key": "value" for anything that names a credential (query strings, reprs, JSON).
-    (re.compile(r"""(?i)(\b(?:%s)\b['"]?\s*[:=]\s*(?:b(?=['"]))?['"]?)(?![\s'"]|\[redacted\])([^'"&;,\s)}\]]+)""" % _SECRET_KEYS),
+    (re.compile(r"(?i)(\b(?:" + _SECRET_KEYS
+                + r""")\b['"]?\s*[:=]\s*(?:b(?=['"]))?['"]?)(?![\s'"]|\[redacted\])([^'"&;,\s)}\]]+)"""),
      r"\1" + REDACTED),
     # "Bearer <token>" / "Basic <credentials>" wherever they appear.
     (re.compile(r"(?i)\b(bearer|basic)\s+(?!\[redacted\])[A-Za-z0-9._~+/=-]{8,}"), r"\1 " + REDACTED),
@@ -149,7 +152,7 @@ def _scrub_record(record: logging.LogRecord) -> logging.LogRecord:
 _base_factory = logging.getLogRecordFactory()
 
 
-def _scrubbing_factory(*args, **kwargs) -> logging.LogRecord:  # noqa: ANN002, ANN003
+def _scrubbing_factory(*args, **kwargs) -> logging.LogRecord:
     return _scrub_record(_base_factory(*args, **kwargs))
 
 
@@ -163,7 +166,7 @@ class _RedactingStream(io.TextIOBase):
     # split across two writes is still recognised (a line longer than this goes out as it is cut).
     _MAX_PENDING = 65536
 
-    def __init__(self, stream) -> None:  # noqa: ANN001
+    def __init__(self, stream) -> None:
         self._stream = stream
         self._pending = ""
         self._lock = threading.Lock()
@@ -186,7 +189,7 @@ class _RedactingStream(io.TextIOBase):
                 self._pending = ""
         self._stream.flush()
 
-    def __getattr__(self, name: str):  # noqa: ANN204 - fileno, isatty, encoding, buffer …
+    def __getattr__(self, name: str):
         return getattr(self._stream, name)
 
 

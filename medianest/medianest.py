@@ -17,8 +17,19 @@ from .handler_args import HandlerArguments
 from .live_bridge import live_updates
 from .log import configure_logging
 from .metrics import observe_event
-from .pages import (account, admin, admin_requests, callback, errors, home, library, login,  # noqa: F401
-                    requests, search, setup)  # (registers @rx.page)
+from .pages import (  # noqa: F401 - importing a page registers it (@rx.page)
+    account,
+    admin,
+    admin_requests,
+    callback,
+    errors,
+    home,
+    library,
+    login,
+    requests,  # (registers @rx.page)
+    search,
+    setup,
+)
 from .state import SignedOutTabs
 
 reflex_compat.install()
@@ -29,7 +40,7 @@ configure_logging(level=_settings.log_level,
                   secrets_to_hide=_settings.secret_values())
 
 
-def _mount_prebuilt_frontend(asgi):  # noqa: ANN001, ANN202
+def _mount_prebuilt_frontend(asgi):
     """Serve the frontend exported at image build time (no bun at run time)."""
     asgi.routes.append(reflex_compat.frontend_mount())
     return asgi

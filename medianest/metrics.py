@@ -16,10 +16,17 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest,
-                               multiprocess, REGISTRY)
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 import redis.asyncio as aioredis
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func
 from sqlmodel import select
 from taskiq import TaskiqMessage, TaskiqMiddleware, TaskiqResult
@@ -149,7 +156,7 @@ class _Snapshot:
     def __init__(self, families: list) -> None:
         self._families = families
 
-    def collect(self):  # noqa: ANN201
+    def collect(self):
         return self._families
 
 

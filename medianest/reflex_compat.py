@@ -214,7 +214,7 @@ def time_event_handlers(observe: Callable[[str, str, float], None]) -> None:
     if getattr(original, "_medianest_instrumented", False):
         return
 
-    async def timed(handler, payload, state, root_state):  # noqa: ANN001, ANN202
+    async def timed(handler, payload, state, root_state):
         started = time.perf_counter()
         outcome = "error"
         try:

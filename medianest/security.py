@@ -8,11 +8,12 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
-from cryptography.fernet import Fernet, InvalidToken as FernetInvalidToken, MultiFernet
+from cryptography.fernet import Fernet, MultiFernet
+from cryptography.fernet import InvalidToken as FernetInvalidToken
 
 from .errors import DecryptionError, InvalidToken
 
@@ -32,7 +33,7 @@ class TokenClaims:
 
 def issue_token(kind: str, subject: str, *, secret: str, ttl: timedelta, data: dict[str, Any] | None = None) -> str:
     """Sign a short JWT of the given kind (``session``, ``pin``, ``ticket``)."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     payload = {"iss": ISSUER, "typ": kind, "sub": subject, "iat": int(now.timestamp()),
                "exp": int((now + ttl).timestamp()), "jti": uuid.uuid4().hex, **(data or {})}
     return jwt.encode(payload, secret, algorithm=ALGORITHM)
@@ -57,7 +58,7 @@ def verify_token(token: str, kind: str, *, secret: str) -> TokenClaims:
     if payload.get("typ") != kind:
         raise InvalidToken(detail=f"wrong kind {payload.get('typ')!r}")
     return TokenClaims(kind=kind, subject=str(payload["sub"]),
-                       expires_at=datetime.fromtimestamp(payload["exp"], tz=timezone.utc),
+                       expires_at=datetime.fromtimestamp(payload["exp"], tz=UTC),
                        data={k: v for k, v in payload.items() if k not in {"iss", "typ", "sub", "iat", "exp"}})
 
 
@@ -108,7 +109,8 @@ _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32)
-    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+    encoded = f"{base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${encoded}"
 
 
 def verify_password(password: str, stored: str) -> bool:

@@ -18,7 +18,6 @@ from reflex.middleware import Middleware
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from . import reflex_compat
-from .web import SESSION_COOKIE, cookie_value
 from .config import get_settings
 from .db import session_scope
 from .errors import Forbidden, NotAuthenticated, PasswordChangeRequired
@@ -26,6 +25,7 @@ from .log import new_correlation_id
 from .models import Role
 from .services import auth, notifications, service_status, status_board, system
 from .services.status_board import CardView
+from .web import SESSION_COOKIE, cookie_value
 
 logger = logging.getLogger(__name__)
 
@@ -302,7 +302,7 @@ class SignedOutTabs(Middleware):
     """A tab that (re)connects without the session its data was loaded under gets that data
     cleared before Reflex's hydrate would send it back: only the sign-in page is left."""
 
-    async def preprocess(self, app, state, event):  # noqa: ANN001, ANN201 - Reflex's middleware signature
+    async def preprocess(self, app, state, event):
         if event.name not in _BOOT_EVENTS:
             return None
         session = await state.get_state(SessionState)
@@ -316,7 +316,7 @@ class SignedOutTabs(Middleware):
                 return None
         except NotAuthenticated:
             pass
-        except Exception as exc:  # noqa: BLE001 - e.g. a database blip: fail closed, never hang the hydrate
+        except Exception as exc:
             logger.warning("could not check a reconnecting tab's session (%s): clearing the tab", type(exc).__name__)
         await clear_tab(state)  # the page's guard signs the member back in once the session checks out
         return None

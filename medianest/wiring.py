@@ -79,7 +79,8 @@ class Registry:
     def overseerr(self) -> OverseerrClient | None:
         if not self.settings.overseerr_url:
             return None
-        return OverseerrClient(self.settings.overseerr_url, api_key=self.settings.secret_value("overseerr_api_key") or None,
+        return OverseerrClient(self.settings.overseerr_url,
+                               api_key=self.settings.secret_value("overseerr_api_key") or None,
                                timeout=self.settings.http_timeout_s)
 
     def uptime_kuma(self) -> UptimeKumaClient | None:

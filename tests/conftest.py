@@ -76,7 +76,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     try:
         from medianest.db import dispose_engines
         asyncio.run(dispose_engines())
-    except Exception:  # noqa: BLE001 - best effort before the drop
+    except Exception:
         pass
     drop_database(name)
     try:
@@ -85,13 +85,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         keys = list(client.scan_iter(match=f"{REDIS_PREFIX}*", count=1000))
         if keys:
             client.delete(*keys)
-    except Exception:  # noqa: BLE001 - Redis may be the thing a test stopped
+    except Exception:
         pass
 
 
 def run_migrations(url: str) -> None:
-    from alembic import command
     from alembic.config import Config
+
+    from alembic import command
 
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.attributes["url"] = url
@@ -109,11 +110,12 @@ def database_url() -> str:
 
 
 @pytest_asyncio.fixture
-async def db(database_url: str):  # noqa: ANN201
+async def db(database_url: str):
     """An async session on the test database; every table is emptied after the test."""
-    from medianest.db import get_engine
     from sqlmodel.ext.asyncio.session import AsyncSession
+
     from medianest import models  # noqa: F401
+    from medianest.db import get_engine
 
     engine = get_engine()
     async with AsyncSession(engine, expire_on_commit=False) as session:
@@ -122,8 +124,8 @@ async def db(database_url: str):  # noqa: ANN201
 
 
 async def truncate_all() -> None:
-    from medianest.db import get_engine
     from medianest import models  # noqa: F401
+    from medianest.db import get_engine
 
     names = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
     async with get_engine().begin() as conn:
@@ -131,7 +133,7 @@ async def truncate_all() -> None:
 
 
 @pytest.fixture(scope="session")
-def plex_sims():  # noqa: ANN201
+def plex_sims():
     """The plex.tv and PMS simulators, served on free ports for the whole run."""
     from medianest.simulators.plex import serve_in_thread
 
@@ -141,7 +143,7 @@ def plex_sims():  # noqa: ANN201
 
 
 @pytest.fixture(scope="session")
-def kuma_server():  # noqa: ANN201
+def kuma_server():
     """The Uptime Kuma simulator for the simulator and client tests (1.23's unknown-slug hang
     shortened to 5 s so timeouts are testable); each test resets it."""
     from medianest.simulators.uptime_kuma import serve_kuma_in_thread
@@ -152,7 +154,7 @@ def kuma_server():  # noqa: ANN201
 
 
 @pytest.fixture(scope="session")
-def overseerr_server():  # noqa: ANN201
+def overseerr_server():
     """The Overseerr simulator for the simulator and client tests; each test resets it."""
     from medianest.simulators.overseerr import serve_overseerr_in_thread
 
@@ -162,7 +164,7 @@ def overseerr_server():  # noqa: ANN201
 
 
 @pytest.fixture
-def plex(plex_sims):  # noqa: ANN001, ANN201
+def plex(plex_sims):
     """The simulators, reset to their fixtures before the test."""
     plex_sims.sim.reset()
     plex_sims.sim.clear_faults()

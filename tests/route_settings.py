@@ -11,10 +11,11 @@ import medianest.api
 
 
 def route_modules() -> list:
-    return [importlib.import_module(f"medianest.api.{info.name}") for info in pkgutil.iter_modules(medianest.api.__path__)]
+    return [importlib.import_module(f"medianest.api.{info.name}")
+            for info in pkgutil.iter_modules(medianest.api.__path__)]
 
 
-def use_settings(monkeypatch: pytest.MonkeyPatch, settings, registry=None) -> None:  # noqa: ANN001
+def use_settings(monkeypatch: pytest.MonkeyPatch, settings, registry=None) -> None:
     """Like patching ``get_settings``/``get_registry`` where each route module looks them up."""
     for module in route_modules():
         if hasattr(module, "get_settings"):

@@ -15,7 +15,7 @@ from medianest.log import JsonFormatter, new_correlation_id
 from tests.route_settings import use_settings
 
 
-def _client(app=None) -> httpx.AsyncClient:  # noqa: ANN001
+def _client(app=None) -> httpx.AsyncClient:
     app = app or api.security_middleware(api.build_api())
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
 
@@ -61,7 +61,7 @@ async def test_security_headers_and_request_id(database_url):
 
 
 async def test_unexpected_error_returns_reference_not_stack_trace():
-    async def boom(scope, receive, send):  # noqa: ANN001
+    async def boom(scope, receive, send):
         raise RuntimeError("secret internals")
 
     async with _client(api.security_middleware(boom)) as client:

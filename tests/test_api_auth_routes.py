@@ -10,10 +10,10 @@ from sqlmodel import select
 from medianest import api
 from medianest.config import get_settings
 from medianest.errors import NotAuthenticated
-from medianest.wiring import Registry
 from medianest.models import Role, User
 from medianest.security import issue_token
 from medianest.services import auth
+from medianest.wiring import Registry
 from tests.route_settings import use_settings
 
 
@@ -23,7 +23,7 @@ def _client(cookie: str | None = None) -> httpx.AsyncClient:
                              cookies={api.SESSION_COOKIE: cookie} if cookie else None)
 
 
-async def _session(db, username: str = "alice") -> str:  # noqa: ANN001
+async def _session(db, username: str = "alice") -> str:
     settings = get_settings()
     user = (await db.exec(select(User).where(User.username == username))).first()
     if user is None:
@@ -37,7 +37,7 @@ async def _session(db, username: str = "alice") -> str:  # noqa: ANN001
     return token
 
 
-async def _still_valid(db, token: str) -> bool:  # noqa: ANN001
+async def _still_valid(db, token: str) -> bool:
     try:
         await auth.resolve_session(db, token=token, settings=get_settings())
         return True

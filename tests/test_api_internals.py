@@ -23,7 +23,7 @@ def _client() -> httpx.AsyncClient:
 
 
 @pytest.fixture
-def production(monkeypatch):  # noqa: ANN201
+def production(monkeypatch):
     """The routes see production settings with a METRICS_TOKEN (or without one: ``set(None)``)."""
     holder = {"settings": get_settings().model_copy(update={"env": "production", "metrics_token": SecretStr(TOKEN)})}
     for module in route_modules():
@@ -36,7 +36,7 @@ def production(monkeypatch):  # noqa: ANN201
     return set_token
 
 
-async def _session_cookie(db, role: Role) -> str:  # noqa: ANN001
+async def _session_cookie(db, role: Role) -> str:
     user = User(username=f"{role.value}-{secrets.token_hex(3)}", role=role.value, is_local=True)
     db.add(user)
     await db.flush()
@@ -95,7 +95,7 @@ async def test_health_still_answers_503_to_a_stranger(database_url, production, 
     assert response.status_code == 503 and response.json() == {"status": "error"}
 
 
-def _series(collector) -> set[tuple]:  # noqa: ANN001
+def _series(collector) -> set[tuple]:
     return {tuple(sorted(s.labels.items())) for family in collector.collect() for s in family.samples}
 
 

@@ -14,12 +14,12 @@ from medianest import api
 from medianest.api import media as api_media
 from medianest.config import get_settings
 from medianest.db import session_scope
-from medianest.wiring import Registry
 from medianest.models import MediaRequest, User
 from medianest.security import issue_token
 from medianest.services import auth, media_requests, system, users
 from medianest.services.auth import CurrentUser
 from medianest.simulators import fixtures
+from medianest.wiring import Registry
 from tests.route_settings import use_settings
 
 HOUSEHOLD = "517aed8117af122796b91655a5bcb730f27164dd"
@@ -27,7 +27,7 @@ SECRET = "webhook-secret-for-tests-0123456789"
 
 
 @pytest.fixture
-def configured(monkeypatch, overseerr_server, plex, tmp_path):  # noqa: ANN001, ANN201
+def configured(monkeypatch, overseerr_server, plex, tmp_path):
     """Settings pointing at the simulators, a webhook secret and a private image cache."""
     overseerr_server.sim.reset()
     settings = get_settings().model_copy(update={
@@ -47,7 +47,7 @@ def _client(cookie: str | None = None) -> httpx.AsyncClient:
                              cookies={api.SESSION_COOKIE: cookie} if cookie else None)
 
 
-async def _session_cookie(db, username: str = "alice") -> str:  # noqa: ANN001
+async def _session_cookie(db, username: str = "alice") -> str:
     """A real signed-in session, made the way sign-in makes it."""
     settings = get_settings()
     user = User(username=username, plex_id=1001 if username == "alice" else 1002)
@@ -196,7 +196,7 @@ async def test_webhook_answers_bad_bodies_with_a_plain_400(configured, db, body,
 
 
 async def test_webhook_refuses_an_oversized_body_without_content_length(configured, db):
-    async def chunks():  # noqa: ANN202 - a chunked upload declares no length
+    async def chunks():
         for _ in range(100):
             yield b" " * 4096
 

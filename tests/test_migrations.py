@@ -36,9 +36,9 @@ def test_sqlite_migrations_match_models(tmp_path):
 
 
 def test_downgrade_and_upgrade_again(tmp_path):
-    from alembic import command
     from alembic.config import Config
 
+    from alembic import command
     from tests.conftest import ROOT
 
     url = f"sqlite:///{tmp_path / 'cycle.db'}"

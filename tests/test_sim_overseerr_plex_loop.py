@@ -121,8 +121,8 @@ def _overseerr_client(handle: OverseerrHandle) -> OverseerrClient:
 
 
 def _pms_client(plex: SimulatorHandle) -> PlexServerClient:
-    return PlexServerClient(plex.pms_url, token=ALICE_TOKEN, client_id="medianest-test", breaker=pybreaker.CircuitBreaker(
-        fail_max=100, exclude=[IntegrationRejected]))
+    breaker = pybreaker.CircuitBreaker(fail_max=100, exclude=[IntegrationRejected])
+    return PlexServerClient(plex.pms_url, token=ALICE_TOKEN, client_id="medianest-test", breaker=breaker)
 
 
 def _hook(handle: OverseerrHandle, path: str, **kwargs: Any) -> httpx.Response:
@@ -393,7 +393,8 @@ async def test_webhooks_for_auto_approved_declined_failed_and_series(overseerr: 
         ("MEDIA_AVAILABLE", "Series Request Now Available", str(again.id)),
     ]
     auto = calls[0]["json"]
-    assert auto["request"]["requestedBy_username"] == "alice" and auto["media"]["status"] == "PENDING"  # no *arr: stays PENDING
+    # No Radarr/Sonarr: the media stays PENDING.
+    assert auto["request"]["requestedBy_username"] == "alice" and auto["media"]["status"] == "PENDING"
     tv = calls[1]["json"]
     assert tv["media"] == {"media_type": "tv", "tmdbId": str(SEVERANCE), "tvdbId": "371980", "status": "PENDING",
                            "status4k": "UNKNOWN"}

@@ -12,7 +12,7 @@ from ..services import auth
 from ..web import SESSION_COOKIE
 
 
-def metrics_token_given(request: Request, settings) -> bool:  # noqa: ANN001
+def metrics_token_given(request: Request, settings) -> bool:
     expected = settings.secret_value("metrics_token")
     given = request.headers.get("authorization", "")
     if not expected or not given.lower().startswith("bearer "):
@@ -20,12 +20,12 @@ def metrics_token_given(request: Request, settings) -> bool:  # noqa: ANN001
     return hmac.compare_digest(given[7:].strip().encode(), expected.encode())
 
 
-def internals_open(settings) -> bool:  # noqa: ANN001
+def internals_open(settings) -> bool:
     """Without a METRICS_TOKEN, development keeps /metrics and the health detail open."""
     return not settings.is_production and not settings.secret_value("metrics_token")
 
 
-async def is_admin(request: Request, settings) -> bool:  # noqa: ANN001
+async def is_admin(request: Request, settings) -> bool:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return False

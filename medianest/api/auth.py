@@ -71,7 +71,7 @@ async def session_from_ticket(request: Request) -> Response:
     return response
 
 
-async def _live_session(request: Request, settings) -> bool:  # noqa: ANN001
+async def _live_session(request: Request, settings) -> bool:
     try:
         async with session_scope() as session:
             await auth.resolve_session(session, token=request.cookies.get(SESSION_COOKIE), settings=settings)
@@ -80,7 +80,7 @@ async def _live_session(request: Request, settings) -> bool:  # noqa: ANN001
         return False
 
 
-async def _end_replaced_session(request: Request, settings, *, keep: str) -> None:  # noqa: ANN001
+async def _end_replaced_session(request: Request, settings, *, keep: str) -> None:
     """A finished sign-in replaces this browser's previous session: end it on the server too."""
     old = request.cookies.get(SESSION_COOKIE)
     if not old:

@@ -17,8 +17,7 @@ from ..config import get_settings
 from ..db import session_scope
 from ..errors import IntegrationRejected, IntegrationUnavailable, InvalidToken, NotAuthenticated
 from ..integrations.tmdb import TmdbImageClient, valid_image
-from ..services import auth
-from ..services import system
+from ..services import auth, system
 from ..services.images import ImageCache
 from ..web import SESSION_COOKIE, cookie_value
 from ..wiring import get_registry

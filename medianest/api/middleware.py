@@ -22,7 +22,7 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _csp(settings, script_src: str) -> str:  # noqa: ANN001
+def _csp(settings, script_src: str) -> str:
     plex_images = " ".join(sorted({_origin(settings.plex_tv_url), "https://plex.tv", "https://*.plex.tv"}))
     # The sign-in form redirects to the Plex approval page; form-action also governs that redirect.
     plex_auth = _origin(settings.plex_auth_url)
@@ -37,7 +37,7 @@ def _csp(settings, script_src: str) -> str:  # noqa: ANN001
             f"frame-ancestors 'none'; base-uri 'self'; form-action 'self' {plex_auth}; object-src 'none'")
 
 
-def security_middleware(app):  # noqa: ANN001, ANN201 - ASGI
+def security_middleware(app):
     """Wrap the whole ASGI app: security headers, correlation id, access log."""
     settings = get_settings()
     extra = [
@@ -51,7 +51,7 @@ def security_middleware(app):  # noqa: ANN001, ANN201 - ASGI
         extra.append((b"strict-transport-security", b"max-age=31536000"))
     csp_pending = True
 
-    async def wrapped(scope, receive, send):  # noqa: ANN001
+    async def wrapped(scope, receive, send):
         nonlocal csp_pending
         if scope["type"] != "http":
             return await app(scope, receive, send)
@@ -63,7 +63,7 @@ def security_middleware(app):  # noqa: ANN001, ANN201 - ASGI
         started = time.perf_counter()
         status_holder = {}
 
-        async def send_with_headers(message):  # noqa: ANN001
+        async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 headers = [h for h in message.get("headers", []) if h[0].lower() not in {k for k, _ in extra}]
@@ -90,4 +90,4 @@ def security_middleware(app):  # noqa: ANN001, ANN201 - ASGI
     return wrapped
 
 
-__all__ = ["build_api", "security_middleware", "cookie_value", "client_ip_from", "SESSION_COOKIE", "PIN_COOKIE"]
+__all__ = ["security_middleware"]

@@ -112,7 +112,7 @@ def shell(*children: rx.Component, title: str = "") -> rx.Component:
     )
 
 
-def centered_card(*children: rx.Component, **props) -> rx.Component:  # noqa: ANN003
+def centered_card(*children: rx.Component, **props) -> rx.Component:
     """A single card in the middle of the screen (sign-in, errors)."""
     return rx.center(
         rx.card(rx.vstack(*children, spacing="4", width="100%"), size="4", width="100%", max_width="28rem", **props),

@@ -20,12 +20,12 @@ def poster(src: rx.Var | str, title: rx.Var | str, *, width: str = "6.5em") -> r
     )
 
 
-def media_grid(*children: rx.Component, min_width: str = "10rem", **props) -> rx.Component:  # noqa: ANN003
-    return rx.box(*children, display="grid", grid_template_columns=f"repeat(auto-fill, minmax(min({min_width}, 100%), 1fr))",
-                  gap="1em", width="100%", **props)
+def media_grid(*children: rx.Component, min_width: str = "10rem", **props) -> rx.Component:
+    columns = f"repeat(auto-fill, minmax(min({min_width}, 100%), 1fr))"
+    return rx.box(*children, display="grid", grid_template_columns=columns, gap="1em", width="100%", **props)
 
 
-def live_reload(handler) -> rx.Component:  # noqa: ANN001
+def live_reload(handler) -> rx.Component:
     """Runs ``handler`` whenever the member's feed moves (``UserFeed.version``): the keyed fragment
     remounts its child, whose mount effect sends the event. (The key must sit on a parent: Reflex
     puts the mount effect in the component that renders the keyed element.)"""

@@ -18,7 +18,7 @@ class NativeForm(rx.el.Div):
     tag = "form"
 
 
-def native_form(*children: rx.Component, action: str, method: str = "get", **props) -> rx.Component:  # noqa: ANN003
+def native_form(*children: rx.Component, action: str, method: str = "get", **props) -> rx.Component:
     return NativeForm.create(*children, custom_attrs={"action": action, "method": method}, **props)
 
 

@@ -29,7 +29,8 @@ def configure_breakers(*, fail_max: int, reset_timeout: float) -> None:
         breaker.fail_max, breaker.reset_timeout = fail_max, reset_timeout
 
 
-def breaker_for(name: str, *, fail_max: int | None = None, reset_timeout: float | None = None) -> pybreaker.CircuitBreaker:
+def breaker_for(name: str, *, fail_max: int | None = None,
+                reset_timeout: float | None = None) -> pybreaker.CircuitBreaker:
     """One breaker per external system per process, shared by every client instance."""
     breaker = _breakers.get(name)
     if breaker is None:

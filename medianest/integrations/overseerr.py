@@ -246,7 +246,8 @@ def parse_request(data: Mapping[str, Any]) -> MediaRequest:
     by, mod = _dict(data.get("requestedBy")), _dict(data.get("modifiedBy"))
     is4k = bool(data.get("is4k"))
     seasons = tuple(SeasonStatus(int(s["seasonNumber"]), request_status_name(s.get("status")))
-                    for s in data.get("seasons") or [] if isinstance(s, dict) and _int(s.get("seasonNumber")) is not None)
+                    for s in data.get("seasons") or []
+                    if isinstance(s, dict) and _int(s.get("seasonNumber")) is not None)
     return MediaRequest(
         id=int(data["id"]), status=request_status_name(data.get("status")), status_code=_int(data.get("status")),
         media_type=str(data.get("type") or media.get("mediaType") or ""), tmdb_id=_int(media.get("tmdbId")),
@@ -297,7 +298,7 @@ class OverseerrStatus:
 class OverseerrClient(BaseClient):
     service = "Overseerr"
 
-    def __init__(self, base_url: str, *, api_key: str | None = None, **kwargs) -> None:  # noqa: ANN003
+    def __init__(self, base_url: str, *, api_key: str | None = None, **kwargs) -> None:
         super().__init__(base_url, headers={"X-Api-Key": api_key} if api_key else None, **kwargs)
 
     async def status(self) -> OverseerrStatus:
@@ -444,7 +445,7 @@ class OverseerrClient(BaseClient):
                                    user_message="Those seasons are already requested or available.")
         return parse_request(data)
 
-    async def requests(self, page: int = 1, filter: str = "all", requested_by: int | None = None, *,  # noqa: A002
+    async def requests(self, page: int = 1, filter: str = "all", requested_by: int | None = None, *,
                        take: int = 20, sort: str = "added") -> RequestPage:
         """``GET /request`` newest first; ``filter`` is one of ``REQUEST_FILTERS``."""
         if filter not in REQUEST_FILTERS:

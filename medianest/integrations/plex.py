@@ -136,7 +136,7 @@ class PlexTvClient(BaseClient):
 
     service = "plex.tv"
 
-    def __init__(self, base_url: str, *, client_id: str, **kwargs) -> None:  # noqa: ANN003
+    def __init__(self, base_url: str, *, client_id: str, **kwargs) -> None:
         super().__init__(base_url, headers=plex_headers(client_id), **kwargs)
         self.client_id = client_id
 
@@ -200,7 +200,7 @@ class PlexServerClient(BaseClient):
 
     service = "Plex"
 
-    def __init__(self, base_url: str, *, token: str | None, client_id: str, **kwargs) -> None:  # noqa: ANN003
+    def __init__(self, base_url: str, *, token: str | None, client_id: str, **kwargs) -> None:
         super().__init__(base_url, headers=plex_headers(client_id, token), **kwargs)
 
     async def identity(self) -> str:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import reflex as rx
 
+from ..components import toasts
+from ..components.layout import shell
 from ..db import session_scope
 from ..errors import ValidationFailed
 from ..services import auth
 from ..state import SessionMixin
-from ..components import toasts
-from ..components.layout import shell
 
 
 class PasswordState(SessionMixin, rx.State):
@@ -46,8 +46,9 @@ def password_page() -> rx.Component:
         rx.card(rx.form(rx.vstack(
             rx.input(name="current", type="password", placeholder="Current password", required=True,
                      auto_complete="current-password", id="pw-current", width="100%"),
-            rx.input(name="new", type="password", placeholder=f"New password (at least {auth.MIN_PASSWORD_LENGTH} characters)",
-                     required=True, auto_complete="new-password", id="pw-new", width="100%"),
+            rx.input(name="new", type="password",
+                     placeholder=f"New password (at least {auth.MIN_PASSWORD_LENGTH} characters)", required=True,
+                     auto_complete="new-password", id="pw-new", width="100%"),
             rx.input(name="confirm", type="password", placeholder="New password again", required=True,
                      auto_complete="new-password", id="pw-confirm", width="100%"),
             rx.cond(PasswordState.error != "", rx.callout(PasswordState.error, icon="triangle-alert",

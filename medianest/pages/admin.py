@@ -10,18 +10,18 @@ from ..components.layout import shell
 from ..db import session_scope
 from ..errors import MediaNestError, NotFound, ValidationFailed
 from ..handler_args import as_id
-from ..wiring import get_registry
 from ..models import Role, UserStatus
 from ..services import media_requests, member_views, users
 from ..services.member_views import MemberRow
 from ..state import SessionMixin
+from ..wiring import get_registry
 
 
 class AdminUsersState(SessionMixin, rx.State):
     rows: list[MemberRow] = []
     loading: bool = False
 
-    async def _refresh(self, actor) -> None:  # noqa: ANN001
+    async def _refresh(self, actor) -> None:
         async with session_scope() as session:
             self.rows = await member_views.member_rows(session, actor=actor, overseerr=get_registry().overseerr())
 
@@ -64,7 +64,7 @@ class AdminUsersState(SessionMixin, rx.State):
     async def set_role(self, user_id: str, role: str):
         yield await self._change(user_id, role=str(role))
 
-    async def _change(self, user_id: str, *, status: str | None = None, role: str | None = None):  # noqa: ANN202
+    async def _change(self, user_id: str, *, status: str | None = None, role: str | None = None):
         actor = await self._require_user(Role.ADMIN)
         target = as_id(user_id)
         if target is None:

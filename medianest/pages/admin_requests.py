@@ -14,11 +14,11 @@ from ..components.pager import pager
 from ..db import session_scope
 from ..errors import MediaNestError
 from ..handler_args import as_id
-from ..wiring import get_registry
 from ..models import Role
 from ..services import media_requests, request_views
 from ..services.request_views import FILTERS, TYPES, MemberChoice, RequestView
 from ..state import SessionMixin
+from ..wiring import get_registry
 
 
 class AdminRequestsState(SessionMixin, rx.State):
@@ -37,7 +37,7 @@ class AdminRequestsState(SessionMixin, rx.State):
     decline_reason: str = ""
     busy_id: int = 0
 
-    async def _refresh(self, actor, page: int | None = None) -> None:  # noqa: ANN001
+    async def _refresh(self, actor, page: int | None = None) -> None:
         async with session_scope() as session:
             found = await request_views.request_page(
                 session, viewer=actor, mine=False, status=self.status_filter, media_type=self.type_filter,
@@ -117,7 +117,7 @@ class AdminRequestsState(SessionMixin, rx.State):
         self.decline_open = False
         return await self._decide(actor, self.decline_id, False, self.decline_reason)
 
-    async def _decide(self, actor, request_id: int, approve: bool, reason: str):  # noqa: ANN001, ANN202
+    async def _decide(self, actor, request_id: int, approve: bool, reason: str):
         overseerr = get_registry().overseerr()
         if overseerr is None:
             return toasts.error("Overseerr is not configured.")
@@ -168,7 +168,7 @@ def _decline_dialog() -> rx.Component:
     )
 
 
-def _select(value: rx.Var, on_change, items: list[tuple[str, str]], element_id: str) -> rx.Component:  # noqa: ANN001
+def _select(value: rx.Var, on_change, items: list[tuple[str, str]], element_id: str) -> rx.Component:
     return rx.select.root(
         rx.select.trigger(id=element_id),
         rx.select.content(*[rx.select.item(label, value=v) for v, label in items]),
@@ -194,7 +194,8 @@ def admin_requests() -> rx.Component:
                 value=AdminRequestsState.member_filter, on_change=AdminRequestsState.set_member_filter,
             ),
             rx.spacer(),
-            rx.text(AdminRequestsState.total, rx.cond(AdminRequestsState.total == 1, " request", " requests"), size="2", color_scheme="gray"),
+            rx.text(AdminRequestsState.total, rx.cond(AdminRequestsState.total == 1, " request", " requests"),
+                    size="2", color_scheme="gray"),
             spacing="3", wrap="wrap", width="100%", align="center",
         ),
         rx.cond(

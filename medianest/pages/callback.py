@@ -9,16 +9,16 @@ import time
 
 import reflex as rx
 
-from ..web import PIN_COOKIE, cookie_value
+from ..components.layout import brand_heading, centered_card
+from ..components.native import ticket_form
 from ..config import get_settings
 from ..db import session_scope
 from ..errors import AccessDenied, IntegrationRejected, IntegrationUnavailable, InvalidToken
-from ..wiring import get_registry
 from ..log import new_correlation_id
 from ..services import auth
-from ..components.layout import brand_heading, centered_card
-from ..components.native import ticket_form
 from ..state import TicketState
+from ..web import PIN_COOKIE, cookie_value
+from ..wiring import get_registry
 
 logger = logging.getLogger(__name__)
 POLL_INTERVAL_S = 1.0

@@ -9,7 +9,7 @@ from ..components.status import status_section
 from ..state import SessionState
 
 
-def _card(icon: str, title: str, body: rx.Component | str, **props) -> rx.Component:  # noqa: ANN003
+def _card(icon: str, title: str, body: rx.Component | str, **props) -> rx.Component:
     return rx.card(rx.hstack(rx.icon(icon, size=22), rx.vstack(rx.text(title, weight="bold"), body, spacing="1"),
                              align="start", spacing="3"), width="100%", **props)
 

@@ -9,10 +9,10 @@ from ..components.layout import shell
 from ..components.media import media_grid, poster
 from ..db import session_scope
 from ..errors import IntegrationRejected, IntegrationUnavailable, MediaNestError
-from ..wiring import get_registry
 from ..services import library
 from ..services.library import ItemView, SectionView
 from ..state import SessionMixin
+from ..wiring import get_registry
 
 
 class LibraryState(SessionMixin, rx.State):
@@ -30,14 +30,14 @@ class LibraryState(SessionMixin, rx.State):
     def has_more(self) -> bool:
         return self.section != library.RECENT and not self.query and len(self.items) < self.total
 
-    async def _plex(self):  # noqa: ANN202
+    async def _plex(self):
         async with session_scope() as session:
             plex = await get_registry().plex_server(session)
             machine = await library.household_machine_id(session)
         self.configured = plex is not None
         return plex, machine
 
-    async def _run(self, work) -> bool:  # noqa: ANN001
+    async def _run(self, work) -> bool:
         try:
             await work()
         except IntegrationUnavailable:

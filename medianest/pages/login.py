@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import reflex as rx
 
+from ..components.layout import brand_heading, centered_card
+from ..components.native import native_form, ticket_form
 from ..config import get_settings
 from ..db import session_scope
 from ..errors import AccessDenied, RateLimited, ValidationFailed
-from ..wiring import get_registry
 from ..log import new_correlation_id
 from ..services import auth
-from ..components.layout import brand_heading, centered_card
-from ..components.native import native_form, ticket_form
 from ..state import TicketState
+from ..wiring import get_registry
 
 
 class LoginState(rx.State):

@@ -27,7 +27,7 @@ class RequestsState(SessionMixin, rx.State):
     loading: bool = False
     error: str = ""
 
-    async def _refresh(self, user, page: int | None = None) -> None:  # noqa: ANN001
+    async def _refresh(self, user, page: int | None = None) -> None:
         try:
             async with session_scope() as session:
                 found = await request_views.request_page(session, viewer=user, mine=True, status=self.status_filter,
@@ -108,7 +108,8 @@ def requests_page() -> rx.Component:
                 value=RequestsState.status_filter, on_change=RequestsState.set_filter,
             ),
             rx.spacer(),
-            rx.text(RequestsState.total, rx.cond(RequestsState.total == 1, " request", " requests"), size="2", color_scheme="gray"),
+            rx.text(RequestsState.total, rx.cond(RequestsState.total == 1, " request", " requests"),
+                    size="2", color_scheme="gray"),
             rx.link(rx.button(rx.icon("search", size=14), "Search"), href="/search"),
             align="center", width="100%", wrap="wrap", spacing="3",
         ),

@@ -12,10 +12,10 @@ from ..components.media import live_reload, media_grid, poster
 from ..config import get_settings
 from ..db import session_scope
 from ..errors import IntegrationUnavailable, MediaNestError, RateLimited
-from ..wiring import get_registry
 from ..services import media_requests, search, search_views
 from ..services.search_views import ResultView, SeasonView, Seen
 from ..state import SessionMixin
+from ..wiring import get_registry
 
 KINDS = {"all": "All", "movie": "Movies", "tv": "Shows"}
 
@@ -185,7 +185,7 @@ class SearchState(SessionMixin, rx.State):
             return toasts.info(f"{item.title} is {item.badge_label.lower()}; there is nothing to request.")
         return await self._submit(user, item, ())
 
-    async def _submit(self, user, item: ResultView, seasons: tuple[int, ...]):  # noqa: ANN001, ANN202
+    async def _submit(self, user, item: ResultView, seasons: tuple[int, ...]):
         settings = get_settings()
         self.busy_key = item.key
         try:
@@ -323,8 +323,8 @@ def _result(item: rx.Var) -> rx.Component:
                 rx.hstack(rx.text(item["title"], weight="bold", size="3", class_name="result-title"),
                           rx.text(item["year"], color_scheme="gray", size="2"), align="baseline", wrap="wrap",
                           spacing="2"),
-                rx.hstack(rx.badge(item["type_label"], variant="outline", color_scheme="gray"), availability_badge(item),
-                          spacing="2", wrap="wrap"),
+                rx.hstack(rx.badge(item["type_label"], variant="outline", color_scheme="gray"),
+                          availability_badge(item), spacing="2", wrap="wrap"),
                 rx.text(item["overview"], size="2", color_scheme="gray"),
                 _actions(item),
                 spacing="2", align="start", flex="1", min_width="0",
@@ -400,7 +400,9 @@ def search_page() -> rx.Component:
                 rx.cond(SearchState.searching, rx.spinner(size="2", id="search-spinner"), rx.fragment()),
                 rx.spacer(),
                 rx.cond(SearchState.total_results > 0,
-                        rx.text(SearchState.total_results, rx.cond(SearchState.total_results == 1, " result", " results"), size="2", color_scheme="gray"),
+                        rx.text(SearchState.total_results,
+                                rx.cond(SearchState.total_results == 1, " result", " results"),
+                                size="2", color_scheme="gray"),
                         rx.fragment()),
                 align="center", width="100%", wrap="wrap",
             ),

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import reflex as rx
 
+from ..components import toasts
+from ..components.layout import shell
 from ..db import session_scope
 from ..errors import IntegrationUnavailable, ValidationFailed
-from ..wiring import get_registry
 from ..models import Role
 from ..services import household
 from ..services.household import ServerChoice
 from ..state import SessionMixin, SessionState
-from ..components import toasts
-from ..components.layout import shell
+from ..wiring import get_registry
 
 
 class SetupState(SessionMixin, rx.State):
@@ -33,7 +33,8 @@ class SetupState(SessionMixin, rx.State):
                                                         encryptor=registry.encryptor)
             self.servers = choices
             if not choices:
-                self.error = "Your Plex account does not own a Plex Media Server. Sign in with the server owner's account."
+                self.error = ("Your Plex account does not own a Plex Media Server. "
+                              "Sign in with the server owner's account.")
         except (ValidationFailed, IntegrationUnavailable) as exc:
             self.servers, self.error = [], exc.user_message
         self.loading = False

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import event as sa_event
 from sqlalchemy import delete, func, update
+from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session as SyncSession
 from sqlalchemy.util import await_only
 from sqlmodel import select
@@ -30,8 +30,7 @@ from ..errors import AccessDenied, InvalidToken, NotAuthenticated, ValidationFai
 from ..integrations.plex import PlexAccount, PlexTvClient
 from ..models import Role, SystemSetting, User, UserSession, UserStatus, utcnow
 from ..security import Encryptor, hash_password, issue_token, token_hash, verify_password, verify_token
-from . import audit
-from . import system
+from . import audit, system
 
 logger = logging.getLogger(__name__)
 
@@ -176,14 +175,16 @@ async def sign_in_plex_account(session: AsyncSession, *, plex_token: str, plex_t
     account = await plex_tv.get_account(plex_token)
     existing = (await session.exec(select(User).where(User.plex_id == account.id))).first()
     if existing is not None and existing.status == UserStatus.SUSPENDED.value:
-        await audit.record(session, "login.refused", target=f"user:{existing.id}", client_ip=client_ip, reason="suspended")
-        await session.commit()
-        raise AccessDenied("Your MediaNest account is suspended. Ask the household admin if you think this is a mistake.",
+        await audit.record(session, "login.refused", target=f"user:{existing.id}", client_ip=client_ip,
                            reason="suspended")
+        await session.commit()
+        raise AccessDenied("Your MediaNest account is suspended. "
+                           "Ask the household admin if you think this is a mistake.", reason="suspended")
 
     role = existing.role if existing is not None else Role.USER.value
     plex_users = (await session.exec(select(func.count()).select_from(User).where(User.plex_id.is_not(None)))).one()
-    if existing is None and plex_users == 0 and await system.insert_once(session, "first_admin", {"plex_id": account.id}):
+    if (existing is None and plex_users == 0
+            and await system.insert_once(session, "first_admin", {"plex_id": account.id})):
         role = Role.ADMIN.value
     else:
         household = await system.household_server(session)
@@ -266,7 +267,8 @@ async def change_password(session: AsyncSession, *, user_id: int, current: str, 
     """Change a local account's password; other sessions of that account end."""
     user = await session.get(User, user_id)
     if user is None or not user.is_local or not user.password_hash:
-        raise ValidationFailed("Only the local admin account has a password here; Plex accounts change theirs on plex.tv.")
+        raise ValidationFailed("Only the local admin account has a password here; "
+                               "Plex accounts change theirs on plex.tv.")
     if not verify_password(current or "", user.password_hash):
         raise ValidationFailed("The current password is not right.")
     if len(new or "") < MIN_PASSWORD_LENGTH:

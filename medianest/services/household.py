@@ -10,8 +10,7 @@ from ..errors import Forbidden, ValidationFailed
 from ..integrations.plex import PlexTvClient
 from ..models import User
 from ..security import Encryptor
-from . import audit
-from . import system
+from . import audit, system
 from .auth import CurrentUser
 
 

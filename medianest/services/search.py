@@ -109,7 +109,7 @@ class SearchCache:
                 return entry
         try:
             raw = await self._redis.get(key)
-        except Exception as exc:  # noqa: BLE001 - a cache must never break search
+        except Exception as exc:
             logger.warning("search cache read failed: %s", exc)
             return None
         if raw is None:
@@ -128,7 +128,7 @@ class SearchCache:
             return
         try:
             await self._redis.set(key, json.dumps({"at": stamp, "value": value}), ex=self._keep_s)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             logger.warning("search cache write failed: %s", exc)
 
 

@@ -98,7 +98,7 @@ def kuma_key(monitor_id: int | None, name: str) -> str:
     return f"kuma:{monitor_id}" if monitor_id is not None else f"kuma:{name}"[:64]
 
 
-def from_kuma(monitor) -> CheckResult:  # noqa: ANN001 - integrations.uptime_kuma.MonitorState
+def from_kuma(monitor) -> CheckResult:
     """A Kuma monitor as one of our check results (Kuma's own uptime figures are kept)."""
     ms = monitor.response_time_ms
     return CheckResult(key=kuma_key(monitor.monitor_id, monitor.name), name=monitor.name, status=monitor.status,
@@ -168,7 +168,8 @@ async def kuma_check(kuma: UptimeKumaClient, *, status_page: str | None = None) 
     return [from_kuma(m) for m in monitors]
 
 
-async def record(session: AsyncSession, results: list[CheckResult], *, now: datetime | None = None) -> list[StatusChange]:
+async def record(session: AsyncSession, results: list[CheckResult], *,
+                 now: datetime | None = None) -> list[StatusChange]:
     """Store the results as the current status plus one history row each; return the changes.
 
     Uptime: Kuma is the authority for its monitors, so a Kuma result without a figure keeps

@@ -66,7 +66,7 @@ class ThreadHandle:
         self._before_stop()
         self._runner.stop(timeout)
 
-    def __enter__(self):  # noqa: ANN204 - the concrete handle
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -60,7 +60,7 @@ async def _renew(client: aioredis.Redis, key: str, me: str) -> bool:
     return True
 
 
-async def _hold(stop: asyncio.Event, renew=None) -> None:  # noqa: ANN001
+async def _hold(stop: asyncio.Event, renew=None) -> None:
     settings = get_settings()
     names: dict[int, tuple[str, str | None]] = {}
     uptimes: dict[int, tuple[float | None, float | None]] = {}

@@ -10,8 +10,8 @@ import pybreaker
 from ..db import session_scope
 from ..integrations.base import breaker_for
 from ..integrations.overseerr import OverseerrClient
-from ..wiring import get_registry
 from ..services import media_requests
+from ..wiring import get_registry
 from .broker import broker
 
 logger = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class _ResumeWhenClosed(pybreaker.CircuitBreakerListener):
     def __init__(self) -> None:
         self._running: set[asyncio.Task] = set()
 
-    def state_change(self, cb: pybreaker.CircuitBreaker, old_state, new_state) -> None:  # noqa: ANN001
+    def state_change(self, cb: pybreaker.CircuitBreaker, old_state, new_state) -> None:
         if new_state.name != pybreaker.STATE_CLOSED or old_state is None \
                 or old_state.name == pybreaker.STATE_CLOSED:
             return

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 from ..db import session_scope
-from ..wiring import get_registry
 from ..live import publish
 from ..services import service_status
+from ..wiring import get_registry
 from .broker import broker
 from .requests import overseerr_answers_again
 

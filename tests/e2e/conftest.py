@@ -32,7 +32,7 @@ BREAKER_RESET_S = 5
 expect.set_options(timeout=15_000)
 
 
-def pytest_collection_modifyitems(items):  # noqa: ANN001
+def pytest_collection_modifyitems(items):
     for item in items:
         if "/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
@@ -104,7 +104,7 @@ STACK = Stack()
 
 
 @pytest.fixture(scope="session")
-def kuma_sim():  # noqa: ANN201
+def kuma_sim():
     """The Uptime Kuma simulator (2.x), for the whole run."""
     from medianest.simulators.uptime_kuma import serve_kuma_in_thread
 
@@ -114,7 +114,7 @@ def kuma_sim():  # noqa: ANN201
 
 
 @pytest.fixture(scope="session")
-def overseerr_sim(plex_sims):  # noqa: ANN001, ANN201
+def overseerr_sim(plex_sims):
     """The Overseerr simulator attached to the e2e Plex simulators, for the whole run (handle with
     ``.sim`` and ``.url``). No auto-progress and no webhook: browser tests drive it with hooks."""
     from medianest.simulators.overseerr import serve_overseerr_in_thread
@@ -126,7 +126,7 @@ def overseerr_sim(plex_sims):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture(scope="session")
-def app_url(database_url, plex_sims, kuma_sim, overseerr_sim, private_redis, tmp_path_factory) -> str:  # noqa: ANN001
+def app_url(database_url, plex_sims, kuma_sim, overseerr_sim, private_redis, tmp_path_factory) -> str:
     """MediaNest in production mode, as Docker runs it, on a free loopback port."""
     port = _free_port()
     log_path = tmp_path_factory.mktemp("server") / "medianest.log"
@@ -195,7 +195,7 @@ TASK_COMMANDS = {
 }
 
 
-def start_task_processes(env: dict, log_dir: Path, names=("worker", "scheduler")) -> dict[str, subprocess.Popen]:  # noqa: ANN001
+def start_task_processes(env: dict, log_dir: Path, names=("worker", "scheduler")) -> dict[str, subprocess.Popen]:
     bin_dir = Path(os.sys.executable).parent
     started = {}
     for name in names:
@@ -227,8 +227,9 @@ def browser() -> Browser:
 
 
 def _reset_database() -> None:
-    from medianest import models  # noqa: F401
     from sqlmodel import SQLModel
+
+    from medianest import models  # noqa: F401
 
     names = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
     with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
@@ -236,7 +237,7 @@ def _reset_database() -> None:
 
 
 @pytest.fixture
-def fresh(app_url, plex_sims, overseerr_sim, private_redis) -> str:  # noqa: ANN001
+def fresh(app_url, plex_sims, overseerr_sim, private_redis) -> str:
     """Empty database, simulators at their fixtures, rate-limit counters, search cache and the
     members' live feeds cleared.
 
@@ -262,14 +263,14 @@ def fresh(app_url, plex_sims, overseerr_sim, private_redis) -> str:  # noqa: ANN
 class Journey:
     """A member's browser: a fresh context (own cookies) with CSP violations recorded."""
 
-    def __init__(self, browser: Browser, base_url: str, **context_args) -> None:  # noqa: ANN003
+    def __init__(self, browser: Browser, base_url: str, **context_args) -> None:
         self.base_url = base_url
         self.context: BrowserContext = browser.new_context(base_url=base_url, **context_args)
         self.page: Page = self.context.new_page()
         self.console_errors: list[str] = []
         self.page.on("console", self._on_console)
 
-    def _on_console(self, msg) -> None:  # noqa: ANN001
+    def _on_console(self, msg) -> None:
         # Reflex reports a blocked script with console.log, so every level is kept.
         self.console_errors.append(msg.text)
 
@@ -297,10 +298,10 @@ class Journey:
 
 
 @pytest.fixture
-def journeys(browser, fresh):  # noqa: ANN001, ANN201
+def journeys(browser, fresh):
     opened: list[Journey] = []
 
-    def open_journey(**context_args) -> Journey:  # noqa: ANN003
+    def open_journey(**context_args) -> Journey:
         journey = Journey(browser, fresh, **context_args)
         opened.append(journey)
         return journey

@@ -17,8 +17,19 @@ import reflex as rx
 import socketio
 from playwright.sync_api import expect
 
-from medianest.pages import (account, admin, admin_requests, callback, errors, home, library, login,  # noqa: F401
-                             requests, search, setup)
+from medianest.pages import (  # noqa: F401
+    account,
+    admin,
+    admin_requests,
+    callback,
+    errors,
+    home,
+    library,
+    login,
+    requests,
+    search,
+    setup,
+)
 from medianest.state import SessionState
 from tests.e2e.conftest import HOUSEHOLD, setup_household
 
@@ -65,7 +76,7 @@ def all_handlers() -> list[tuple[str, str, Any]]:
     return out
 
 
-def dummy_payload(handler) -> dict[str, Any]:  # noqa: ANN001
+def dummy_payload(handler) -> dict[str, Any]:
     values = {"str": "1", "int": 1, "bool": True, "dict": {"current": "x", "new": "y", "confirm": "y"}}
     params = list(inspect.signature(handler.fn).parameters.values())[1:]
     return {p.name: values.get(str(p.annotation).split("[")[0], "1") for p in params}
@@ -111,7 +122,7 @@ def send_all(url: str, cookie: str | None, events: list[tuple[str, dict]]) -> li
     def run() -> None:
         try:
             box["result"] = asyncio.run(_send_all(url, cookie, events))
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
+        except BaseException as exc:
             box["error"] = exc
 
     thread = threading.Thread(target=run)
@@ -145,9 +156,10 @@ def test_without_a_session_every_non_public_handler_refuses(journeys, app_url):
     setup_household(journeys())
     handlers = [(name, qual, h) for name, qual, h in all_handlers() if qual not in PUBLIC]
     results = send_all(app_url, None, [(name, dummy_payload(h)) for name, _, h in handlers])
-    for (name, qual, _), updates in zip(handlers, results, strict=True):
+    for (_name, qual, _), updates in zip(handlers, results, strict=True):
         paths = redirects(updates)
-        assert any(p.startswith("/login") for p in paths), f"{qual} did not send a signed-out caller to sign-in: {updates}"
+        assert any(p.startswith("/login") for p in paths), \
+            f"{qual} did not send a signed-out caller to sign-in: {updates}"
     with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
         statuses = dict(conn.execute("SELECT username, status FROM users").fetchall())
         revoked = conn.execute("SELECT count(*) FROM user_sessions WHERE revoked_at IS NOT NULL").fetchone()[0]
@@ -166,7 +178,7 @@ def test_member_is_refused_every_admin_handler_and_nothing_changes(journeys, app
 
     handlers = [(name, qual, h) for name, qual, h in all_handlers() if qual in ADMIN]
     payloads = []
-    for name, qual, handler in handlers:
+    for name, _qual, handler in handlers:
         payload = dummy_payload(handler)
         # Aim every admin action at something real, so a missing check would show in the database.
         if "user_id" in payload:
@@ -177,7 +189,7 @@ def test_member_is_refused_every_admin_handler_and_nothing_changes(journeys, app
             payload["machine_id"] = HOUSEHOLD
         payloads.append((name, payload))
     results = send_all(app_url, member_cookie, payloads)
-    for (name, qual, _), updates in zip(handlers, results, strict=True):
+    for (_name, qual, _), updates in zip(handlers, results, strict=True):
         assert "/forbidden" in redirects(updates), f"{qual} did not refuse a member: {updates}"
     with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
         rows = conn.execute("SELECT username, role, status FROM users ORDER BY id").fetchall()
@@ -256,7 +268,7 @@ class _AsciiJson:
     loads = staticmethod(json.loads)
 
 
-async def _send_batch(url: str, cookie: str, events: list[tuple[str, dict]], done) -> list[dict]:  # noqa: ANN001
+async def _send_batch(url: str, cookie: str, events: list[tuple[str, dict]], done) -> list[dict]:
     """Send every event on one socket without waiting, then read updates until ``done(update)``."""
     client = socketio.AsyncClient(reconnection=False, json=_AsciiJson)
     updates: asyncio.Queue = asyncio.Queue()
@@ -303,7 +315,7 @@ def test_crafted_arguments_get_a_plain_answer_and_the_tab_keeps_working(journeys
         try:
             box["result"] = asyncio.run(_send_batch(
                 app_url, cookie, [(n, p) for n, _, p in calls] + [(query_event, {"text": "dune"})], searched))
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
+        except BaseException as exc:
             box["error"] = exc
 
     thread = threading.Thread(target=run)

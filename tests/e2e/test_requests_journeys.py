@@ -19,7 +19,7 @@ SEVERANCE = "tv-95396"
 LIVE = 10_000  # ms: the scheduled status sync runs every 2 s in these tests
 
 
-def _search(page: Page, text: str, key: str):  # noqa: ANN202
+def _search(page: Page, text: str, key: str):
     if not page.url.endswith("/search"):
         page.goto("/search")
     box = page.locator("#search-input")
@@ -30,11 +30,11 @@ def _search(page: Page, text: str, key: str):  # noqa: ANN202
     return card
 
 
-def _request_row(page: Page, title: str):  # noqa: ANN202
+def _request_row(page: Page, title: str):
     return page.locator(f'.request-row[data-title="{title}"]')
 
 
-def _member(journeys, name: str) -> Journey:  # noqa: ANN001
+def _member(journeys, name: str) -> Journey:
     journey = journeys()
     journey.sign_in_with_plex(name)
     expect(journey.page.locator("#welcome-name")).to_have_text(name, timeout=30_000)

@@ -9,7 +9,7 @@ import json
 import os
 import threading
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -48,7 +48,7 @@ class Tab:
         await asyncio.sleep(settle)
         return self.updates[start:]
 
-    async def wait_for(self, predicate, timeout: float = 15.0) -> None:  # noqa: ANN001
+    async def wait_for(self, predicate, timeout: float = 15.0) -> None:
         deadline = asyncio.get_running_loop().time() + timeout
         while not predicate(self.updates):
             assert asyncio.get_running_loop().time() < deadline, f"tab never got it: {self.updates[-5:]}"
@@ -71,19 +71,19 @@ def notify(user_id: int, body: str, redis_url: str) -> None:
     """What a worker does when an admin declines a request: a notification row, then a live event."""
     with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
         conn.execute("INSERT INTO notifications (user_id, kind, title, body, created_at) VALUES (%s, %s, %s, %s, %s)",
-                     (user_id, "declined", "Request declined", body, datetime.now(timezone.utc)))
+                     (user_id, "declined", "Request declined", body, datetime.now(UTC)))
     redis.Redis.from_url(redis_url).xadd(f"{REDIS_PREFIX}events",
                                          {"data": json.dumps({"type": "user", "user_ids": [user_id]})})
 
 
-def run(coro) -> Any:  # noqa: ANN001
+def run(coro) -> Any:
     """The socket clients run in their own thread and loop (Playwright owns this thread's loop)."""
     box: dict[str, Any] = {}
 
     def target() -> None:
         try:
             box["result"] = asyncio.run(coro)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
+        except BaseException as exc:
             box["error"] = exc
 
     thread = threading.Thread(target=target)
@@ -99,7 +99,7 @@ SIGN_OUT = f"{SessionState.get_full_name()}.sign_out"
 HYDRATE = "reflex___state____state.hydrate_and_load"
 
 
-def _bob(journeys) -> tuple[str, int, str]:  # noqa: ANN001
+def _bob(journeys) -> tuple[str, int, str]:
     """Alice (admin) set up the household; Bob signed in. Their session cookies and Bob's id."""
     alice = journeys()
     setup_household(alice)
@@ -112,7 +112,7 @@ def _bob(journeys) -> tuple[str, int, str]:  # noqa: ANN001
     return bob.session_cookie()["value"], bob_id, alice.session_cookie()["value"]
 
 
-async def _cut_and_replay(url: str, cookie: str, bob_id: int, redis_url: str, end_session) -> None:  # noqa: ANN001
+async def _cut_and_replay(url: str, cookie: str, bob_id: int, redis_url: str, end_session) -> None:
     kept, other = await Tab(url, cookie).open(), await Tab(url, cookie).open()
     try:
         for tab in (kept, other):

@@ -12,7 +12,7 @@ from medianest.integrations.plex import PlexServerClient, PlexTvClient
 HOUSEHOLD = "517aed8117af122796b91655a5bcb730f27164dd"
 
 
-def _client(plex, **kwargs) -> PlexTvClient:  # noqa: ANN003
+def _client(plex, **kwargs) -> PlexTvClient:
     return PlexTvClient(plex.plex_tv_url, client_id="medianest-test", **kwargs)
 
 

@@ -68,7 +68,7 @@ def _breaker(name: str, fail_max: int = 5, reset_timeout: float = 30) -> pybreak
                                     exclude=[IntegrationRejected])
 
 
-def _client(kuma: KumaHandle, name: str, **kwargs) -> UptimeKumaClient:  # noqa: ANN003
+def _client(kuma: KumaHandle, name: str, **kwargs) -> UptimeKumaClient:
     kwargs.setdefault("api_key", fixtures.KUMA_API_KEY)
     kwargs.setdefault("timeout", 2.0)
     return UptimeKumaClient(kuma.url, breaker=_breaker(name), **kwargs)
@@ -271,7 +271,7 @@ class _Events:
         self.items.append(event)
         self._changed.set()
 
-    async def wait_for(self, predicate, timeout: float = 3.0, start: int = 0) -> LiveEvent:  # noqa: ANN001
+    async def wait_for(self, predicate, timeout: float = 3.0, start: int = 0) -> LiveEvent:
         deadline = time.monotonic() + timeout
         while True:
             for event in self.items[start:]:
@@ -287,7 +287,7 @@ class _Events:
                 pass
 
 
-def _live(url: str, events: _Events, **kwargs) -> KumaLiveConnection:  # noqa: ANN003
+def _live(url: str, events: _Events, **kwargs) -> KumaLiveConnection:
     kwargs.setdefault("username", fixtures.KUMA_USERNAME)
     kwargs.setdefault("password", fixtures.KUMA_PASSWORD)
     return KumaLiveConnection(url, on_event=events, timeout=2, backoff_initial=0.05, backoff_max=0.2, **kwargs)

@@ -12,8 +12,7 @@ from medianest.errors import AccessDenied, InvalidToken, NotAuthenticated, Valid
 from medianest.integrations.plex import PlexTvClient
 from medianest.models import AuditLog, Role, User, UserSession, UserStatus, utcnow
 from medianest.security import Encryptor, issue_token
-from medianest.services import auth, household
-from medianest.services import system
+from medianest.services import auth, household, system
 
 HOUSEHOLD = "517aed8117af122796b91655a5bcb730f27164dd"
 

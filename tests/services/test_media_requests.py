@@ -28,18 +28,18 @@ SEVERANCE = 95396
 
 
 @pytest.fixture
-def overseerr(overseerr_server):  # noqa: ANN001, ANN201
+def overseerr(overseerr_server):
     overseerr_server.sim.reset()
     return overseerr_server
 
 
-def _client(handle, timeout: float = 3.0) -> OverseerrClient:  # noqa: ANN001
+def _client(handle, timeout: float = 3.0) -> OverseerrClient:
     # A private breaker so outages provoked here never open the process-wide one.
     return OverseerrClient(handle.url, api_key=fixtures.OVERSEERR_API_KEY, timeout=timeout,
                            breaker=pybreaker.CircuitBreaker(fail_max=1000, exclude=[IntegrationRejected]))
 
 
-async def _member(db, name: str, plex_id: int | None, role: str = "user") -> CurrentUser:  # noqa: ANN001
+async def _member(db, name: str, plex_id: int | None, role: str = "user") -> CurrentUser:
     user = User(username=name, plex_id=plex_id, role=role)
     db.add(user)
     await db.commit()
@@ -47,7 +47,7 @@ async def _member(db, name: str, plex_id: int | None, role: str = "user") -> Cur
                        must_change_password=False, session_id="s")
 
 
-async def _submit(db, user, draft, client, limit: int = 20):  # noqa: ANN001, ANN202
+async def _submit(db, user, draft, client, limit: int = 20):
     return await media_requests.submit(db, user=user, draft=draft, overseerr=client, limit_per_hour=limit)
 
 
@@ -393,13 +393,13 @@ async def _kill_open_transactions() -> int:
     return len(killed)
 
 
-async def _make_due(db) -> None:  # noqa: ANN001
+async def _make_due(db) -> None:
     await db.exec(sa.update(MediaRequest).where(MediaRequest.status == "queued").values(
         next_attempt_at=utcnow() - timedelta(seconds=1)))
     await db.commit()
 
 
-async def _rows(db) -> list[MediaRequest]:  # noqa: ANN001
+async def _rows(db) -> list[MediaRequest]:
     rows = list((await db.exec(select(MediaRequest).order_by(MediaRequest.id))).all())
     for row in rows:
         await db.refresh(row)
@@ -489,7 +489,7 @@ async def test_attempts_refused_by_an_open_breaker_do_not_grow_the_backoff(db, o
     assert (row.next_attempt_at - utcnow()).total_seconds() <= media_requests.RETRY_BASE_S + 1
 
 
-async def _queued_for_long(db, client, bob, drafts) -> None:  # noqa: ANN001
+async def _queued_for_long(db, client, bob, drafts) -> None:
     """Requests queued during an outage that have backed off to the production cap (900 s)."""
     for draft in drafts:
         await _submit(db, bob, draft, client)

@@ -15,7 +15,7 @@ from medianest.services.media_requests import PAGE_SIZE
 from medianest.services.service_status import ServiceCard
 
 
-async def _user(db, name: str, role: str = "user", **kw) -> CurrentUser:  # noqa: ANN001, ANN003
+async def _user(db, name: str, role: str = "user", **kw) -> CurrentUser:
     user = User(username=name, role=role, **kw)
     db.add(user)
     await db.commit()

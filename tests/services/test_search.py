@@ -21,19 +21,19 @@ DUNE, SEVERANCE = 438631, 95396
 
 
 @pytest.fixture
-def overseerr(overseerr_server):  # noqa: ANN001, ANN201
+def overseerr(overseerr_server):
     overseerr_server.sim.reset()
     yield overseerr_server
     overseerr_server.sim.clear_faults()
 
 
-def _client(handle) -> OverseerrClient:  # noqa: ANN001
+def _client(handle) -> OverseerrClient:
     return OverseerrClient(handle.url, api_key=fixtures.OVERSEERR_API_KEY, timeout=1.0,
                            breaker=pybreaker.CircuitBreaker(fail_max=1000, exclude=[IntegrationRejected]))
 
 
 @pytest.fixture(params=["memory", "redis"])
-async def cache(request):  # noqa: ANN001, ANN201
+async def cache(request):
     if request.param == "memory":
         yield search.SearchCache()
         return
@@ -101,19 +101,19 @@ def test_badges():
 # --------------------------------------------------------------------------------------
 
 
-async def _people(db):  # noqa: ANN001, ANN202
+async def _people(db):
     alice, bob = User(username="alice", plex_id=1001, role="admin"), User(username="bob", plex_id=1002)
     db.add_all([alice, bob])
     await db.commit()
     return alice.id, bob.id
 
 
-def _key(result) -> tuple[str, int]:  # noqa: ANN001
+def _key(result) -> tuple[str, int]:
     return result.media_type, result.tmdb_id
 
 
 async def test_a_title_that_became_available_after_the_snapshot_shows_available_with_its_link(
-        db, overseerr, cache):  # noqa: ANN001
+        db, overseerr, cache):
     alice, bob = await _people(db)
     snapshot = await search.search(_client(overseerr), cache, "dune")  # cached: "Not requested" for everyone
     (dune,) = [r for r in snapshot.results if r.tmdb_id == DUNE]
@@ -135,7 +135,7 @@ async def test_a_title_that_became_available_after_the_snapshot_shows_available_
     assert search.overlay([later], info, time.time() + 1)[0].result.status == "deleted"
 
 
-async def test_someone_elses_request_and_a_decline_since_the_snapshot(db, overseerr, cache):  # noqa: ANN001
+async def test_someone_elses_request_and_a_decline_since_the_snapshot(db, overseerr, cache):
     alice, bob = await _people(db)
     snapshot = await search.search(_client(overseerr), cache, "dune")
     (dune,) = [r for r in snapshot.results if r.tmdb_id == DUNE]
@@ -159,7 +159,7 @@ async def test_someone_elses_request_and_a_decline_since_the_snapshot(db, overse
         assert search.badge_for(shown.result.status) == search.NOT_REQUESTED
 
 
-async def test_known_available_for_the_request_path(db):  # noqa: ANN001
+async def test_known_available_for_the_request_path(db):
     _, bob = await _people(db)
     assert await search.known_available(db, "movie", DUNE) is None
     db.add(RequestFollow(user_id=bob, media_type="movie", tmdb_id=DUNE, title="Dune", status="available",

@@ -17,7 +17,7 @@ from medianest.simulators import fixtures
 BREAKING_BAD, SEVERANCE = 1396, 95396
 
 
-def _result(media_type: str = "movie", status: str = "unknown", **kw) -> SearchResult:  # noqa: ANN003
+def _result(media_type: str = "movie", status: str = "unknown", **kw) -> SearchResult:
     values = dict(tmdb_id=438631 if media_type == "movie" else SEVERANCE, media_type=media_type, title="Dune",
                   year=2021, overview="A noble family's heir.", poster_path="/dune.jpg", status=status,
                   media_id=None)
@@ -37,7 +37,7 @@ def _result(media_type: str = "movie", status: str = "unknown", **kw) -> SearchR
     ("tv", "pending", "pending", False, "seasons", False, "You requested this"),
     ("tv", "available", "", False, "none", False, "Available"),
 ])
-def test_each_card_offers_what_the_member_may_do(media_type, status, mine, following, action, can_follow,  # noqa: ANN001
+def test_each_card_offers_what_the_member_may_do(media_type, status, mine, following, action, can_follow,
                                                  label):
     card = search_views.result_view(_result(media_type, status), mine=mine, following=following)
     assert (card.action, card.can_follow, card.badge_label) == (action, can_follow, label)
@@ -101,14 +101,14 @@ def test_only_selectable_seasons_can_be_chosen():
 
 
 @pytest.fixture
-def overseerr(overseerr_server):  # noqa: ANN001, ANN201
+def overseerr(overseerr_server):
     overseerr_server.sim.reset()
     yield OverseerrClient(overseerr_server.url, api_key=fixtures.OVERSEERR_API_KEY, timeout=1.0,
                           breaker=pybreaker.CircuitBreaker(fail_max=1000, exclude=[IntegrationRejected]))
     overseerr_server.sim.clear_faults()
 
 
-async def test_season_picker_from_overseerr(overseerr, overseerr_server):  # noqa: ANN001
+async def test_season_picker_from_overseerr(overseerr, overseerr_server):
     seasons = await search_views.seasons(overseerr, BREAKING_BAD)
     assert [(s.number, s.state, s.selectable) for s in seasons] == [
         (1, "Available", False), (2, "Available", False), (3, "", True), (4, "", True), (5, "", True)]
@@ -124,7 +124,7 @@ async def test_season_picker_from_overseerr(overseerr, overseerr_server):  # noq
     assert "not answering" in down.value.user_message
 
 
-async def test_a_member_without_an_overseerr_user_is_told_up_front(db, overseerr, overseerr_server):  # noqa: ANN001
+async def test_a_member_without_an_overseerr_user_is_told_up_front(db, overseerr, overseerr_server):
     async def member(name: str, plex_id: int | None, is_local: bool = False) -> CurrentUser:
         user = User(username=name, plex_id=plex_id, is_local=is_local)
         db.add(user)

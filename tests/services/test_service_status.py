@@ -11,11 +11,11 @@ from medianest.models import ServiceStatusHistory, utcnow
 from medianest.services import service_status as ss
 
 
-def up(key="plex", name="Plex", ms=12, **kw):  # noqa: ANN001, ANN003, ANN201
+def up(key="plex", name="Plex", ms=12, **kw):
     return ss.CheckResult(key=key, name=name, status="up", response_time_ms=ms, **kw)
 
 
-def down(key="plex", name="Plex", **kw):  # noqa: ANN001, ANN003, ANN201
+def down(key="plex", name="Plex", **kw):
     return ss.CheckResult(key=key, name=name, status="down", message=f"{name} is not answering.", **kw)
 
 
@@ -103,10 +103,10 @@ async def test_timed_check_against_the_pms_simulator(plex):
 
 
 async def test_one_failing_check_does_not_hide_the_others():
-    async def boom():  # noqa: ANN202
+    async def boom():
         raise RuntimeError("bug")
 
-    async def fine():  # noqa: ANN202
+    async def fine():
         return up()
 
     results = await ss.run_checks([boom, fine])
@@ -150,7 +150,7 @@ async def test_kumas_socket_uptime_updates_the_card(db):
 async def test_two_kuma_monitors_with_one_name_are_two_cards(db):
     from medianest.integrations.uptime_kuma import MonitorState
 
-    def monitor(monitor_id, status):  # noqa: ANN001, ANN202
+    def monitor(monitor_id, status):
         return MonitorState(key=str(monitor_id), monitor_id=monitor_id, name="NAS", type="ping", url=None,
                             status=status, response_time_ms=None, uptime_24h=None, uptime_30d=None)
 

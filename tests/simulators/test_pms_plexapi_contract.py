@@ -23,7 +23,6 @@ from medianest.simulators.plex import SimulatorHandle
 
 from .conftest import ALICE_TOKEN
 
-
 HOUSEHOLD = fixtures.HOUSEHOLD_MACHINE_ID
 
 

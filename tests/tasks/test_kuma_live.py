@@ -19,7 +19,7 @@ from medianest.tasks import kuma_live
 
 
 @pytest.fixture
-def kuma():  # noqa: ANN201
+def kuma():
     from medianest.simulators.uptime_kuma import serve_kuma_in_thread
 
     handle = serve_kuma_in_thread()
@@ -28,7 +28,7 @@ def kuma():  # noqa: ANN201
 
 
 @pytest.fixture
-def kuma_settings(kuma, monkeypatch):  # noqa: ANN001, ANN201
+def kuma_settings(kuma, monkeypatch):
     settings = get_settings().model_copy(update={
         "uptime_kuma_url": kuma.url, "uptime_kuma_username": SIMULATED_KUMA["UPTIME_KUMA_USERNAME"],
         "uptime_kuma_password": SecretStr(SIMULATED_KUMA["UPTIME_KUMA_PASSWORD"])})
@@ -36,7 +36,7 @@ def kuma_settings(kuma, monkeypatch):  # noqa: ANN001, ANN201
     return settings
 
 
-async def _wait_for(predicate, timeout: float = 5.0) -> None:  # noqa: ANN001
+async def _wait_for(predicate, timeout: float = 5.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not await predicate():
@@ -114,7 +114,7 @@ async def test_refused_login_turns_live_mode_off_without_crashing(db, kuma, kuma
         await c.aclose()
 
 
-async def _watching(kuma_settings):  # noqa: ANN001, ANN202
+async def _watching(kuma_settings):
     """Start the watcher and wait until it holds a logged-in connection (its monitor list is in)."""
     client = aioredis.from_url(kuma_settings.redis_url)
     stop = asyncio.Event()
@@ -131,7 +131,7 @@ async def _watching(kuma_settings):  # noqa: ANN001, ANN202
     return done
 
 
-async def _row(db, key: str):  # noqa: ANN001, ANN202
+async def _row(db, key: str):
     db.expire_all()
     return (await db.exec(select(ServiceStatus).where(ServiceStatus.service_name == key))).first()
 

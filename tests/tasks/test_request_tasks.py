@@ -13,17 +13,17 @@ from sqlmodel import select
 from medianest.config import get_settings
 from medianest.integrations.base import breaker_for
 from medianest.integrations.overseerr import OverseerrClient
-from medianest.wiring import Registry
 from medianest.models import MediaRequest, User, utcnow
 from medianest.simulators import fixtures
 from medianest.tasks import requests as request_tasks
 from medianest.tasks import status as status_tasks
+from medianest.wiring import Registry
 
 DUNE, OPPENHEIMER = 438631, 872585
 
 
 @pytest.fixture
-def registry(monkeypatch, overseerr_server):  # noqa: ANN001, ANN201
+def registry(monkeypatch, overseerr_server):
     """The tasks' settings pointing at the Overseerr simulator (with the production breaker)."""
     overseerr_server.sim.reset()
     settings = get_settings().model_copy(update={
@@ -37,7 +37,7 @@ def registry(monkeypatch, overseerr_server):  # noqa: ANN001, ANN201
     breaker_for(OverseerrClient.service).close()
 
 
-async def _waiting(db) -> list[int]:  # noqa: ANN001
+async def _waiting(db) -> list[int]:
     """Two of bob's requests queued during an outage, backed off to the production cap (900 s)."""
     bob = User(username="bob", plex_id=1002, overseerr_user_id=2, overseerr_checked_at=utcnow())
     db.add(bob)
@@ -50,7 +50,7 @@ async def _waiting(db) -> list[int]:  # noqa: ANN001
     return list((await db.exec(select(MediaRequest.id))).all())
 
 
-async def _statuses(db) -> list[tuple[str, bool]]:  # noqa: ANN001
+async def _statuses(db) -> list[tuple[str, bool]]:
     rows = (await db.exec(select(MediaRequest).order_by(MediaRequest.id))).all()
     for row in rows:
         await db.refresh(row)

@@ -10,15 +10,13 @@ from pydantic import SecretStr
 
 from medianest import live
 from medianest.config import get_settings
-from medianest.db import session_scope
-from medianest.services import household
 from medianest.services import system
 from medianest.tasks.status import check_services, prune_status_history
 
 HOUSEHOLD = "517aed8117af122796b91655a5bcb730f27164dd"
 
 
-async def _household(db, plex) -> None:  # noqa: ANN001
+async def _household(db, plex) -> None:
     await system.set_household_server(db, system.HouseholdServer(machine_id=HOUSEHOLD, name="Household",
                                                                  url=plex.pms_url, owner_plex_id=1001))
     await db.commit()
@@ -53,8 +51,8 @@ async def test_bridge_applies_each_event_once_across_processes(db):
     applied: list[tuple[str, dict]] = []
     stop = asyncio.Event()
 
-    def collector(name):  # noqa: ANN001, ANN202
-        async def apply(event):  # noqa: ANN001, ANN202
+    def collector(name):
+        async def apply(event):
             applied.append((name, event))
         return apply
 
@@ -74,9 +72,9 @@ async def test_bridge_applies_each_event_once_across_processes(db):
 
 async def test_kuma_1_23_uptime_comes_from_the_status_page(db):
     """1.23's /metrics carries no uptime; the public status page fills in Kuma's own figure."""
-    from medianest.services.service_status import kuma_check
     from medianest.integrations.uptime_kuma import UptimeKumaClient
     from medianest.launcher import SIMULATED_KUMA
+    from medianest.services.service_status import kuma_check
     from medianest.simulators.uptime_kuma import serve_kuma_in_thread
 
     with serve_kuma_in_thread(version="1.23") as kuma:
@@ -89,9 +87,9 @@ async def test_kuma_1_23_uptime_comes_from_the_status_page(db):
 
 
 async def test_missing_status_page_never_hides_the_monitors(db):
-    from medianest.services.service_status import kuma_check
     from medianest.integrations.uptime_kuma import UptimeKumaClient
     from medianest.launcher import SIMULATED_KUMA
+    from medianest.services.service_status import kuma_check
     from medianest.simulators.uptime_kuma import serve_kuma_in_thread
 
     with serve_kuma_in_thread(version="2.x") as kuma:
@@ -101,10 +99,10 @@ async def test_missing_status_page_never_hides_the_monitors(db):
     assert all(r.status == "up" for r in results.values())
 
 
-def _with_kuma(monkeypatch, url: str) -> None:  # noqa: ANN001
-    from medianest.wiring import Registry
+def _with_kuma(monkeypatch, url: str) -> None:
     from medianest.launcher import SIMULATED_KUMA
     from medianest.tasks import status
+    from medianest.wiring import Registry
 
     settings = get_settings().model_copy(update={
         "uptime_kuma_url": url, "uptime_kuma_api_key": SecretStr(SIMULATED_KUMA["UPTIME_KUMA_API_KEY"])})
@@ -112,7 +110,7 @@ def _with_kuma(monkeypatch, url: str) -> None:  # noqa: ANN001
     monkeypatch.setattr(status, "get_registry", lambda: registry)
 
 
-async def _cards(db) -> dict:  # noqa: ANN001
+async def _cards(db) -> dict:
     from medianest.services import service_status
 
     db.expire_all()

@@ -8,7 +8,7 @@ from medianest.errors import NotAuthenticated
 from medianest.medianest import handle_backend_exception
 
 
-def _names(events) -> list[str]:  # noqa: ANN001
+def _names(events) -> list[str]:
     return [str(getattr(e, "handler", e)) for e in events]
 
 
@@ -25,15 +25,16 @@ def test_unexpected_errors_go_to_the_error_page_and_sign_in_errors_to_sign_in():
 
 
 def _transient_errors() -> list[Exception]:
-    from reflex_base.utils.exceptions import LockExpiredError
     from redis.exceptions import BusyLoadingError, ReadOnlyError
     from redis.exceptions import TimeoutError as RedisTimeoutError
+    from reflex_base.utils.exceptions import LockExpiredError
     from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
     from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
     dropped = InterfaceError("SELECT 1", {}, Exception("the connection is closed"), connection_invalidated=True)
     return [RedisConnectionError("Error 111 connecting"), RedisTimeoutError("Timeout reading from socket"),
-            BusyLoadingError("Redis is loading the dataset in memory"), ReadOnlyError("You can't write against a replica"),
+            BusyLoadingError("Redis is loading the dataset in memory"),
+            ReadOnlyError("You can't write against a replica"),
             LockExpiredError("Lock expired for token abc while processing"),
             OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly")),
             DisconnectionError("connection invalidated"), PoolTimeoutError("QueuePool limit reached"),

@@ -11,7 +11,7 @@ from medianest.config import Settings, SettingsError
 STRONG = "k" * 40
 
 
-def _prod(**values) -> Settings:  # noqa: ANN003
+def _prod(**values) -> Settings:
     base = {"MEDIANEST_ENV": "production", "DATABASE_URL": "postgresql://u@db/medianest",
             "JWT_SECRET": STRONG, "ENCRYPTION_KEY": STRONG}
     base.update(values)

@@ -24,7 +24,7 @@ def _sha(text: str) -> str:
     return f"'sha256-{base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()}'"
 
 
-def _build(root):  # noqa: ANN001, ANN202
+def _build(root):
     client = root / "build" / "client"
     (client / "search").mkdir(parents=True)
     (client / "index.html").write_text(PAGE, encoding="utf-8")

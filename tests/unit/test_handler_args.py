@@ -25,7 +25,7 @@ def medianest_handlers() -> dict[str, typing.Any]:
 GOOD = {int: 7, str: "x", bool: True, dict: {"current": "a", "new": "b"}}
 
 
-def good_payload(fn) -> dict:  # noqa: ANN001
+def good_payload(fn) -> dict:
     hints = typing.get_type_hints(fn)
     return {name: GOOD.get(hint, "x") for name, hint in hints.items() if name != "return"}
 

@@ -23,7 +23,7 @@ LOGGERS = ("reflex_base.event.processor.event_processor", "reflex.app", "uvicorn
 
 
 @pytest.fixture
-def scrubbing():  # noqa: ANN201
+def scrubbing():
     """The scrubber installed for one test, and the process put back afterwards."""
     factory, streams = logging.getLogRecordFactory(), (sys.stdout, sys.stderr)
     log.install_scrubbing([OVERSEERR_KEY])
@@ -95,7 +95,7 @@ def test_reflex_console_sink_is_scrubbed(scrubbing, capsys):
 
 def test_text_printed_around_logging_is_scrubbed(scrubbing, capsys):
     log.install_scrubbing()
-    print(f"Received event data as a string: {_event_repr()}")  # noqa: T201 - the thing under test
+    print(f"Received event data as a string: {_event_repr()}")
     sys.stderr.write(f"Traceback ... Authorization: Bearer {JWT}\n")
     captured = capsys.readouterr()
     for secret in SECRETS:

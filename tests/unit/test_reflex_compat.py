@@ -20,7 +20,8 @@ from medianest import reflex_compat
 def test_reflex_still_fans_out_through_the_patched_function():
     # _modify_linked_states must look the function up in the module at call time for the patch to apply.
     assert callable(shared._do_update_other_tokens)
-    assert "_do_update_other_tokens" in shared.SharedStateBaseInternal._modify_linked_states.__wrapped__.__code__.co_names
+    modify = shared.SharedStateBaseInternal._modify_linked_states
+    assert "_do_update_other_tokens" in modify.__wrapped__.__code__.co_names
     assert hasattr(shared.SharedState, "_link_to")
     assert {"_linked_from", "_linked_to"} <= set(shared.SharedState.get_fields())
 
@@ -58,7 +59,7 @@ def test_a_state_linked_by_this_event_is_not_fanned_out_but_others_are():
 def test_patched_fan_out_skips_the_call_when_nothing_changed_for_others():
     calls: list[dict] = []
 
-    def original(affected_tokens, previous_dirty_vars, state_type):  # noqa: ANN001, ANN202
+    def original(affected_tokens, previous_dirty_vars, state_type):
         calls.append(previous_dirty_vars)
         return ["task"]
 
@@ -133,10 +134,10 @@ def test_handler_timing_wraps_the_processor_once_and_reports_each_outcome(monkey
         "Reflex no longer calls process_event through its module"
 
     class Handler:
-        def __init__(self, fn) -> None:  # noqa: ANN001
+        def __init__(self, fn) -> None:
             self.fn = fn
 
-    async def fake_original(handler, payload, state, root_state):  # noqa: ANN001, ANN202
+    async def fake_original(handler, payload, state, root_state):
         if payload.get("fail"):
             raise ValueError("boom")
         return "done"

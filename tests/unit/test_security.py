@@ -11,8 +11,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from medianest.errors import DecryptionError, InvalidToken
-from medianest.security import (Encryptor, hash_password, issue_token, token_hash, verify_password,
-                                verify_token)
+from medianest.security import Encryptor, hash_password, issue_token, token_hash, verify_password, verify_token
 
 SECRET = "s" * 48
 

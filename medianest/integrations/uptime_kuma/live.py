@@ -15,8 +15,18 @@ from typing import Any
 import socketio
 
 from ...errors import IntegrationRejected, IntegrationUnavailable
-from .common import (SERVICE, UNKNOWN, Beat, MonitorState, _beat_from, _fraction, _int_or_none, _ping_ms,
-                     _text_or_none, _url_or_none)
+from .common import (
+    SERVICE,
+    UNKNOWN,
+    Beat,
+    MonitorState,
+    _beat_from,
+    _fraction,
+    _int_or_none,
+    _ping_ms,
+    _text_or_none,
+    _url_or_none,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -253,7 +263,7 @@ class KumaLiveConnection:
                 return
             try:
                 await self._on_event(event)
-            except Exception:  # noqa: BLE001 - a bad callback must not kill the connection
+            except Exception:
                 logger.exception("Uptime Kuma live event callback failed (%s)", event.kind)
 
     def _register(self, client: socketio.AsyncClient, dropped: asyncio.Event, greeted: asyncio.Event) -> None:

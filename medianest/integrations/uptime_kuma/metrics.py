@@ -12,8 +12,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from .common import (UNKNOWN, MonitorState, _fraction, _int_or_none, _ping_ms, _text_or_none, _url_or_none,
-                     status_name)
+from .common import UNKNOWN, MonitorState, _fraction, _int_or_none, _ping_ms, _text_or_none, _url_or_none, status_name
 
 logger = logging.getLogger(__name__)
 

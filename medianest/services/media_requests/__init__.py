@@ -31,16 +31,35 @@ named ``follows``, which would be shadowed by the ``follows`` function this pack
 from __future__ import annotations
 
 from .common import Draft, status_from_overseerr
-from .delivery import (ATTEMPT_TIMEOUTS, MIN_LEASE_S, RETRY_BASE_S, UNREACHABLE_NOTE, Outcome, check_hourly_limit,
-                       deliver, deliver_due, delivery_lease, release_waiting, submit, validate_draft)
+from .delivery import (
+                       ATTEMPT_TIMEOUTS,
+                       MIN_LEASE_S,
+                       RETRY_BASE_S,
+                       UNREACHABLE_NOTE,
+                       Outcome,
+                       check_hourly_limit,
+                       deliver,
+                       deliver_due,
+                       delivery_lease,
+                       release_waiting,
+                       submit,
+                       validate_draft,
+)
 from .following import follow, follows, unfollow
-from .members import (NO_USER_RECHECK, USER_MAP_TTL, NotInOverseerr, import_member, members_without_overseerr,
-                      overseerr_user_id)
+from .members import (
+                       NO_USER_RECHECK,
+                       USER_MAP_TTL,
+                       NotInOverseerr,
+                       import_member,
+                       members_without_overseerr,
+                       overseerr_user_id,
+)
 from .queries import MAX_REASON, PAGE_SIZE, STATUS_FILTERS, STATUS_LABELS, RequestRow, decide, list_requests
 from .sync import SYNCED_STATUSES, apply_overseerr, sync_by_overseerr_id, sync_follows, sync_open
 
 __all__ = [
-    "ATTEMPT_TIMEOUTS", "UNREACHABLE_NOTE", "MAX_REASON", "MIN_LEASE_S", "NO_USER_RECHECK", "PAGE_SIZE", "RETRY_BASE_S", "STATUS_FILTERS",
+    "ATTEMPT_TIMEOUTS", "UNREACHABLE_NOTE", "MAX_REASON", "MIN_LEASE_S", "NO_USER_RECHECK", "PAGE_SIZE", "RETRY_BASE_S",
+    "STATUS_FILTERS",
     "STATUS_LABELS", "SYNCED_STATUSES", "USER_MAP_TTL", "Draft", "NotInOverseerr", "Outcome", "RequestRow",
     "apply_overseerr", "check_hourly_limit", "decide", "deliver", "deliver_due", "delivery_lease", "follow",
     "follows", "import_member", "list_requests", "members_without_overseerr", "overseerr_user_id",

@@ -17,8 +17,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ...db import as_utc
 from ...errors import CircuitOpen, IntegrationRejected, IntegrationUnavailable, NotFound, RateLimited, ValidationFailed
-from ...integrations.overseerr import (AlreadyRequested, MediaDetails, OverseerrClient, OverseerrNotFound,
-                                       RequestNotAllowed)
+from ...integrations.overseerr import (
+    AlreadyRequested,
+    MediaDetails,
+    OverseerrClient,
+    OverseerrNotFound,
+    RequestNotAllowed,
+)
 from ...integrations.overseerr import MediaRequest as OverseerrRequest
 from ...models import OPEN_REQUEST_STATUSES, MediaRequest, RequestStatus, User, utcnow
 from .. import notifications, search
@@ -373,7 +378,7 @@ async def release_waiting(session: AsyncSession, *, timeout_s: float, only_unrea
     return int(result.rowcount or 0)
 
 
-async def _due_ids(session_factory, limit: int) -> list[int]:  # noqa: ANN001
+async def _due_ids(session_factory, limit: int) -> list[int]:
     async with session_factory() as session:
         return list((await session.exec(select(MediaRequest.id).where(
             MediaRequest.status == RequestStatus.QUEUED.value,
@@ -381,7 +386,7 @@ async def _due_ids(session_factory, limit: int) -> list[int]:  # noqa: ANN001
         ).order_by(MediaRequest.id).limit(limit))).all())
 
 
-async def deliver_due(session_factory, overseerr: OverseerrClient, *, retry_max_s: int = 900,  # noqa: ANN001
+async def deliver_due(session_factory, overseerr: OverseerrClient, *, retry_max_s: int = 900,
                       limit: int = 50) -> int:
     """Retry every queued row whose time has come; returns how many were tried.
 

@@ -66,7 +66,7 @@ async def apply_overseerr(session: AsyncSession, row: MediaRequest, remote: Over
 SYNCED_STATUSES = (*OPEN_REQUEST_STATUSES, RequestStatus.FAILED.value)
 
 
-async def sync_open(session_factory, overseerr: OverseerrClient) -> int:  # noqa: ANN001
+async def sync_open(session_factory, overseerr: OverseerrClient) -> int:
     """Check every open request and followed title against Overseerr; returns how many members
     saw a change. Stops early (until the next run) when Overseerr does not answer."""
     async with session_factory() as session:
@@ -108,7 +108,7 @@ async def sync_open(session_factory, overseerr: OverseerrClient) -> int:  # noqa
     return len(changed)
 
 
-async def sync_follows(session_factory, overseerr: OverseerrClient,  # noqa: ANN001
+async def sync_follows(session_factory, overseerr: OverseerrClient,
                        titles: Sequence[tuple[str, int]] | None = None) -> set[int]:
     """Followed titles that became available: notify each follower once (a conditional UPDATE on
     ``notified_at`` makes "once" hold when two syncs run together).
@@ -151,7 +151,7 @@ async def sync_follows(session_factory, overseerr: OverseerrClient,  # noqa: ANN
     return changed
 
 
-async def sync_by_overseerr_id(session_factory, overseerr: OverseerrClient, overseerr_request_id: int,  # noqa: ANN001
+async def sync_by_overseerr_id(session_factory, overseerr: OverseerrClient, overseerr_request_id: int,
                                ) -> int:
     """The webhook path: update the rows of one Overseerr request now."""
     async with session_factory() as session:

@@ -10,7 +10,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from medianest.simulators.overseerr.model import (
-    APPROVED, COMPLETED, DECLINED, M_AVAILABLE, M_PARTIAL, M_UNKNOWN, PENDING, _Title,
+    APPROVED,
+    COMPLETED,
+    DECLINED,
+    M_AVAILABLE,
+    M_PARTIAL,
+    M_UNKNOWN,
+    PENDING,
+    _Title,
 )
 from medianest.simulators.overseerr.request_ops import RequestOps
 from medianest.simulators.plex import SimError

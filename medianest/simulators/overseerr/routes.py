@@ -20,7 +20,15 @@ from starlette.routing import Route
 from medianest.simulators import fixtures
 from medianest.simulators.faults import FaultsMiddleware
 from medianest.simulators.overseerr.model import (
-    _IMAGE_FILE, MANAGE_REQUESTS, NO_PERMISSION, RESERVED, TMDB_IMAGE_PATH, ApiError, _has, _tmdb_size, _validation,
+    _IMAGE_FILE,
+    MANAGE_REQUESTS,
+    NO_PERMISSION,
+    RESERVED,
+    TMDB_IMAGE_PATH,
+    ApiError,
+    _has,
+    _tmdb_size,
+    _validation,
 )
 from medianest.simulators.overseerr.sim import OverseerrSim
 from medianest.simulators.plex import SimError, _json_body, _png_response

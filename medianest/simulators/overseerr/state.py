@@ -18,9 +18,26 @@ from urllib.parse import quote
 from medianest.simulators import fixtures
 from medianest.simulators.faults import FaultInjector
 from medianest.simulators.overseerr.model import (
-    _JOIN_TIMEOUT_S, APPROVED, AUTO_PROGRESS_TICK_S, CONFIG_KEYS, FLAVOURS, M_AVAILABLE, M_PARTIAL, M_PROCESSING,
-    M_UNKNOWN, MANAGE_REQUESTS, NO_PERMISSION, TMDB_IMAGE_PATH, TMDB_IMAGE_URL, WEBHOOK_TIMEOUT_S, ApiError,
-    _check_config, _has, _msg, _Title, _tmdb_image_path,
+    _JOIN_TIMEOUT_S,
+    APPROVED,
+    AUTO_PROGRESS_TICK_S,
+    CONFIG_KEYS,
+    FLAVOURS,
+    M_AVAILABLE,
+    M_PARTIAL,
+    M_PROCESSING,
+    M_UNKNOWN,
+    MANAGE_REQUESTS,
+    NO_PERMISSION,
+    TMDB_IMAGE_PATH,
+    TMDB_IMAGE_URL,
+    WEBHOOK_TIMEOUT_S,
+    ApiError,
+    _check_config,
+    _has,
+    _msg,
+    _Title,
+    _tmdb_image_path,
 )
 from medianest.simulators.overseerr.webhooks import _WebhookSender, webhook_payload
 from medianest.simulators.plex import PlexSim

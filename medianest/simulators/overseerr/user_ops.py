@@ -8,7 +8,14 @@ from typing import Any
 
 from medianest.simulators import fixtures
 from medianest.simulators.overseerr.model import (
-    ADMIN, MANAGE_USERS, NO_PERMISSION, REQUEST, ApiError, _has, _msg, _validation,
+    ADMIN,
+    MANAGE_USERS,
+    NO_PERMISSION,
+    REQUEST,
+    ApiError,
+    _has,
+    _msg,
+    _validation,
 )
 from medianest.simulators.overseerr.state import OverseerrState
 from medianest.simulators.plex import SimError

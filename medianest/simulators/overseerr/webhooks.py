@@ -13,7 +13,11 @@ from typing import Any
 import httpx
 
 from medianest.simulators.overseerr.model import (
-    _JOIN_TIMEOUT_S, MEDIA_STATUS_NAMES, WEBHOOK_IMAGE_SIZE, _Title, _truncate,
+    _JOIN_TIMEOUT_S,
+    MEDIA_STATUS_NAMES,
+    WEBHOOK_IMAGE_SIZE,
+    _Title,
+    _truncate,
 )
 
 logger = logging.getLogger(__name__)
@@ -69,7 +73,7 @@ class _WebhookSender:
                 status = response.status_code
                 if not 200 <= status < 300:
                     error = f"HTTP {status}"
-            except Exception as exc:  # noqa: BLE001 - any failure is recorded, never raised
+            except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
             if error:
                 logger.warning("webhook %s to %s failed: %s", kind, delivery.url, error)

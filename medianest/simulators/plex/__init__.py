@@ -78,7 +78,12 @@ from medianest.simulators.plex.common import PLEX_TV_APP, PMS_APP, SimError, jso
 from medianest.simulators.plex.models import Account, Collection, Item, Pin, Section, Server
 from medianest.simulators.plex.pms_app import create_pms_app
 from medianest.simulators.plex.serving import (
-    SimulatorHandle, SimulatorStack, SingleAppStack, _bind, _make_server, serve_in_thread,
+    SimulatorHandle,
+    SimulatorStack,
+    SingleAppStack,
+    _bind,
+    _make_server,
+    serve_in_thread,
 )
 from medianest.simulators.plex.state import PlexSim
 from medianest.simulators.plex.tv_app import create_plex_tv_app

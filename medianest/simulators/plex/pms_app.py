@@ -14,11 +14,25 @@ from medianest.simulators.faults import FaultsMiddleware
 from medianest.simulators.plex.common import PMS_APP, Handler, StripTrailingSlash, plex_param, sim_errors
 from medianest.simulators.plex.hooks import COMMON_HOOK_ROUTES
 from medianest.simulators.plex.pms_collections import (
-    collection_detail, collection_items, collection_remove_item, create_collection,
+    collection_detail,
+    collection_items,
+    collection_remove_item,
+    create_collection,
 )
 from medianest.simulators.plex.pms_library import (
-    empty_list, identity, library_root, metadata, metadata_children, recently_added, refresh, root, section_all,
-    section_collections, section_detail, section_recently_added, sections,
+    empty_list,
+    identity,
+    library_root,
+    metadata,
+    metadata_children,
+    recently_added,
+    refresh,
+    root,
+    section_all,
+    section_collections,
+    section_detail,
+    section_recently_added,
+    sections,
 )
 from medianest.simulators.plex.pms_search import hubs_search, resource_image, thumb, transcode
 from medianest.simulators.plex.state import PlexSim

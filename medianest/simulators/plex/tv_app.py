@@ -18,17 +18,42 @@ from starlette.routing import Route
 from medianest.simulators.faults import FaultsMiddleware
 from medianest.simulators.plex.auth_page import auth_page
 from medianest.simulators.plex.common import (
-    PLEX_TV_APP, Handler, StripTrailingSlash, colour, hook_error, iso, plex_param, png_response, sim_errors, truthy,
-    wants_json, xml_value,
+    PLEX_TV_APP,
+    Handler,
+    StripTrailingSlash,
+    colour,
+    hook_error,
+    iso,
+    plex_param,
+    png_response,
+    sim_errors,
+    truthy,
+    wants_json,
+    xml_value,
 )
 from medianest.simulators.plex.hooks import (
-    COMMON_HOOK_ROUTES, hook_accounts, hook_add_share, hook_approve, hook_approve_by_code, hook_auto_approve,
-    hook_deny_by_code, hook_pin_by_code, hook_remove_share,
+    COMMON_HOOK_ROUTES,
+    hook_accounts,
+    hook_add_share,
+    hook_approve,
+    hook_approve_by_code,
+    hook_auto_approve,
+    hook_deny_by_code,
+    hook_pin_by_code,
+    hook_remove_share,
 )
 from medianest.simulators.plex.state import PlexSim, sim_of
 from medianest.simulators.plex.tv_payloads import (
-    account_payload, authenticated, pin_payload, resources_for, strict_reject, tv_error, tv_response, tv_xml_element,
-    unauthorized, xml_response,
+    account_payload,
+    authenticated,
+    pin_payload,
+    resources_for,
+    strict_reject,
+    tv_error,
+    tv_response,
+    tv_xml_element,
+    unauthorized,
+    xml_response,
 )
 
 # Every part logs under the package's name, as the single module did.

@@ -15,7 +15,6 @@ from medianest.simulators.plex.common import iso, plex_param, wants_json, xml_va
 from medianest.simulators.plex.models import Account, Pin, Server
 from medianest.simulators.plex.state import PlexSim
 
-
 _SINGULAR = {"connections": "connection", "resources": "resource", "features": "feature",
              "entitlements": "entitlement", "roles": "role", "services": "service", "errors": "error"}
 

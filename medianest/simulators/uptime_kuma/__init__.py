@@ -90,8 +90,18 @@ from __future__ import annotations
 
 from medianest.simulators.uptime_kuma.app import create_kuma_app
 from medianest.simulators.uptime_kuma.model import (
-    RING_SIZE, STATUS_CODES, STATUS_DOWN, STATUS_MAINTENANCE, STATUS_NAMES, STATUS_PENDING, STATUS_UP, VERSIONS,
-    ApiKey, Heartbeat, Monitor, kuma_time,
+    RING_SIZE,
+    STATUS_CODES,
+    STATUS_DOWN,
+    STATUS_MAINTENANCE,
+    STATUS_NAMES,
+    STATUS_PENDING,
+    STATUS_UP,
+    VERSIONS,
+    ApiKey,
+    Heartbeat,
+    Monitor,
+    kuma_time,
 )
 from medianest.simulators.uptime_kuma.serving import KumaHandle, KumaStack, serve_kuma_in_thread
 from medianest.simulators.uptime_kuma.sim import KumaSim

@@ -12,7 +12,11 @@ from typing import Any
 
 from medianest.simulators.uptime_kuma.hub import running_loop
 from medianest.simulators.uptime_kuma.model import (
-    _LOGIN_FAILED, _LOGIN_WINDOW_SECONDS, _RATE_LIMITED, _TOKEN_FAILED, _login_token,
+    _LOGIN_FAILED,
+    _LOGIN_WINDOW_SECONDS,
+    _RATE_LIMITED,
+    _TOKEN_FAILED,
+    _login_token,
 )
 from medianest.simulators.uptime_kuma.state import KumaState
 

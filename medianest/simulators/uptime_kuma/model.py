@@ -15,7 +15,6 @@ from typing import Any
 
 from medianest.simulators import fixtures
 
-
 STATUS_DOWN, STATUS_UP, STATUS_PENDING, STATUS_MAINTENANCE = 0, 1, 2, 3
 STATUS_CODES = {"down": STATUS_DOWN, "up": STATUS_UP, "pending": STATUS_PENDING,
                 "maintenance": STATUS_MAINTENANCE}

@@ -8,7 +8,13 @@ from typing import Any
 
 from medianest.simulators.plex import SimError
 from medianest.simulators.uptime_kuma.model import (
-    STATUS_CODES, STATUS_DOWN, STATUS_MAINTENANCE, STATUS_NAMES, STATUS_UP, Heartbeat, Monitor,
+    STATUS_CODES,
+    STATUS_DOWN,
+    STATUS_MAINTENANCE,
+    STATUS_NAMES,
+    STATUS_UP,
+    Heartbeat,
+    Monitor,
 )
 from medianest.simulators.uptime_kuma.payloads import KumaPayloads
 

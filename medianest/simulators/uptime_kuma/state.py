@@ -20,8 +20,18 @@ from medianest.simulators.faults import FaultInjector
 from medianest.simulators.plex import SimError
 from medianest.simulators.uptime_kuma.hub import SocketHub
 from medianest.simulators.uptime_kuma.model import (
-    _UP_LIKE, STATUS_DOWN, STATUS_MAINTENANCE, STATUS_NAMES, STATUS_PENDING, STATUS_UP, VERSIONS, ApiKey, Heartbeat,
-    Monitor, _kuma_date, kuma_time,
+    _UP_LIKE,
+    STATUS_DOWN,
+    STATUS_MAINTENANCE,
+    STATUS_NAMES,
+    STATUS_PENDING,
+    STATUS_UP,
+    VERSIONS,
+    ApiKey,
+    Heartbeat,
+    Monitor,
+    _kuma_date,
+    kuma_time,
 )
 
 logger = logging.getLogger(__name__)

@@ -55,7 +55,7 @@ def simulated_overseerr_env(overseerr_url: str) -> dict[str, str]:
 
 
 #: Where ``make run`` puts each bundled simulator unless the port is taken.
-SIMULATOR_PORTS = {"plex_tv": 32410, "pms": 32400, "kuma": 3001, "overseerr": 5055}
+SIMULATOR_PORTS = {"plex_tv": 32410, "pms": 32400, "kuma": 3001, "overseerr": 5055, "video": 8765}
 DEFAULT_PORT = 3000
 
 
@@ -218,11 +218,14 @@ def main() -> int:
         if "plex_tv_url" not in settings.model_fields_set:
             sim_ports = simulator_ports(settings.data_dir.resolve() / "simulator-ports.json")
             tv_port, pms_port, kuma_port = sim_ports["plex_tv"], sim_ports["pms"], sim_ports["kuma"]
-            overseerr_port = sim_ports["overseerr"]
+            overseerr_port, video_port = sim_ports["overseerr"], sim_ports["video"]
+            # The demo video site caches its ffmpeg-made clips under <data dir>/video-site/.
             sims = spawn([sys.executable, "-m", "medianest.simulators", "--plex-tv-port", str(tv_port),
                           "--pms-port", str(pms_port), "--kuma-port", str(kuma_port),
                           "--overseerr-port", str(overseerr_port),
-                          "--overseerr-available-after", str(DEMO_AVAILABLE_AFTER_S)], "simulators.log")
+                          "--overseerr-available-after", str(DEMO_AVAILABLE_AFTER_S),
+                          "--video-port", str(video_port), "--video-data", str(settings.data_dir.resolve())],
+                         "simulators.log")
             env["PLEX_TV_URL"] = f"http://127.0.0.1:{tv_port}"
             env["PLEX_AUTH_URL"] = f"http://127.0.0.1:{tv_port}/auth"
             if "uptime_kuma_url" not in settings.model_fields_set:
@@ -247,6 +250,9 @@ def main() -> int:
                             overseerr_url, DEMO_AVAILABLE_AFTER_S)
             if "uptime_kuma_url" not in settings.model_fields_set:
                 logger.info("Uptime Kuma simulator on %s", env["UPTIME_KUMA_URL"])
+            video_url = f"http://127.0.0.1:{video_port}"
+            wait_http(f"{video_url}/", sims, 30)
+            logger.info("Demo playlist to paste in Downloads: %s/playlists/demo", video_url)
         else:
             logger.info("Using plex.tv at %s", settings.plex_tv_url)
         logger.info("Applying database migrations…")

@@ -1,9 +1,11 @@
-"""Run the plex.tv, Plex Media Server, Overseerr and Uptime Kuma simulators:
+"""Run the plex.tv, Plex Media Server, Overseerr, Uptime Kuma and video site simulators:
 ``python -m medianest.simulators``.
 
 All apps are served by uvicorn in one process and one event loop. The Overseerr simulator
 is attached to the PMS simulator, so a request that becomes available shows up in the Plex
-library. SIGINT or SIGTERM stops them cleanly (a second signal forces the stop).
+library. The video site makes its demo clips with ffmpeg before serving (about a second, once:
+they are cached under ``--video-data``). SIGINT or SIGTERM stops them cleanly (a second signal
+forces the stop).
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from medianest.simulators.overseerr import FLAVOURS as OVERSEERR_FLAVOURS
 from medianest.simulators.overseerr import OverseerrStack
 from medianest.simulators.plex import SimulatorStack
 from medianest.simulators.uptime_kuma import VERSIONS as KUMA_VERSIONS
 from medianest.simulators.uptime_kuma import KumaStack
+from medianest.simulators.video_site import MediaError, VideoSiteStack, default_data_dir
 
 logger = logging.getLogger("medianest.simulators")
 
@@ -26,8 +30,8 @@ logger = logging.getLogger("medianest.simulators")
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of the runner."""
     parser = argparse.ArgumentParser(prog="python -m medianest.simulators",
-                                     description="Serve the plex.tv, Plex Media Server, Overseerr and "
-                                                 "Uptime Kuma simulators.")
+                                     description="Serve the plex.tv, Plex Media Server, Overseerr, "
+                                                 "Uptime Kuma and video site simulators.")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--plex-tv-port", type=int, default=32410, help="plex.tv port (default 32410, 0 = any)")
     parser.add_argument("--pms-port", type=int, default=32400, help="PMS port (default 32400, 0 = any)")
@@ -54,15 +58,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overseerr-available-after", metavar="SECONDS", type=float, default=None,
                         help="make approved Overseerr requests available (and add them to the Plex "
                              "library) after SECONDS (default: never)")
+    parser.add_argument("--video-port", type=int, default=8765,
+                        help="demo video site port (default 8765, 0 = any)")
+    parser.add_argument("--video-data", metavar="DIR", type=Path, default=None,
+                        help="folder whose video-site/ subfolder caches the demo clips "
+                             f"(default {default_data_dir()})")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
 
-async def _run(stack: SimulatorStack, kuma: KumaStack | None = None, overseerr: OverseerrStack | None = None
-               ) -> None:
+async def _run(stack: SimulatorStack, kuma: KumaStack | None = None, overseerr: OverseerrStack | None = None,
+               video: VideoSiteStack | None = None) -> None:
     loop = asyncio.get_running_loop()
-    others: list[tuple[str, OverseerrStack | KumaStack]] = [
-        (name, other) for name, other in (("Overseerr", overseerr), ("Uptime Kuma", kuma)) if other is not None]
+    others: list[tuple[str, OverseerrStack | KumaStack | VideoSiteStack]] = [
+        (name, other) for name, other in (("Overseerr", overseerr), ("Uptime Kuma", kuma), ("Video site", video))
+        if other is not None]
 
     def request_exit() -> None:
         stack.request_exit()
@@ -127,7 +137,15 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         logger.error("bad Overseerr simulator option: %s", exc)
         return 2
-    asyncio.run(_run(stack, kuma, overseerr))
+    try:
+        video = VideoSiteStack(args.host, args.video_port, data_dir=args.video_data,
+                               log_level=args.log_level if args.log_level != "info" else "warning",
+                               advertise_host=args.advertise_host)
+    except (OSError, MediaError) as exc:  # a busy port, an unwritable --video-data, no ffmpeg
+        logger.error("cannot start the video site simulator (--video-port %s, --video-data %s): %s",
+                     args.video_port, args.video_data or default_data_dir(), exc)
+        return 1
+    asyncio.run(_run(stack, kuma, overseerr, video))
     logger.info("simulators stopped")
     return 0
 

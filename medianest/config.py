@@ -110,6 +110,18 @@ class Settings(BaseSettings):
     breaker_fail_max: int = Field(5, ge=1, validation_alias=_alias("BREAKER_FAIL_MAX"))
     breaker_reset_s: float = Field(30.0, gt=0, validation_alias=_alias("BREAKER_RESET_SECONDS"))
 
+    # YouTube downloads (see README "Downloads").
+    downloads_root: Path | None = Field(None, validation_alias=_alias("DOWNLOADS_ROOT"))
+    downloads_allowed_hosts: str = Field("", validation_alias=_alias("DOWNLOADS_ALLOWED_HOSTS"))
+    downloads_allow_private: bool = Field(False, validation_alias=_alias("DOWNLOADS_ALLOW_PRIVATE_ADDRESSES"))
+    downloads_per_hour: int = Field(5, ge=1, validation_alias=_alias("DOWNLOAD_LIMIT_PER_HOUR"))
+    downloads_max_entries: int = Field(50, ge=1, le=1000, validation_alias=_alias("DOWNLOAD_MAX_ENTRIES"))
+    downloads_max_file_mb: int = Field(4096, ge=1, validation_alias=_alias("DOWNLOAD_MAX_FILE_MB"))
+    downloads_min_free_mb: int = Field(1024, ge=0, validation_alias=_alias("DOWNLOAD_MIN_FREE_MB"))
+    downloads_concurrency: int = Field(2, ge=1, le=16, validation_alias=_alias("DOWNLOAD_CONCURRENCY"))
+    downloads_sync_hours: float = Field(6.0, gt=0, validation_alias=_alias("DOWNLOAD_SYNC_INTERVAL_HOURS"))
+    plex_downloads_library: str = Field("YouTube", validation_alias=_alias("PLEX_DOWNLOADS_LIBRARY"))
+
     metrics_token: SecretStr | None = Field(None, validation_alias=_alias("METRICS_TOKEN"))
 
     admin_username: str | None = Field(None, validation_alias=_alias("ADMIN_USERNAME"))
@@ -145,6 +157,16 @@ class Settings(BaseSettings):
     @property
     def async_database_url(self) -> str:
         return _normalise_db_url(self.database_url or f"sqlite:///{self.data_dir / 'medianest.db'}", asynchronous=True)
+
+    @property
+    def downloads_dir(self) -> Path:
+        """Where downloads are written (one folder per member); a Plex library serves it."""
+        return self.downloads_root or self.data_dir / "downloads"
+
+    @property
+    def downloads_hosts(self) -> tuple[str, ...]:
+        """Hosts (besides YouTube's) whose links members may download."""
+        return tuple(h.strip().lower().rstrip(".") for h in self.downloads_allowed_hosts.split(",") if h.strip())
 
     @property
     def cookie_secure(self) -> bool:

@@ -22,11 +22,13 @@ from .db import session_scope
 from .services import service_status
 from .state import (
     STATUS_BOARD_SHARDS,
+    DownloadsFeed,
     SessionState,
     StatusBoard,
     UserFeed,
     card_view,
     clear_tab,
+    downloads_feed_token,
     status_board_token,
     user_feed_token,
 )
@@ -65,6 +67,22 @@ async def refresh_user_feed(target_app: rx.App, user_id: int) -> None:
             await _forget_closed_tabs(target_app, feed)
         await feed._reload(user_id)
         feed.version += 1
+
+
+async def refresh_downloads(target_app: rx.App, event: dict[str, Any]) -> None:
+    """A download changed (reload the member's and the admins' lists) or made progress (lay it over
+    them). Only feeds some tab is linked to are written."""
+    user_id = event.get("user_id")
+    if not isinstance(user_id, int):
+        return
+    for owner in (user_id, None):
+        async with reflex_compat.change_shared(target_app, DownloadsFeed, downloads_feed_token(owner)) as feed:
+            if not reflex_compat.linked_tabs(feed):
+                continue
+            if event.get("type") == "download-progress" and feed.loaded:
+                feed._progress(event)
+            else:
+                await feed._reload(owner)
 
 
 async def end_sessions(target_app: rx.App, user_id: int, session_ids: set[str]) -> None:
@@ -159,6 +177,8 @@ async def live_updates(app: rx.App):
             await refresh_status_board(app, event["shard"] % STATUS_BOARD_SHARDS, list(event.get("services") or []))
         elif event.get("type") == "revoke" and isinstance(event.get("user_id"), int):
             await end_sessions(app, event["user_id"], {str(s) for s in event.get("session_ids") or []})
+        elif event.get("type") in ("downloads", "download-progress"):
+            await refresh_downloads(app, event)
         elif event.get("type") == "user":
             for user_id in event.get("user_ids") or []:
                 if isinstance(user_id, int):

@@ -49,13 +49,31 @@ OPEN_REQUEST_STATUSES = (RequestStatus.QUEUED.value, RequestStatus.PENDING.value
                          RequestStatus.PROCESSING.value, RequestStatus.PARTIALLY_AVAILABLE.value)
 
 
-class DownloadStatus(str, enum.Enum):
+class DownloadState(str, enum.Enum):
+    """A download (one link: a video or a playlist) as a whole."""
+    QUEUED = "queued"              # saved; no item has started yet
+    RUNNING = "running"            # items are downloading (or waiting for a slot)
+    ADDING = "adding_to_plex"      # every item finished; Plex is scanning and the collection is made
+    WAITING_PLEX = "waiting_plex"  # the files are there, Plex did not answer: retried by itself
+    DONE = "done"
+    FAILED = "failed"              # nothing could be downloaded
+    CANCELLED = "cancelled"
+
+
+class ItemState(str, enum.Enum):
+    """One video of a download; each runs as its own task."""
     QUEUED = "queued"
+    PAUSED = "paused"              # the download disk is almost full: waits, does not fail
     DOWNLOADING = "downloading"
     PROCESSING = "processing"
-    COMPLETED = "completed"
+    DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+#: Item states a task may still move on from.
+OPEN_ITEM_STATES = (ItemState.QUEUED.value, ItemState.PAUSED.value, ItemState.DOWNLOADING.value,
+                    ItemState.PROCESSING.value)
 
 
 class User(SQLModel, table=True):
@@ -203,21 +221,65 @@ class Notification(SQLModel, table=True):
 
 
 class YoutubeDownload(SQLModel, table=True):
+    """One link a member sent to Plex: a single video or (chosen entries of) a playlist."""
+
     __tablename__ = "youtube_downloads"
     __table_args__ = (sa.Index("ix_youtube_downloads_user_status", "user_id", "status"),)
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
     url: str = Field(sa_type=sa.Text)
-    playlist_title: str | None = Field(default=None, max_length=512)
-    status: str = Field(default=DownloadStatus.QUEUED.value, max_length=16)
-    progress: float = Field(default=0.0)
-    file_paths: list[str] = Field(default_factory=list, sa_type=sa.JSON)
-    plex_collection_id: str | None = Field(default=None, max_length=64)
-    last_error: str | None = Field(default=None, max_length=1024)
-    attempts: int = Field(default=0)
+    kind: str = Field(default="video", max_length=16)             # video | playlist
+    source_id: str = Field(default="", max_length=255)            # the site's id of the video or playlist
+    title: str = Field(max_length=512)
+    uploader: str | None = Field(default=None, max_length=255)
+    thumbnail_url: str | None = Field(default=None, sa_type=sa.Text)
+    quality: str = Field(default="best", max_length=16)
+    folder: str = Field(max_length=1024)                          # relative to the downloads root
+    make_collection: bool = Field(default=False)
+    collection_title: str | None = Field(default=None, max_length=512)
+    collection_key: str | None = Field(default=None, max_length=64)
+    status: str = Field(default=DownloadState.QUEUED.value, max_length=24)
+    note: str | None = Field(default=None, max_length=512)        # why it waits, or what failed
+    keep_in_sync: bool = Field(default=False)
+    synced_at: datetime | None = _ts(default=None)
+    plex_attempts: int = Field(default=0)
     created_at: datetime = _ts(default_factory=utcnow, index=True)
-    completed_at: datetime | None = _ts(default=None)
+    updated_at: datetime = _ts(default_factory=utcnow)
+    finished_at: datetime | None = _ts(default=None)
+
+
+class YoutubeDownloadItem(SQLModel, table=True):
+    """One video of a download. Claimed by one task at a time under a lease, so a worker that
+    vanished leaves nothing stuck (the watchdog queues the item again once the lease ran out)."""
+
+    __tablename__ = "youtube_download_items"
+    __table_args__ = (
+        sa.UniqueConstraint("download_id", "entry_id", name="uq_youtube_download_items_entry"),
+        sa.Index("ix_youtube_download_items_status", "status", "user_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    download_id: int = Field(foreign_key="youtube_downloads.id", ondelete="CASCADE", index=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    position: int = Field(default=1)                              # 1-based index in the playlist
+    entry_id: str = Field(max_length=255)
+    title: str = Field(max_length=512)
+    url: str = Field(sa_type=sa.Text)
+    duration_s: float | None = Field(default=None)
+    status: str = Field(default=ItemState.QUEUED.value, max_length=16)
+    error_kind: str | None = Field(default=None, max_length=32)
+    error: str | None = Field(default=None, max_length=512)
+    attempts: int = Field(default=0)
+    downloaded_bytes: int = Field(default=0, sa_type=sa.BigInteger)
+    total_bytes: int | None = Field(default=None, sa_type=sa.BigInteger)
+    file_path: str | None = Field(default=None, sa_type=sa.Text)
+    claimed_by: str | None = Field(default=None, max_length=128)
+    lease_until: datetime | None = _ts(default=None)
+    cancel_requested: bool = Field(default=False)
+    created_at: datetime = _ts(default_factory=utcnow)
+    started_at: datetime | None = _ts(default=None)
+    finished_at: datetime | None = _ts(default=None)
 
 
 class AuditLog(SQLModel, table=True):

@@ -24,6 +24,8 @@ from .errors import Forbidden, NotAuthenticated, PasswordChangeRequired
 from .log import new_correlation_id
 from .models import Role
 from .services import auth, notifications, service_status, status_board, system
+from .services.downloads import views as download_views
+from .services.downloads.views import DownloadCard
 from .services.status_board import CardView
 from .web import SESSION_COOKIE, cookie_value
 
@@ -111,6 +113,40 @@ class UserFeed(rx.SharedState):
         self.user_id = user_id
 
 
+def downloads_feed_token(user_id: int | None) -> str:
+    """A member's downloads (all their tabs on /downloads and /requests); None: the admins' view
+    of everyone's."""
+    tag = hashlib.sha1(get_settings().redis_prefix.encode()).hexdigest()[:12]
+    return f"dl{tag}{'all' if user_id is None else f'u{int(user_id)}'}"
+
+
+class DownloadsFeed(rx.SharedState):
+    """Live downloads of one member (or of everyone, for admins): written only by the server
+    (the live bridge and the page's first load); progress events are laid over the cards."""
+
+    cards: list[DownloadCard] = []
+    loaded: bool = False
+
+    async def _reload(self, user_id: int | None) -> None:
+        async with session_scope() as session:
+            self.cards = await download_views.cards_for(session, user_id=user_id, limit=100 if user_id is None
+                                                        else download_views.PAGE_SIZE)
+        self.loaded = True
+
+    def _progress(self, event: dict[str, Any]) -> None:
+        item_id = event.get("item_id")
+        if not isinstance(item_id, int):
+            return
+        self.cards = download_views.with_progress(
+            self.cards, item_id, phase=str(event.get("phase") or "downloading"),
+            downloaded=_num(event.get("downloaded")), total=_num(event.get("total")),
+            speed=_num(event.get("speed")), eta=_num(event.get("eta")))
+
+
+def _num(value: Any) -> Any:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 class SessionMixin(rx.State, mixin=True):
     """The session helpers of every member page state: ``class SearchState(SessionMixin, rx.State)``
     (``rx.State`` named too: a class whose only state base is a mixin is a mixin itself).
@@ -159,6 +195,12 @@ class SessionMixin(rx.State, mixin=True):
         if holder._session_id != user.session_id:
             holder._session_id = user.session_id
         return user
+
+    async def _link_downloads(self, owner: int | None) -> None:
+        """Link this tab to a member's downloads feed (or, for ``None``, everyone's)."""
+        feed = await reflex_compat.link(await self.get_state(DownloadsFeed), downloads_feed_token(owner))
+        if not feed.loaded:
+            await feed._reload(owner)
 
     async def _load_user(self, role: Role | None = None, *, allow_password_change: bool = False) -> auth.CurrentUser:
         """``_require_user``, then link the tab to the live feeds and show the member in the shell."""

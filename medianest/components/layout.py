@@ -12,6 +12,7 @@ from .status import outage_banner
 KEEPALIVE_MS = 15_000
 NAV = [("Home", "/", "house", False), ("Search", "/search", "search", False),
        ("Requests", "/requests", "list-checks", False), ("Library", "/library", "library", False),
+       ("Downloads", "/downloads", "download", False),
        ("Admin", "/admin", "shield", True)]
 
 

@@ -18,13 +18,13 @@ from taskiq import ScheduledTask, ScheduleSource, TaskiqScheduler
 
 from ..config import get_settings
 from ..live import wait_or_stop
-from . import requests, status
+from . import downloads, requests, status
 from .broker import broker
 
 logger = logging.getLogger(__name__)
 
 #: Importing a task module registers its tasks with the broker.
-TASK_MODULES = (requests, status)
+TASK_MODULES = (downloads, requests, status)
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,9 @@ def schedules() -> list[Schedule]:
         Schedule("status.prune", 6 * 3600, f"drop status history older than {settings.status_history_days} days"),
         Schedule("requests.deliver", settings.request_retry_interval_s, "send queued requests to Overseerr"),
         Schedule("requests.sync", settings.request_sync_interval_s, "follow the status of open requests"),
+        Schedule("downloads.watchdog", 30, "requeue downloads of vanished workers, resume paused ones, "
+                                           "finish those waiting for Plex"),
+        Schedule("downloads.sync", 15 * 60, "download new entries of playlists kept in sync"),
     ]
 
 

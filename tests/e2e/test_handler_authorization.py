@@ -22,6 +22,7 @@ from medianest.pages import (  # noqa: F401
     admin,
     admin_requests,
     callback,
+    downloads,
     errors,
     home,
     library,
@@ -52,7 +53,10 @@ MEMBER = {"SessionState.guard", "SessionState.sign_out", "SessionState.keepalive
               "load", "set_query", "load_more", "set_kind", "request_movie", "follow", "open_seasons",
               "toggle_season", "close_seasons", "request_seasons", "refresh_states")),
           *(f"RequestsState.{name}" for name in ("load", "reload", "set_filter", "go_to_page", "unfollow")),
-          *(f"LibraryState.{name}" for name in ("load", "choose", "set_query", "load_more"))}
+          *(f"LibraryState.{name}" for name in ("load", "choose", "set_query", "load_more")),
+          *(f"DownloadsState.{name}" for name in (
+              "load", "set_url", "look", "toggle_entry", "choose_all", "set_quality", "set_make_collection", "clear",
+              "download", "cancel", "retry", "remove", "set_sync"))}
 
 
 def medianest_states() -> list[type[rx.State]]:

@@ -1,0 +1,203 @@
+"""The downloads service on PostgreSQL with real yt-dlp against the demo video site: preview,
+rows saved before anything runs, fair claims, the state machine, cancel, retry, the hourly
+limit, hostile links, the watchdog."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from medianest.config import get_settings
+from medianest.db import session_scope
+from medianest.errors import NotFound, RateLimited, ValidationFailed
+from medianest.integrations import ytdlp
+from medianest.models import DownloadState, ItemState, User, YoutubeDownload, YoutubeDownloadItem, utcnow
+from medianest.services.downloads import members, runner
+from medianest.simulators.video_site import serve_in_thread
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    handle = serve_in_thread(data_dir=tmp_path_factory.mktemp("video-site"))
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path):
+    return get_settings().model_copy(update={
+        "downloads_root": tmp_path / "downloads", "downloads_allow_private": True,
+        "downloads_allowed_hosts": "127.0.0.1", "downloads_min_free_mb": 0})
+
+
+async def _member(db, name: str) -> User:
+    user = User(username=name, plex_id=abs(hash(name)) % 10_000_000)
+    db.add(user)
+    await db.commit()
+    await db.refresh(user)
+    return user
+
+
+def _fake_preview(n: int, source: str = "pl") -> ytdlp.Preview:
+    entries = tuple(ytdlp.PreviewEntry(index=i, id=f"{source}-{i}", title=f"Clip {i}", duration_s=3.0,
+                                       url=f"http://127.0.0.1:9/{source}-{i}.mp4", thumbnail_url=None, filesize=None)
+                    for i in range(1, n + 1))
+    return ytdlp.Preview(kind="playlist", id=source, title=f"List {source}", uploader=None, thumbnail_url=None,
+                         duration_s=None, webpage_url=f"http://127.0.0.1:9/{source}", entries=entries,
+                         total_count=n, estimated_bytes=None, truncated=False)
+
+
+async def test_a_playlist_is_saved_then_each_chosen_item_lands_on_disk(db, site, settings):
+    bob = await _member(db, "bob")
+    found = await members.preview(f"{site.url}/playlists/demo", settings=settings)
+    assert found.kind == "playlist" and len(found.entries) == 3
+    chosen = (found.entries[0].id, found.entries[2].id)
+    download, item_ids = await members.submit(db, user_id=bob.id, username="bob", found=found,
+                                              choice=members.Choice(entry_ids=chosen), settings=settings)
+    # Saved (committed) before anything runs.
+    async with session_scope() as other:
+        rows = (await other.exec(select(YoutubeDownloadItem).where(
+            YoutubeDownloadItem.download_id == download.id))).all()
+    assert sorted(r.entry_id for r in rows) == sorted(chosen) and len(item_ids) == 2
+    assert all(r.status == ItemState.QUEUED.value for r in rows)
+
+    outcomes = [await runner.run_next(settings) for _ in range(3)]
+    assert [o.state for o in outcomes] == [ItemState.DONE.value, ItemState.DONE.value, ""]
+    assert outcomes[1].ready_for_plex and not outcomes[0].ready_for_plex
+    async with session_scope() as other:
+        saved = await other.get(YoutubeDownload, download.id)
+        items = (await other.exec(select(YoutubeDownloadItem).where(
+            YoutubeDownloadItem.download_id == download.id))).all()
+    assert saved.status == DownloadState.ADDING.value
+    folder = settings.downloads_dir / "bob" / found.title
+    files = sorted(p.name for p in folder.iterdir() if p.suffix == ".mp4")
+    assert len(files) == 2 and files[0].startswith("01 - ") and files[1].startswith("03 - ")
+    assert all(Path(i.file_path).is_file() and Path(i.file_path).parent == folder for i in items)
+    assert not (settings.downloads_dir / ".tmp" / f"item-{items[0].id}").exists()
+
+
+async def test_hostile_links_are_refused_and_nothing_is_saved(db, settings):
+    for url in ("file:///etc/passwd", "javascript:alert(1)", "http://169.254.169.254/latest/meta-data",
+                "https://evil.example/playlist?list=x", ""):
+        strict = settings.model_copy(update={"downloads_allow_private": False, "downloads_allowed_hosts": ""})
+        with pytest.raises(ValidationFailed) as refused:
+            await members.preview(url, settings=strict)
+        assert "Traceback" not in refused.value.user_message and refused.value.user_message.endswith(".")
+    assert (await db.exec(select(YoutubeDownload))).all() == []
+
+
+async def test_the_sixth_download_in_an_hour_is_refused_with_the_wait(db, settings):
+    carol = await _member(db, "carol")
+    for n in range(5):
+        await members.submit(db, user_id=carol.id, username="carol", found=_fake_preview(1, f"s{n}"),
+                             choice=members.Choice(entry_ids=(f"s{n}-1",)), settings=settings)
+    with pytest.raises(RateLimited) as refused:
+        await members.submit(db, user_id=carol.id, username="carol", found=_fake_preview(1, "s5"),
+                             choice=members.Choice(entry_ids=("s5-1",)), settings=settings)
+    assert "5 downloads in the last hour" in refused.value.user_message and "minute" in refused.value.user_message
+    assert len((await db.exec(select(YoutubeDownload).where(YoutubeDownload.user_id == carol.id))).all()) == 5
+
+
+async def test_bad_choices_change_nothing(db, settings):
+    bob = await _member(db, "bob")
+    found = _fake_preview(3)
+    for choice in (members.Choice(entry_ids=()), members.Choice(entry_ids=("nope",)),
+                   members.Choice(entry_ids=("pl-1",), quality="8k")):
+        with pytest.raises(ValidationFailed):
+            await members.submit(db, user_id=bob.id, username="bob", found=found, choice=choice, settings=settings)
+    assert (await db.exec(select(YoutubeDownload))).all() == []
+
+
+async def test_a_waiting_single_video_goes_before_the_rest_of_a_long_playlist(db, settings):
+    alice, bob = await _member(db, "alice"), await _member(db, "bob")
+    await members.submit(db, user_id=alice.id, username="alice", found=_fake_preview(5, "long"),
+                         choice=members.Choice(entry_ids=tuple(f"long-{i}" for i in range(1, 6))), settings=settings)
+    await members.submit(db, user_id=bob.id, username="bob", found=_fake_preview(1, "one"),
+                         choice=members.Choice(entry_ids=("one-1",)), settings=settings)
+    async with session_scope() as session:
+        first = await runner.claim(session, settings=settings)
+        second = await runner.claim(session, settings=settings)
+        third = await runner.claim(session, settings=settings)
+    async with session_scope() as session:
+        owners = [(await session.get(YoutubeDownloadItem, i)).user_id for i in (first, second, third)]
+    # alice's oldest first; then bob (nothing of his runs) before alice's second; then alice.
+    assert owners == [alice.id, bob.id, alice.id]
+
+
+async def test_cancel_a_running_download_stops_within_two_seconds_and_leaves_no_partial_file(db, site, settings):
+    bob = await _member(db, "bob")
+    found = await members.preview(f"{site.url}/playlists/large", settings=settings)
+    download, _ids = await members.submit(db, user_id=bob.id, username="bob", found=found,
+                                          choice=members.Choice(entry_ids=(found.entries[0].id,)), settings=settings)
+    running = asyncio.create_task(runner.run_next(settings))
+    async with session_scope() as session:
+        for _ in range(100):
+            item = (await session.exec(select(YoutubeDownloadItem).where(
+                YoutubeDownloadItem.download_id == download.id))).one()
+            await session.refresh(item)
+            if item.status == ItemState.DOWNLOADING.value:
+                break
+            await asyncio.sleep(0.1)
+    await asyncio.sleep(1.5)  # mid-file
+    started = time.monotonic()
+    async with session_scope() as session:
+        await members.cancel(session, download.id, user_id=bob.id, is_admin=False)
+    outcome = await asyncio.wait_for(running, 10)
+    assert time.monotonic() - started < 2.5
+    assert outcome.state == ItemState.CANCELLED.value
+    root = settings.downloads_dir
+    leftovers = [p for p in root.rglob("*") if p.is_file() and p.name != ".downloaded.txt"]
+    assert leftovers == []
+    async with session_scope() as session:
+        assert (await session.get(YoutubeDownload, download.id)).status == DownloadState.CANCELLED.value
+
+
+async def test_a_failed_entry_is_shown_and_retried_alone(db, site, settings):
+    bob = await _member(db, "bob")
+    found = await members.preview(f"{site.url}/playlists/broken", settings=settings)
+    download, _ids = await members.submit(db, user_id=bob.id, username="bob", found=found,
+                                          choice=members.Choice(entry_ids=tuple(e.id for e in found.entries)),
+                                          settings=settings)
+    states = sorted([(await runner.run_next(settings)).state for _ in range(3)])
+    assert states == [ItemState.DONE.value, ItemState.DONE.value, ItemState.FAILED.value]
+    async with session_scope() as session:
+        failed = (await session.exec(select(YoutubeDownloadItem).where(
+            YoutubeDownloadItem.status == ItemState.FAILED.value))).one()
+        assert failed.position == 2 and "404" in (failed.error or "") and "ERROR" not in (failed.error or "")
+        assert (await session.get(YoutubeDownload, download.id)).status == DownloadState.ADDING.value
+        again_download, again = await members.retry(session, download.id, user_id=bob.id, is_admin=False)
+    assert again == [failed.id] and again_download.status == DownloadState.RUNNING.value
+
+
+async def test_a_member_cannot_touch_another_members_download(db, settings):
+    bob, carol = await _member(db, "bob"), await _member(db, "carol")
+    download, _ = await members.submit(db, user_id=bob.id, username="bob", found=_fake_preview(1),
+                                       choice=members.Choice(entry_ids=("pl-1",)), settings=settings)
+    for act in (members.cancel, members.retry):
+        with pytest.raises(NotFound):
+            await act(db, download.id, user_id=carol.id, is_admin=False)
+    with pytest.raises(NotFound):
+        await members.forget(db, download.id, user_id=carol.id, is_admin=False, settings=settings)
+    # An admin may cancel it.
+    cancelled = await members.cancel(db, download.id, user_id=carol.id, is_admin=True)
+    assert cancelled.status == DownloadState.CANCELLED.value
+
+
+async def test_the_watchdog_puts_back_an_item_whose_worker_vanished(db, settings):
+    bob = await _member(db, "bob")
+    download, (item_id,) = await members.submit(db, user_id=bob.id, username="bob", found=_fake_preview(1),
+                                                choice=members.Choice(entry_ids=("pl-1",)), settings=settings)
+    async with session_scope() as session:
+        assert await runner.claim(session, settings=settings) == item_id
+        item = await session.get(YoutubeDownloadItem, item_id)
+        item.lease_until = utcnow() - timedelta(seconds=1)  # the worker was killed: no renewal came
+        session.add(item)
+        await session.commit()
+        again = await runner.watchdog(session, settings=settings)
+        await session.refresh(item)
+    assert again == [item_id] and item.status == ItemState.QUEUED.value and item.claimed_by is None

@@ -69,7 +69,7 @@ scheduler: install
 # Lint and import order (ruff), types of the services, clients, models and settings (mypy): pyproject.toml.
 lint: install-test
 	$(VENV)/bin/ruff check .
-	@# mypy joins once its findings are fixed
+	$(VENV)/bin/mypy
 
 test: install-test services lint
 	$(PY) -m pytest

@@ -251,7 +251,7 @@ def _load_or_create_dev_secrets(data_dir: Path) -> dict[str, str]:
     """Keep generated development secrets in ``data/.secrets.json`` (mode 600)."""
     path = data_dir / ".secrets.json"
     try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
+        stored: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))  # the file this function writes
         if stored.get("JWT_SECRET") and stored.get("ENCRYPTION_KEY"):
             return stored
     except (OSError, ValueError):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
+from typing import overload
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -13,6 +15,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from .config import get_settings
 
 _engines: dict[str, AsyncEngine] = {}
+
+#: What scheduled tasks are handed to open their own units of work (``session_scope``).
+SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
 def _engine_for(url: str) -> AsyncEngine:
@@ -59,6 +64,10 @@ async def dispose_engines() -> None:
         await engine.dispose()
 
 
+@overload
+def as_utc(value: datetime) -> datetime: ...
+@overload
+def as_utc(value: None) -> None: ...
 def as_utc(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; treat them as the UTC they were written as."""
     if value is None or value.tzinfo is not None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -14,6 +15,32 @@ from sqlmodel import Field, SQLModel
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class _Row(Protocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+def id_of(row: _Row) -> int:
+    """The primary key of a row that is in the database (loaded, or added and flushed).
+
+    SQLModel types ``id`` as ``int | None`` only because a new row has none until it is flushed;
+    asking for the id of one that never was is a bug, not a case to handle."""
+    if row.id is None:
+        raise RuntimeError(f"{type(row).__name__} has no id: it was never flushed")
+    return row.id
+
+
+def ids_of(values: Iterable[int | None]) -> list[int]:
+    """Ids selected as a column the query keeps from being NULL (a primary key, or one filtered
+    with ``.is_not(None)``); the column's Python type still says ``int | None``."""
+    ids: list[int] = []
+    for value in values:
+        if value is None:
+            raise RuntimeError("an id column read as NULL")
+        ids.append(value)
+    return ids
 
 
 def _ts(**kw: Any) -> Any:

@@ -8,7 +8,7 @@ import contextlib
 import logging
 import weakref
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 import pybreaker
@@ -92,6 +92,14 @@ def _hide_credentials(headers: dict[str, str] | None) -> None:
 
 def breaker_states() -> dict[str, str]:
     return {name: b.current_state for name, b in _breakers.items()}
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword arguments a subclass passes on to :class:`BaseClient` (``**kwargs: Unpack[ClientOptions]``)."""
+
+    timeout: float
+    breaker: pybreaker.CircuitBreaker | None
+    transport: httpx.AsyncBaseTransport | None
 
 
 class BaseClient:

@@ -16,14 +16,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import quote
 
 import httpx
 import pybreaker
 
 from ..errors import IntegrationRejected, IntegrationUnavailable
-from .base import BaseClient, breaker_error, int_or_none
+from .base import BaseClient, ClientOptions, breaker_error, int_or_none
 
 logger = logging.getLogger(__name__)
 
@@ -298,7 +298,7 @@ class OverseerrStatus:
 class OverseerrClient(BaseClient):
     service = "Overseerr"
 
-    def __init__(self, base_url: str, *, api_key: str | None = None, **kwargs) -> None:
+    def __init__(self, base_url: str, *, api_key: str | None = None, **kwargs: Unpack[ClientOptions]) -> None:
         super().__init__(base_url, headers={"X-Api-Key": api_key} if api_key else None, **kwargs)
 
     async def status(self) -> OverseerrStatus:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import quote, urlencode
 
 from ..errors import IntegrationRejected, IntegrationUnavailable
-from .base import BaseClient, int_or_none
+from .base import BaseClient, ClientOptions, int_or_none
 
 PRODUCT = "MediaNest"
 VERSION = "0.1.0"
@@ -136,7 +136,7 @@ class PlexTvClient(BaseClient):
 
     service = "plex.tv"
 
-    def __init__(self, base_url: str, *, client_id: str, **kwargs) -> None:
+    def __init__(self, base_url: str, *, client_id: str, **kwargs: Unpack[ClientOptions]) -> None:
         super().__init__(base_url, headers=plex_headers(client_id), **kwargs)
         self.client_id = client_id
 
@@ -200,7 +200,7 @@ class PlexServerClient(BaseClient):
 
     service = "Plex"
 
-    def __init__(self, base_url: str, *, token: str | None, client_id: str, **kwargs) -> None:
+    def __init__(self, base_url: str, *, token: str | None, client_id: str, **kwargs: Unpack[ClientOptions]) -> None:
         super().__init__(base_url, headers=plex_headers(client_id, token), **kwargs)
 
     async def identity(self) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -20,7 +21,7 @@ from sqlalchemy import delete, func, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session as SyncSession
 from sqlalchemy.util import await_only
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .. import live
@@ -28,7 +29,7 @@ from ..config import Settings
 from ..db import as_utc
 from ..errors import AccessDenied, InvalidToken, NotAuthenticated, ValidationFailed
 from ..integrations.plex import PlexAccount, PlexTvClient
-from ..models import Role, SystemSetting, User, UserSession, UserStatus, utcnow
+from ..models import Role, SystemSetting, User, UserSession, UserStatus, id_of, utcnow
 from ..security import Encryptor, hash_password, issue_token, token_hash, verify_password, verify_token
 from . import audit, system
 
@@ -154,14 +155,14 @@ async def check_plex_login(session: AsyncSession, *, pin_cookie: str, plex_tv: P
     next_path = safe_next_path(claims.data.get("next"))
     if user.role == Role.ADMIN.value and await system.household_server(session) is None:
         next_path = "/setup"
-    return LoginOutcome(user_id=user.id, username=user.username, ticket=ticket, next_path=next_path)
+    return LoginOutcome(user_id=id_of(user), username=user.username, ticket=ticket, next_path=next_path)
 
 
 async def _claim_pin(session: AsyncSession, *, pin_id: str) -> bool:
     """True for the first sign-in that uses this PIN. Markers older than a PIN cookie's life are
     dropped: past that the cookie itself is refused."""
-    await session.exec(delete(SystemSetting).where(SystemSetting.key.like(f"{_PIN_MARKER}%"),
-                                                   SystemSetting.updated_at < utcnow() - PIN_TTL))
+    await session.exec(delete(SystemSetting).where(col(SystemSetting.key).like(f"{_PIN_MARKER}%"),
+                                                   col(SystemSetting.updated_at) < utcnow() - PIN_TTL))
     return await system.insert_once(session, f"{_PIN_MARKER}{pin_id}", {"used_at": utcnow().isoformat()})
 
 
@@ -182,7 +183,8 @@ async def sign_in_plex_account(session: AsyncSession, *, plex_token: str, plex_t
                            "Ask the household admin if you think this is a mistake.", reason="suspended")
 
     role = existing.role if existing is not None else Role.USER.value
-    plex_users = (await session.exec(select(func.count()).select_from(User).where(User.plex_id.is_not(None)))).one()
+    plex_users = (await session.exec(
+        select(func.count()).select_from(User).where(col(User.plex_id).is_not(None)))).one()
     if (existing is None and plex_users == 0
             and await system.insert_once(session, "first_admin", {"plex_id": account.id})):
         role = Role.ADMIN.value
@@ -238,7 +240,7 @@ async def local_sign_in(session: AsyncSession, *, username: str, password: str, 
     if not settings.admin_username or settings.admin_password is None:
         raise ValidationFailed("Local sign-in is turned off on this server. Sign in with Plex instead.")
     username = (username or "").strip()
-    user = (await session.exec(select(User).where(User.is_local.is_(True), User.username == username))).first()
+    user = (await session.exec(select(User).where(col(User.is_local).is_(True), User.username == username))).first()
     if user is None:
         ok = (hmac.compare_digest(username.encode(), settings.admin_username.encode())
               and hmac.compare_digest((password or "").encode(), settings.secret_value("admin_password").encode()))
@@ -246,7 +248,7 @@ async def local_sign_in(session: AsyncSession, *, username: str, password: str, 
             user = User(username=username, role=Role.ADMIN.value, is_local=True,
                         password_hash=hash_password(password), must_change_password=True)
     else:
-        ok = bool(user.password_hash) and verify_password(password or "", user.password_hash)
+        ok = bool(user.password_hash and verify_password(password or "", user.password_hash))
     if not ok or user is None:
         await audit.record(session, "login.local_failed", target=f"local:{username[:64]}", client_ip=client_ip)
         await session.commit()
@@ -280,7 +282,7 @@ async def change_password(session: AsyncSession, *, user_id: int, current: str, 
     user.password_hash = hash_password(new)
     user.must_change_password = False
     session.add(user)
-    await revoke_user_sessions(session, user_id=user.id, reason="password_changed", keep_session_id=session_id)
+    await revoke_user_sessions(session, user_id=id_of(user), reason="password_changed", keep_session_id=session_id)
     await audit.record(session, "password.changed", actor_user_id=user.id, target=f"user:{user.id}")
 
 
@@ -289,7 +291,7 @@ async def change_password(session: AsyncSession, *, user_id: int, current: str, 
 async def create_session(session: AsyncSession, *, user: User, remember: bool, settings: Settings,
                          client_ip: str | None, user_agent: str | None) -> UserSession:
     ttl = timedelta(days=settings.session_days) if remember else timedelta(hours=settings.session_idle_hours)
-    row = UserSession(user_id=user.id, remember=remember, expires_at=utcnow() + ttl,
+    row = UserSession(user_id=id_of(user), remember=remember, expires_at=utcnow() + ttl,
                       client_ip=(client_ip or "")[:64] or None, user_agent=(user_agent or "")[:512] or None)
     session.add(row)
     await session.flush()
@@ -335,7 +337,7 @@ async def resolve_session(session: AsyncSession, *, token: str | None, settings:
     except InvalidToken as exc:
         raise NotAuthenticated(exc.user_message, next_path=next_path) from exc
     # One round trip for the session and its user: every event handler comes through here.
-    found = (await session.exec(select(UserSession, User).join(User, User.id == UserSession.user_id)
+    found = (await session.exec(select(UserSession, User).join(User, col(User.id) == col(UserSession.user_id))
                                 .where(UserSession.id == claims.subject))).first()
     row, user = found if found is not None else (None, None)
     now = utcnow()
@@ -350,8 +352,8 @@ async def resolve_session(session: AsyncSession, *, token: str | None, settings:
         values = {"last_used_at": now}
         if not row.remember:
             values["expires_at"] = now + timedelta(hours=settings.session_idle_hours)
-        await session.exec(update(UserSession).where(UserSession.id == row.id).values(**values))
-    return CurrentUser(id=user.id, username=user.username, email=user.email, avatar_url=user.avatar_url,
+        await session.exec(update(UserSession).where(col(UserSession.id) == row.id).values(**values))
+    return CurrentUser(id=id_of(user), username=user.username, email=user.email, avatar_url=user.avatar_url,
                        role=user.role, is_local=user.is_local, must_change_password=user.must_change_password,
                        session_id=row.id)
 
@@ -360,25 +362,25 @@ async def revoke_session(session: AsyncSession, *, session_id: str, reason: str)
     """End one session. Once the caller commits, every web process stops trusting it and its open
     tabs are cut from the member's live feed (see :func:`_announce_after_commit`)."""
     result = await session.exec(
-        update(UserSession).where(UserSession.id == session_id, UserSession.revoked_at.is_(None))
-        .values(revoked_at=utcnow(), revoked_reason=reason).returning(UserSession.id, UserSession.user_id))
+        update(UserSession).where(col(UserSession.id) == session_id, col(UserSession.revoked_at).is_(None))
+        .values(revoked_at=utcnow(), revoked_reason=reason).returning(col(UserSession.id), col(UserSession.user_id)))
     _announce_after_commit(session, result.all())
 
 
 async def revoke_user_sessions(session: AsyncSession, *, user_id: int, reason: str,
                                keep_session_id: str | None = None) -> None:
-    query = update(UserSession).where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+    query = update(UserSession).where(col(UserSession.user_id) == user_id, col(UserSession.revoked_at).is_(None))
     if keep_session_id:
-        query = query.where(UserSession.id != keep_session_id)
+        query = query.where(col(UserSession.id) != keep_session_id)
     result = await session.exec(query.values(revoked_at=utcnow(), revoked_reason=reason)
-                                .returning(UserSession.id, UserSession.user_id))
+                                .returning(col(UserSession.id), col(UserSession.user_id)))
     _announce_after_commit(session, result.all())
 
 
 _REVOKED = "medianest.revoked_sessions"
 
 
-def _announce_after_commit(session: AsyncSession, rows: list) -> None:
+def _announce_after_commit(session: AsyncSession, rows: Sequence[tuple[str, int]]) -> None:
     """Remember revoked sessions on the DB session; announce them when (and only if) it commits.
 
     Announcing before the commit would let a tab re-link, or an image route re-trust the session,

@@ -25,7 +25,7 @@ class ServerChoice:
 async def owned_servers(session: AsyncSession, *, actor: CurrentUser, plex_tv: PlexTvClient,
                         encryptor: Encryptor) -> list[ServerChoice]:
     """The Plex servers the signed-in admin owns."""
-    token = await _plex_token(session, actor, encryptor)
+    _, token = await _plex_account(session, actor, encryptor)
     servers = await plex_tv.get_servers(token)
     return [ServerChoice(machine_id=s.client_identifier, name=s.name, version=s.product_version, url=s.best_uri())
             for s in servers if s.owned]
@@ -33,12 +33,11 @@ async def owned_servers(session: AsyncSession, *, actor: CurrentUser, plex_tv: P
 
 async def choose_server(session: AsyncSession, *, actor: CurrentUser, machine_id: str, plex_tv: PlexTvClient,
                         encryptor: Encryptor, client_ip: str | None = None) -> ServerChoice:
-    token = await _plex_token(session, actor, encryptor)
+    user, token = await _plex_account(session, actor, encryptor)
     servers = await plex_tv.get_servers(token)
     match = next((s for s in servers if s.owned and s.client_identifier == machine_id), None)
     if match is None:
         raise ValidationFailed("That server is not one of yours any more. Reload the list and pick again.")
-    user = await session.get(User, actor.id)
     await system.set_household_server(session, system.HouseholdServer(
         machine_id=match.client_identifier, name=match.name, url=match.best_uri(), owner_plex_id=user.plex_id))
     # The server's own access token lets MediaNest browse it later without a member's token.
@@ -50,10 +49,11 @@ async def choose_server(session: AsyncSession, *, actor: CurrentUser, machine_id
                         url=match.best_uri())
 
 
-async def _plex_token(session: AsyncSession, actor: CurrentUser, encryptor: Encryptor) -> str:
+async def _plex_account(session: AsyncSession, actor: CurrentUser, encryptor: Encryptor) -> tuple[User, str]:
+    """The signed-in admin's user row and their Plex token."""
     if not actor.is_admin:
         raise Forbidden("Only admins can choose the household server.")
     user = await session.get(User, actor.id)
     if user is None or not user.plex_token_encrypted:
         raise ValidationFailed("Sign in with your Plex account (not the local admin) to choose the household server.")
-    return encryptor.decrypt(user.plex_token_encrypted)
+    return user, encryptor.decrypt(user.plex_token_encrypted)

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .. import live
 from ..db import as_utc
-from ..models import Notification, Role, User, utcnow
+from ..models import Notification, Role, User, id_of, ids_of, utcnow
 
 MAX_SHOWN = 5
 
@@ -60,26 +60,26 @@ async def add(session: AsyncSession, user_id: int, *, kind: str, title: str, bod
 async def unread(session: AsyncSession, user_id: int, *, limit: int = MAX_SHOWN) -> tuple[list[NoticeView], int]:
     """The newest unread notifications and how many are unread in all."""
     rows = (await session.exec(
-        select(Notification).where(Notification.user_id == user_id, Notification.read_at.is_(None))
-        .order_by(Notification.id.desc()).limit(limit))).all()
+        select(Notification).where(Notification.user_id == user_id, col(Notification.read_at).is_(None))
+        .order_by(col(Notification.id).desc()).limit(limit))).all()
     count = (await session.exec(
         select(sa.func.count()).select_from(Notification)
-        .where(Notification.user_id == user_id, Notification.read_at.is_(None)))).one()
-    return [NoticeView(n.id, n.kind, n.title, n.body, n.link or "", n.link_label or "", as_utc(n.created_at))
+        .where(Notification.user_id == user_id, col(Notification.read_at).is_(None)))).one()
+    return [NoticeView(id_of(n), n.kind, n.title, n.body, n.link or "", n.link_label or "", as_utc(n.created_at))
             for n in rows], int(count)
 
 
 async def dismiss(session: AsyncSession, user_id: int, notification_id: int | None = None) -> int:
     """Mark one (or, without an id, every) unread notification of this member read."""
-    stmt = sa.update(Notification).where(Notification.user_id == user_id, Notification.read_at.is_(None))
+    stmt = sa.update(Notification).where(col(Notification.user_id) == user_id, col(Notification.read_at).is_(None))
     if notification_id is not None:
-        stmt = stmt.where(Notification.id == int(notification_id))
-    result = await session.exec(stmt.values(read_at=utcnow()))  # type: ignore[call-overload]
+        stmt = stmt.where(col(Notification.id) == int(notification_id))
+    result = await session.exec(stmt.values(read_at=utcnow()))
     return int(result.rowcount or 0)
 
 
 async def admin_ids(session: AsyncSession) -> list[int]:
-    return list((await session.exec(select(User.id).where(User.role == Role.ADMIN.value))).all())
+    return ids_of((await session.exec(select(col(User.id)).where(User.role == Role.ADMIN.value))).all())
 
 
 async def announce(user_ids: Iterable[int], *, reason: str = "") -> None:

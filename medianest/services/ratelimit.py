@@ -47,8 +47,10 @@ class RateLimiter:
     def __init__(self, redis: aioredis.Redis | None = None, *, prefix: str = "medianest:") -> None:
         storage: Storage
         if redis is not None:
+            # limits documents connection_pool but types **options as float | str | bool.
             storage = RedisStorage("async+redis://", implementation="redispy",
-                                   connection_pool=redis.connection_pool, key_prefix=f"{prefix}rl")
+                                   connection_pool=redis.connection_pool,  # type: ignore[arg-type]
+                                   key_prefix=f"{prefix}rl")
         else:
             storage = MemoryStorage()
         self._strategy = MovingWindowRateLimiter(storage)

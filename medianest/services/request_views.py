@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..models import User
+from ..models import User, id_of
 from . import media_requests
 from .auth import CurrentUser
 from .media_requests import PAGE_SIZE, RequestRow
@@ -106,7 +106,7 @@ async def request_page(session: AsyncSession, *, viewer: CurrentUser, mine: bool
 
 async def followed(session: AsyncSession, user_id: int) -> list[FollowView]:
     """What the member follows (titles someone else requested), newest first."""
-    return [FollowView(id=f.id, title=f.title, year=str(f.year or ""),
+    return [FollowView(id=id_of(f), title=f.title, year=str(f.year or ""),
                        label=media_requests.STATUS_LABELS.get(f.status, f.status), status=f.status,
                        poster=tmdb_poster(f.poster_path, "w185"), plex_url=f.plex_url or "")
             for f in await media_requests.follows(session, user_id)]

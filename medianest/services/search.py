@@ -28,8 +28,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import Select
 
 from ..db import as_utc
 from ..errors import IntegrationUnavailable, ValidationFailed
@@ -249,16 +250,20 @@ async def known(session: AsyncSession, user_id: int, keys: Sequence[Key]) -> Kno
     if not keys:
         return empty
     ids, wanted = {k[1] for k in keys}, set(keys)
-    rows = (await session.exec(select(
-        MediaRequest.media_type, MediaRequest.tmdb_id, MediaRequest.status, MediaRequest.user_id,
-        MediaRequest.seasons, MediaRequest.plex_url, MediaRequest.updated_at, MediaRequest.completed_at,
-    ).where(MediaRequest.tmdb_id.in_(ids), MediaRequest.status.in_(_TELLING_STATUSES))
-        .order_by(MediaRequest.id))).all()
-    follows = (await session.exec(select(
-        RequestFollow.media_type, RequestFollow.tmdb_id, RequestFollow.user_id, RequestFollow.status,
-        RequestFollow.plex_url, RequestFollow.notified_at,
-    ).where(RequestFollow.tmdb_id.in_(ids), sa.or_(RequestFollow.user_id == user_id,
-                                                   RequestFollow.status == RequestStatus.AVAILABLE.value)))).all()
+    # sqlmodel's select() is typed for up to four columns; for more it builds this same Select.
+    requests: Select[str, int, str, int, list[int], str | None, datetime, datetime | None] = Select(
+        col(MediaRequest.media_type), col(MediaRequest.tmdb_id), col(MediaRequest.status), col(MediaRequest.user_id),
+        col(MediaRequest.seasons), col(MediaRequest.plex_url), col(MediaRequest.updated_at),
+        col(MediaRequest.completed_at))
+    rows = (await session.exec(
+        requests.where(col(MediaRequest.tmdb_id).in_(ids), col(MediaRequest.status).in_(_TELLING_STATUSES))
+        .order_by(col(MediaRequest.id)))).all()
+    followed: Select[str, int, int, str, str | None, datetime | None] = Select(
+        col(RequestFollow.media_type), col(RequestFollow.tmdb_id), col(RequestFollow.user_id),
+        col(RequestFollow.status), col(RequestFollow.plex_url), col(RequestFollow.notified_at))
+    follows = (await session.exec(followed.where(
+        col(RequestFollow.tmdb_id).in_(ids), sa.or_(col(RequestFollow.user_id) == user_id,
+                                                    col(RequestFollow.status) == RequestStatus.AVAILABLE.value)))).all()
     result = empty
     found: dict[Key, list[_Availability]] = {}
     for media_type, tmdb_id, status, owner, seasons, plex_url, updated_at, completed_at in rows:

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db import as_utc
 from ..errors import IntegrationRejected, IntegrationUnavailable
 from ..integrations.overseerr import OverseerrClient
 from ..integrations.plex import PlexServerClient
-from ..integrations.uptime_kuma import UptimeKumaClient
+from ..integrations.uptime_kuma import MonitorState, UptimeKumaClient
 from ..models import ServiceStatus, ServiceStatusHistory, utcnow
 
 logger = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def kuma_key(monitor_id: int | None, name: str) -> str:
     return f"kuma:{monitor_id}" if monitor_id is not None else f"kuma:{name}"[:64]
 
 
-def from_kuma(monitor) -> CheckResult:
+def from_kuma(monitor: MonitorState) -> CheckResult:
     """A Kuma monitor as one of our check results (Kuma's own uptime figures are kept)."""
     ms = monitor.response_time_ms
     return CheckResult(key=kuma_key(monitor.monitor_id, monitor.name), name=monitor.name, status=monitor.status,
@@ -236,7 +236,7 @@ async def record_kuma_uptime(session: AsyncSession, key: str, *, uptime_24h: flo
 
 async def _uptime(session: AsyncSession, key: str, since: datetime) -> float | None:
     """Share of "up" among checks that gave an answer (pending and maintenance do not count)."""
-    counted = ServiceStatusHistory.status.in_(("up", "down"))
+    counted = col(ServiceStatusHistory.status).in_(("up", "down"))
     base = select(func.count()).select_from(ServiceStatusHistory).where(
         ServiceStatusHistory.service_name == key, ServiceStatusHistory.checked_at >= since, counted)
     total = (await session.exec(base)).one()
@@ -248,13 +248,13 @@ async def _uptime(session: AsyncSession, key: str, since: datetime) -> float | N
 
 async def prune_history(session: AsyncSession, *, keep_days: int, now: datetime | None = None) -> int:
     cutoff = (now or utcnow()) - timedelta(days=keep_days)
-    result = await session.exec(delete(ServiceStatusHistory).where(ServiceStatusHistory.checked_at < cutoff))
+    result = await session.exec(delete(ServiceStatusHistory).where(col(ServiceStatusHistory.checked_at) < cutoff))
     return result.rowcount or 0
 
 
 async def forget(session: AsyncSession, keys: set[str]) -> None:
     """Drop the current rows of these keys (a card whose reason is gone)."""
-    for row in (await session.exec(select(ServiceStatus).where(ServiceStatus.service_name.in_(keys)))).all():
+    for row in (await session.exec(select(ServiceStatus).where(col(ServiceStatus.service_name).in_(keys)))).all():
         await session.delete(row)
 
 
@@ -277,7 +277,7 @@ async def board(session: AsyncSession, *, interval_s: int, now: datetime | None 
         history = (await session.exec(
             select(ServiceStatusHistory.response_time_ms)
             .where(ServiceStatusHistory.service_name == row.service_name)
-            .order_by(ServiceStatusHistory.checked_at.desc()).limit(SPARKLINE_POINTS))).all()
+            .order_by(col(ServiceStatusHistory.checked_at).desc()).limit(SPARKLINE_POINTS))).all()
         last = as_utc(row.last_check_at)
         cards.append(ServiceCard(
             key=row.service_name, name=row.display_name or row.service_name, status=row.status,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -22,12 +23,12 @@ class HouseholdServer:
     owner_plex_id: int | None
 
 
-async def get_value(session: AsyncSession, key: str) -> dict | None:
+async def get_value(session: AsyncSession, key: str) -> dict[str, Any] | None:
     row = await session.get(SystemSetting, key)
     return dict(row.value) if row is not None else None
 
 
-async def put_value(session: AsyncSession, key: str, value: dict) -> None:
+async def put_value(session: AsyncSession, key: str, value: dict[str, Any]) -> None:
     row = await session.get(SystemSetting, key)
     if row is None:
         session.add(SystemSetting(key=key, value=value))
@@ -38,7 +39,7 @@ async def put_value(session: AsyncSession, key: str, value: dict) -> None:
     await session.flush()
 
 
-async def insert_once(session: AsyncSession, key: str, value: dict) -> bool:
+async def insert_once(session: AsyncSession, key: str, value: dict[str, Any]) -> bool:
     """Insert ``key`` unless it exists; True when this call created it (a portable race guard)."""
     try:
         async with session.begin_nested():
@@ -58,6 +59,8 @@ async def plex_client_id(session: AsyncSession, configured: str | None) -> str:
     candidate = f"medianest-{uuid.uuid4()}"
     await insert_once(session, PLEX_CLIENT_ID_KEY, {"id": candidate})
     stored = await get_value(session, PLEX_CLIENT_ID_KEY)
+    if stored is None:  # inserted just now, by this call or by the one that won the race
+        raise RuntimeError(f"system setting {PLEX_CLIENT_ID_KEY!r} vanished right after its insert")
     return str(stored["id"])  # another process may have won the race: use its value
 
 

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db import as_utc
 from ..errors import Forbidden, NotFound, ValidationFailed
-from ..models import Role, User, UserStatus
+from ..models import Role, User, UserStatus, id_of
 from . import audit
 from .auth import CurrentUser, revoke_user_sessions
 
@@ -32,8 +32,8 @@ class UserRow:
 
 async def list_users(session: AsyncSession, *, actor: CurrentUser) -> list[UserRow]:
     _require_admin(actor)
-    rows = (await session.exec(select(User).order_by(User.created_at, User.id))).all()
-    return [UserRow(id=u.id, username=u.username, email=u.email, avatar_url=u.avatar_url, role=u.role,
+    rows = (await session.exec(select(User).order_by(col(User.created_at), col(User.id)))).all()
+    return [UserRow(id=id_of(u), username=u.username, email=u.email, avatar_url=u.avatar_url, role=u.role,
                     status=u.status, is_local=u.is_local, created_at=as_utc(u.created_at),
                     last_login_at=as_utc(u.last_login_at)) for u in rows]
 
@@ -49,7 +49,7 @@ async def set_status(session: AsyncSession, *, actor: CurrentUser, user_id: int,
     user.status = status
     session.add(user)
     if status == UserStatus.SUSPENDED.value:
-        await revoke_user_sessions(session, user_id=user.id, reason="suspended")
+        await revoke_user_sessions(session, user_id=id_of(user), reason="suspended")
     await audit.record(session, f"user.{'suspend' if status == 'suspended' else 'reactivate'}",
                        actor_user_id=actor.id, target=f"user:{user.id}", client_ip=client_ip)
     return user
@@ -67,7 +67,7 @@ async def set_role(session: AsyncSession, *, actor: CurrentUser, user_id: int, r
         await _keep_one_admin(session, user)
     user.role = role
     session.add(user)
-    await revoke_user_sessions(session, user_id=user.id, reason="role_changed")
+    await revoke_user_sessions(session, user_id=id_of(user), reason="role_changed")
     await audit.record(session, "user.role", actor_user_id=actor.id, target=f"user:{user.id}",
                        client_ip=client_ip, role=role)
     return user

@@ -136,7 +136,7 @@ class KumaLiveConnection:
     def backoff_delay(self, attempt: int) -> float:
         """Seconds to wait before reconnect ``attempt`` (0-based): doubling, jittered, capped."""
         initial, cap, jitter = self._backoff
-        delay = min(cap, initial * (2 ** min(attempt, 30)))
+        delay = min(cap, initial * (2.0 ** min(attempt, 30)))
         return max(0.0, min(cap, delay * (1 + random.uniform(-jitter, jitter))))
 
     def monitor_states(self) -> list[MonitorState]:
@@ -307,9 +307,11 @@ class KumaLiveConnection:
 
         async def on_heartbeat(data: Any = None, *_: Any) -> None:
             parsed = _beat_from(data)
-            if parsed is None or parsed[0] is None:
+            if parsed is None:
                 return
             monitor_id, beat = parsed
+            if monitor_id is None:
+                return
             self._last[monitor_id] = beat
             self._emit(LiveEvent("heartbeat", monitor_id=monitor_id, status=beat.status, ping_ms=beat.ping_ms,
                                  time=beat.time, msg=beat.msg, important=beat.important, beats=(beat,)))

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ...db import as_utc
+from ...db import SessionFactory, as_utc
 from ...errors import CircuitOpen, IntegrationRejected, IntegrationUnavailable, NotFound, RateLimited, ValidationFailed
 from ...integrations.overseerr import (
     AlreadyRequested,
@@ -25,7 +25,7 @@ from ...integrations.overseerr import (
     RequestNotAllowed,
 )
 from ...integrations.overseerr import MediaRequest as OverseerrRequest
-from ...models import OPEN_REQUEST_STATUSES, MediaRequest, RequestStatus, User, utcnow
+from ...models import OPEN_REQUEST_STATUSES, MediaRequest, RequestStatus, User, id_of, ids_of, utcnow
 from .. import notifications, search
 from ..auth import CurrentUser
 from ..ratelimit import humanize_wait
@@ -75,7 +75,7 @@ async def check_hourly_limit(session: AsyncSession, user_id: int, limit: int) ->
     since = utcnow() - timedelta(hours=1)
     stamps = (await session.exec(
         select(MediaRequest.created_at).where(MediaRequest.user_id == user_id, MediaRequest.created_at > since)
-        .order_by(MediaRequest.created_at))).all()
+        .order_by(col(MediaRequest.created_at)))).all()
     if len(stamps) >= limit:
         oldest = as_utc(stamps[len(stamps) - limit])
         wait = max(1, math.ceil((oldest + timedelta(hours=1) - utcnow()).total_seconds()))
@@ -94,7 +94,7 @@ async def submit(session: AsyncSession, *, user: CurrentUser, draft: Draft, over
         raise ValidationFailed("Requests are not set up: this MediaNest has no Overseerr configured.")
     mine = (await session.exec(select(MediaRequest).where(
         MediaRequest.user_id == user.id, MediaRequest.media_type == draft.media_type,
-        MediaRequest.tmdb_id == draft.tmdb_id, MediaRequest.status.in_(OPEN_REQUEST_STATUSES)))).all()
+        MediaRequest.tmdb_id == draft.tmdb_id, col(MediaRequest.status).in_(OPEN_REQUEST_STATUSES)))).all()
     if draft.media_type == "movie" and mine:
         raise ValidationFailed(f"You have already requested {draft.title}; see My requests.")
     asked = {n for row in mine for n in row.seasons}
@@ -121,7 +121,7 @@ async def submit(session: AsyncSession, *, user: CurrentUser, draft: Draft, over
     saved = MediaRequest(**row.model_dump())  # what the member is told if the attempt below breaks
     await notifications.announce([user.id, *await notifications.admin_ids(session)], reason="request")
     try:
-        return await deliver(session, row.id, overseerr, retry_max_s=retry_max_s)
+        return await deliver(session, id_of(row), overseerr, retry_max_s=retry_max_s)
     except sa.exc.SQLAlchemyError:
         # The row is committed and the retry task sends it (or adopts what this attempt sent)
         # once its short lease ends; the member is told that, not shown an error page.
@@ -162,10 +162,10 @@ async def _claim(session: AsyncSession, row_id: int, lease: timedelta) -> MediaR
     The attempt is counted here, before anything is sent: a later attempt then knows that an
     earlier one may have reached Overseerr even if it never recorded an answer."""
     now = utcnow()
-    result = await session.exec(sa.update(MediaRequest).where(  # type: ignore[call-overload]
-        MediaRequest.id == row_id, MediaRequest.status == RequestStatus.QUEUED.value,
-        sa.or_(MediaRequest.next_attempt_at.is_(None), MediaRequest.next_attempt_at <= now),
-    ).values(next_attempt_at=now + lease, attempts=MediaRequest.attempts + 1))
+    result = await session.exec(sa.update(MediaRequest).where(
+        col(MediaRequest.id) == row_id, col(MediaRequest.status) == RequestStatus.QUEUED.value,
+        sa.or_(col(MediaRequest.next_attempt_at).is_(None), col(MediaRequest.next_attempt_at) <= now),
+    ).values(next_attempt_at=now + lease, attempts=col(MediaRequest.attempts) + 1))
     await session.commit()
     if not result.rowcount:
         return None
@@ -177,9 +177,9 @@ async def _claim(session: AsyncSession, row_id: int, lease: timedelta) -> MediaR
 
 async def _linked_elsewhere(session: AsyncSession, row: MediaRequest) -> set[int]:
     """Overseerr requests of this title that other MediaNest rows already stand for."""
-    return set((await session.exec(select(MediaRequest.overseerr_request_id).where(
+    return set(ids_of((await session.exec(select(col(MediaRequest.overseerr_request_id)).where(
         MediaRequest.media_type == row.media_type, MediaRequest.tmdb_id == row.tmdb_id, MediaRequest.id != row.id,
-        MediaRequest.overseerr_request_id.is_not(None)))).all())
+        col(MediaRequest.overseerr_request_id).is_not(None)))).all()))
 
 
 async def _send_once(row: MediaRequest, overseerr: OverseerrClient, member: int,
@@ -366,27 +366,26 @@ async def release_waiting(session: AsyncSession, *, timeout_s: float, only_unrea
     A row whose wait ends within one lease is left alone: it may be leased by an attempt in
     progress, which must not be sent a second time, and it is due soon anyway."""
     now = utcnow()
-    waiting = [MediaRequest.status == RequestStatus.QUEUED.value,
-               MediaRequest.next_attempt_at > now + delivery_lease(timeout_s)]
+    waiting = [col(MediaRequest.status) == RequestStatus.QUEUED.value,
+               col(MediaRequest.next_attempt_at) > now + delivery_lease(timeout_s)]
     if only_unreachable:
-        waiting.append(MediaRequest.last_error == UNREACHABLE_NOTE)
-    result = await session.exec(sa.update(MediaRequest).where(  # type: ignore[call-overload]
-        *waiting).values(next_attempt_at=now))
+        waiting.append(col(MediaRequest.last_error) == UNREACHABLE_NOTE)
+    result = await session.exec(sa.update(MediaRequest).where(*waiting).values(next_attempt_at=now))
     await session.commit()
     if result.rowcount:
         logger.info("Overseerr answers again: %s queued requests are due now", result.rowcount)
     return int(result.rowcount or 0)
 
 
-async def _due_ids(session_factory, limit: int) -> list[int]:
+async def _due_ids(session_factory: SessionFactory, limit: int) -> list[int]:
     async with session_factory() as session:
-        return list((await session.exec(select(MediaRequest.id).where(
+        return ids_of((await session.exec(select(col(MediaRequest.id)).where(
             MediaRequest.status == RequestStatus.QUEUED.value,
-            sa.or_(MediaRequest.next_attempt_at.is_(None), MediaRequest.next_attempt_at <= utcnow()),
-        ).order_by(MediaRequest.id).limit(limit))).all())
+            sa.or_(col(MediaRequest.next_attempt_at).is_(None), col(MediaRequest.next_attempt_at) <= utcnow()),
+        ).order_by(col(MediaRequest.id)).limit(limit))).all())
 
 
-async def deliver_due(session_factory, overseerr: OverseerrClient, *, retry_max_s: int = 900,
+async def deliver_due(session_factory: SessionFactory, overseerr: OverseerrClient, *, retry_max_s: int = 900,
                       limit: int = 50) -> int:
     """Retry every queued row whose time has come; returns how many were tried.
 

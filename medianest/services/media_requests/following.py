@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ...errors import NotFound, ValidationFailed
@@ -39,4 +39,4 @@ async def unfollow(session: AsyncSession, *, user: CurrentUser, follow_id: int) 
 
 async def follows(session: AsyncSession, user_id: int) -> list[RequestFollow]:
     return list((await session.exec(select(RequestFollow).where(RequestFollow.user_id == user_id)
-                                    .order_by(RequestFollow.id.desc()).limit(100))).all())
+                                    .order_by(col(RequestFollow.id).desc()).limit(100))).all())

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ...db import as_utc
 from ...errors import Forbidden, IntegrationUnavailable, NotFound, ValidationFailed
 from ...integrations.overseerr import OverseerrClient
-from ...models import Notification, User, utcnow
+from ...models import Notification, User, id_of, utcnow
 from .. import audit, notifications
 from ..auth import CurrentUser
 
@@ -72,16 +72,17 @@ async def import_member(session: AsyncSession, *, actor: CurrentUser, user_id: i
     if mapped is None:
         raise ValidationFailed(f"Overseerr did not add {user.username}: their Plex account must have access to "
                                "the server Overseerr uses.")
-    await notifications.add(session, user.id, kind="overseerr_ready", title="You can request now",
+    await notifications.add(session, id_of(user), kind="overseerr_ready", title="You can request now",
                             body="An admin added you to Overseerr.", link="/search", link_label="Search")
     await session.commit()
-    await notifications.announce([user.id], reason="import")
+    await notifications.announce([id_of(user)], reason="import")
     return f"{user.username} was added to Overseerr."
 
 
 async def members_without_overseerr(session: AsyncSession, overseerr: OverseerrClient) -> set[int]:
     """MediaNest user ids with a Plex account that has no Overseerr user (fresh lookup)."""
-    people = {u.plex_id: u.id for u in (await session.exec(select(User).where(User.plex_id.is_not(None)))).all()}
+    people = {u.plex_id: id_of(u)
+              for u in (await session.exec(select(User).where(col(User.plex_id).is_not(None)))).all()}
     known = {u.plex_id for u in await overseerr.users()}
     return {uid for pid, uid in people.items() if pid not in known}
 
@@ -91,7 +92,7 @@ async def ask_admins_to_import(session: AsyncSession, user: CurrentUser) -> None
     title = f"{user.username} cannot request yet"
     admins = [a for a in await notifications.admin_ids(session) if a != user.id]
     told = set((await session.exec(select(Notification.user_id).where(
-        Notification.title == title, Notification.read_at.is_(None)))).all())
+        Notification.title == title, col(Notification.read_at).is_(None)))).all())
     for admin_id in admins:
         if admin_id not in told:
             await notifications.add(session, admin_id, kind="not_in_overseerr", title=title,

@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ...db import as_utc
 from ...errors import Forbidden, NotFound, ValidationFailed
 from ...integrations.overseerr import OverseerrClient
-from ...models import OPEN_REQUEST_STATUSES, MediaRequest, RequestStatus, User
+from ...models import OPEN_REQUEST_STATUSES, MediaRequest, RequestStatus, User, id_of
 from .. import audit, notifications
 from ..auth import CurrentUser
 from .sync import apply_overseerr
@@ -78,20 +78,20 @@ async def list_requests(session: AsyncSession, *, viewer: CurrentUser, mine: boo
         raise ValidationFailed("Unknown type filter.")
     if not mine and not viewer.is_admin:
         raise Forbidden("Only admins can see every request.")
-    conditions = []
+    conditions: list[sa.ColumnElement[bool]] = []
     if mine:
-        conditions.append(MediaRequest.user_id == viewer.id)
+        conditions.append(col(MediaRequest.user_id) == viewer.id)
     elif member_id is not None:
-        conditions.append(MediaRequest.user_id == int(member_id))
+        conditions.append(col(MediaRequest.user_id) == int(member_id))
     if STATUS_FILTERS[status]:
-        conditions.append(MediaRequest.status.in_(STATUS_FILTERS[status]))
+        conditions.append(col(MediaRequest.status).in_(STATUS_FILTERS[status]))
     if media_type != "all":
-        conditions.append(MediaRequest.media_type == media_type)
+        conditions.append(col(MediaRequest.media_type) == media_type)
     total = (await session.exec(select(sa.func.count()).select_from(MediaRequest).where(*conditions))).one()
     page = max(1, int(page))
     rows = (await session.exec(
-        select(MediaRequest, User.username).join(User, User.id == MediaRequest.user_id).where(*conditions)
-        .order_by(MediaRequest.id.desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE))).all()
+        select(MediaRequest, User.username).join(User, col(User.id) == col(MediaRequest.user_id)).where(*conditions)
+        .order_by(col(MediaRequest.id).desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE))).all()
     return [_row_view(r, name, viewer) for r, name in rows], int(total)
 
 
@@ -99,7 +99,7 @@ def _row_view(row: MediaRequest, username: str, viewer: CurrentUser) -> RequestR
     message = row.decline_reason if row.status == RequestStatus.DECLINED.value and row.decline_reason else (
         row.last_error or "")
     return RequestRow(
-        id=row.id, user_id=row.user_id, username=username, title=row.title, year=row.year,
+        id=id_of(row), user_id=row.user_id, username=username, title=row.title, year=row.year,
         media_type=row.media_type, tmdb_id=row.tmdb_id, seasons=tuple(row.seasons or ()),
         poster_path=row.poster_path, status=row.status, label=STATUS_LABELS.get(row.status, row.status.title()),
         message=message, created_at=as_utc(row.created_at), updated_at=as_utc(row.updated_at),

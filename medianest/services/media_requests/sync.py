@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ...db import SessionFactory
 from ...errors import IntegrationRejected, IntegrationUnavailable
 from ...integrations.overseerr import MediaRequest as OverseerrRequest
 from ...integrations.overseerr import OverseerrClient, OverseerrNotFound
-from ...models import OPEN_REQUEST_STATUSES, MediaRequest, RequestFollow, RequestStatus, utcnow
+from ...models import OPEN_REQUEST_STATUSES, MediaRequest, RequestFollow, RequestStatus, ids_of, utcnow
 from .. import notifications
 from .common import AVAILABLE, notify_available, status_from_overseerr
 from .delivery import release_waiting
@@ -36,8 +38,8 @@ async def apply_overseerr(session: AsyncSession, row: MediaRequest, remote: Over
     values = {"status": status, "updated_at": now, "synced_at": now, "plex_url": plex_url}
     if status in AVAILABLE and old not in AVAILABLE:
         values["completed_at"] = now
-    won = await session.exec(sa.update(MediaRequest).where(  # type: ignore[call-overload]
-        MediaRequest.id == row.id, MediaRequest.status == old).values(**values))
+    won = await session.exec(sa.update(MediaRequest).where(
+        col(MediaRequest.id) == row.id, col(MediaRequest.status) == old).values(**values))
     await session.refresh(row)
     if not won.rowcount:
         return False
@@ -66,12 +68,12 @@ async def apply_overseerr(session: AsyncSession, row: MediaRequest, remote: Over
 SYNCED_STATUSES = (*OPEN_REQUEST_STATUSES, RequestStatus.FAILED.value)
 
 
-async def sync_open(session_factory, overseerr: OverseerrClient) -> int:
+async def sync_open(session_factory: SessionFactory, overseerr: OverseerrClient) -> int:
     """Check every open request and followed title against Overseerr; returns how many members
     saw a change. Stops early (until the next run) when Overseerr does not answer."""
     async with session_factory() as session:
-        ids = list((await session.exec(select(MediaRequest.id).where(
-            MediaRequest.status.in_(SYNCED_STATUSES), MediaRequest.overseerr_request_id.is_not(None)))).all())
+        ids = ids_of((await session.exec(select(col(MediaRequest.id)).where(
+            col(MediaRequest.status).in_(SYNCED_STATUSES), col(MediaRequest.overseerr_request_id).is_not(None)))).all())
     changed: set[int] = set()
     try:
         for row_id in ids:
@@ -82,8 +84,8 @@ async def sync_open(session_factory, overseerr: OverseerrClient) -> int:
                 try:
                     remote = await overseerr.request(row.overseerr_request_id)
                 except OverseerrNotFound:
-                    removed = await session.exec(sa.update(MediaRequest).where(  # type: ignore[call-overload]
-                        MediaRequest.id == row.id, MediaRequest.status == row.status).values(
+                    removed = await session.exec(sa.update(MediaRequest).where(
+                        col(MediaRequest.id) == row.id, col(MediaRequest.status) == row.status).values(
                         status=RequestStatus.DECLINED.value, updated_at=utcnow(),
                         last_error="The request was removed in Overseerr."))
                     if removed.rowcount:
@@ -108,7 +110,7 @@ async def sync_open(session_factory, overseerr: OverseerrClient) -> int:
     return len(changed)
 
 
-async def sync_follows(session_factory, overseerr: OverseerrClient,
+async def sync_follows(session_factory: SessionFactory, overseerr: OverseerrClient,
                        titles: Sequence[tuple[str, int]] | None = None) -> set[int]:
     """Followed titles that became available: notify each follower once (a conditional UPDATE on
     ``notified_at`` makes "once" hold when two syncs run together).
@@ -117,7 +119,7 @@ async def sync_follows(session_factory, overseerr: OverseerrClient,
     knows is skipped."""
     async with session_factory() as session:
         stmt = select(RequestFollow.media_type, RequestFollow.tmdb_id).where(
-            RequestFollow.notified_at.is_(None)).distinct()
+            col(RequestFollow.notified_at).is_(None)).distinct()
         wanted = list((await session.exec(stmt)).all())
     if titles is not None:
         wanted = [t for t in wanted if tuple(t) in set(map(tuple, titles))]
@@ -134,24 +136,25 @@ async def sync_follows(session_factory, overseerr: OverseerrClient,
         async with session_factory() as session:
             follows = (await session.exec(select(RequestFollow).where(
                 RequestFollow.media_type == media_type, RequestFollow.tmdb_id == tmdb_id,
-                RequestFollow.notified_at.is_(None)))).all()
+                col(RequestFollow.notified_at).is_(None)))).all()
             for follow in follows:
                 if new == follow.status and new != RequestStatus.AVAILABLE.value:
                     continue
-                values: dict = {"status": new, "plex_url": details.plex_url or follow.plex_url}
+                plex_url = details.plex_url or follow.plex_url
+                values: dict[str, str | datetime | None] = {"status": new, "plex_url": plex_url}
                 if new == RequestStatus.AVAILABLE.value:
                     values["notified_at"] = utcnow()
-                won = await session.exec(sa.update(RequestFollow).where(  # type: ignore[call-overload]
-                    RequestFollow.id == follow.id, RequestFollow.notified_at.is_(None)).values(**values))
+                won = await session.exec(sa.update(RequestFollow).where(
+                    col(RequestFollow.id) == follow.id, col(RequestFollow.notified_at).is_(None)).values(**values))
                 if not won.rowcount:
                     continue
                 if new == RequestStatus.AVAILABLE.value:
-                    await notify_available(session, follow.user_id, follow.title, values["plex_url"], partly=False)
+                    await notify_available(session, follow.user_id, follow.title, plex_url, partly=False)
                 changed.add(follow.user_id)
     return changed
 
 
-async def sync_by_overseerr_id(session_factory, overseerr: OverseerrClient, overseerr_request_id: int,
+async def sync_by_overseerr_id(session_factory: SessionFactory, overseerr: OverseerrClient, overseerr_request_id: int,
                                ) -> int:
     """The webhook path: update the rows of one Overseerr request now."""
     async with session_factory() as session:

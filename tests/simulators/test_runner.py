@@ -21,7 +21,7 @@ def test_runner_serves_both_apps_and_exits_cleanly(tmp_path: Path) -> None:
         [sys.executable, "-m", "medianest.simulators", "--plex-tv-port", "0", "--pms-port", "0",
          "--pms-library-root", str(tmp_path), "--auto-approve", "bob", "--auto-approve-after", "0",
          "--kuma-port", "0", "--overseerr-port", "0", "--overseerr-flavour", "seerr",
-         "--overseerr-available-after", "0"],
+         "--overseerr-available-after", "0", "--video-port", "0", "--video-data", str(tmp_path / "video")],
         cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True,
     )
     try:

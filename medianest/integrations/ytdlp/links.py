@@ -245,8 +245,8 @@ def _is_ip(host: str) -> bool:
 
 
 def _first(query: dict[str, list[str]], key: str, pattern: re.Pattern[str]) -> str | None:
-    value = (query.get(key) or [None])[0]
-    return value if value is not None and pattern.fullmatch(value) else None
+    values = query.get(key) or []
+    return values[0] if values and pattern.fullmatch(values[0]) else None
 
 
 def _youtube_link(host: str, path: str, query_string: str) -> Link:

@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from yt_dlp import YoutubeDL
 from yt_dlp.postprocessor.common import PostProcessor
@@ -59,11 +59,10 @@ class Logger:
         print(message, file=sys.stderr, flush=True)
 
 
-class Sink:
+class Sink(Protocol):
     """Where events go (the child's emitter; a list in tests)."""
 
-    def put(self, event: dict[str, Any]) -> None:
-        raise NotImplementedError
+    def put(self, event: dict[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)

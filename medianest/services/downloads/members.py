@@ -264,7 +264,7 @@ async def forget(session: AsyncSession, download_id: int, *, user_id: int, is_ad
         shutil.rmtree(folder, ignore_errors=True)
     if member is not None:
         archive_forget(root, rules.member_folder(member.username, member.id or 0), [i.entry_id for i in items])
-    await session.exec(sa.delete(YoutubeDownloadItem).where(  # type: ignore[call-overload]
+    await session.exec(sa.delete(YoutubeDownloadItem).where(
         col(YoutubeDownloadItem.download_id) == download.id))
     await session.delete(download)
     await audit.record(session, "download.removed", actor_user_id=user_id, target=f"download:{download.id}",

@@ -61,7 +61,7 @@ class RunOutcome:
 
 async def running_counts(session: AsyncSession) -> dict[int, int]:
     rows = (await session.exec(
-        select(YoutubeDownloadItem.user_id, sa.func.count()).where(  # type: ignore[call-overload]
+        select(YoutubeDownloadItem.user_id, sa.func.count()).where(
             col(YoutubeDownloadItem.status).in_([ItemState.DOWNLOADING.value, ItemState.PROCESSING.value]))
         .group_by(col(YoutubeDownloadItem.user_id)))).all()
     return {int(u): int(n) for u, n in rows}
@@ -72,7 +72,7 @@ async def pause_if_disk_full(session: AsyncSession, settings: Settings) -> bool:
     free = disk_free_bytes(settings.downloads_dir)
     if free is None or free >= settings.downloads_min_free_mb * 1_000_000:
         return False
-    await session.exec(sa.update(YoutubeDownloadItem)  # type: ignore[call-overload]
+    await session.exec(sa.update(YoutubeDownloadItem)
                        .where(col(YoutubeDownloadItem.status) == ItemState.QUEUED.value)
                        .values(status=ItemState.PAUSED.value, error=PAUSED_NOTE))
     await session.commit()
@@ -94,14 +94,14 @@ async def claim(session: AsyncSession, *, settings: Settings, now_s: float | Non
             return None
         pick = min(candidates, key=lambda c: (running.get(c[1], 0), c[2], c[3]))
         now = utcnow()
-        result = await session.exec(  # type: ignore[call-overload]
+        result = await session.exec(
             sa.update(YoutubeDownloadItem)
             .where(col(YoutubeDownloadItem.id) == pick[0], col(YoutubeDownloadItem.status) == ItemState.QUEUED.value)
             .values(status=ItemState.DOWNLOADING.value, claimed_by=WORKER, lease_until=now + timedelta(seconds=LEASE_S),
                     attempts=YoutubeDownloadItem.attempts + 1, started_at=now, error=None, error_kind=None,
                     cancel_requested=False))
         await session.commit()
-        if result.rowcount == 1:
+        if result.rowcount == 1 and pick[0] is not None:
             return int(pick[0])
     return None
 
@@ -214,7 +214,7 @@ async def _watch(item_id: int, cancel: asyncio.Event, latest: dict[str, ytdlp.Pr
                         values["total_bytes"] = progress.total_bytes
                         if progress.phase == "processing":
                             values["status"] = ItemState.PROCESSING.value
-                    await session.exec(sa.update(YoutubeDownloadItem)  # type: ignore[call-overload]
+                    await session.exec(sa.update(YoutubeDownloadItem)
                                        .where(col(YoutubeDownloadItem.id) == item_id).values(**values))
                     await session.commit()
         except asyncio.CancelledError:

@@ -89,9 +89,10 @@ def exception_chain(exc: BaseException) -> Iterator[BaseException]:
         exc_info = getattr(current, "exc_info", None)
         if isinstance(exc_info, tuple) and len(exc_info) > 1 and isinstance(exc_info[1], BaseException):
             queue.append(exc_info[1])
-        cause = getattr(current, "cause", None)
-        if isinstance(cause, BaseException):
-            queue.append(cause)
+        for attribute in ("cause", "reason"):  # ExtractorError/RequestError.cause, URLError.reason
+            carried = getattr(current, attribute, None)
+            if isinstance(carried, BaseException):
+                queue.append(carried)
         queue += [current.__cause__, current.__context__]
 
 

@@ -37,6 +37,7 @@ KINDS = ("video", "playlist", "channel", "shorts", "music", "other")
 # Names that only ever mean this machine or the local network, whatever DNS says.
 _LOCAL_SUFFIXES = ("localhost", "localdomain", "local", "internal", "home.arpa")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 _LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?")
 _NUMERIC_LABEL = re.compile(r"(0x[0-9a-f]*|[0-9]+)")
 _VIDEO_ID = re.compile(r"[0-9A-Za-z_-]{11}")
@@ -143,6 +144,10 @@ def inspect_link(url: str, *, allowed_hosts: Iterable[str], allow_private: bool)
     if not isinstance(url, str):
         raise LinkRefused(NOT_DOWNLOADABLE, reason="malformed", detail="not a string")
     url = url.strip()
+    scheme_match = _SCHEME.match(url)
+    scheme = scheme_match.group(1).lower() if scheme_match else ""
+    if url and scheme not in ("http", "https"):
+        raise LinkRefused(NOT_A_WEB_LINK, reason="scheme", detail=scheme or "none")
     if not url or len(url) > MAX_URL_LENGTH or any(c.isspace() or ord(c) < 32 or c in "\\\x7f" for c in url):
         raise LinkRefused(NOT_DOWNLOADABLE, reason="malformed", detail=url[:200])
     try:
@@ -150,9 +155,6 @@ def inspect_link(url: str, *, allowed_hosts: Iterable[str], allow_private: bool)
         port = parts.port
     except ValueError as exc:
         raise LinkRefused(NOT_DOWNLOADABLE, reason="malformed", detail=str(exc)) from exc
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        raise LinkRefused(NOT_A_WEB_LINK, reason="scheme", detail=scheme or "none")
     if "@" in parts.netloc or parts.username is not None or parts.password is not None:
         raise LinkRefused(NO_CREDENTIALS, reason="credentials")
     if not parts.hostname:
@@ -272,6 +274,8 @@ def _youtube_link(host: str, path: str, query_string: str) -> Link:
                         list_id=list_id)
         raise refused
 
+    if host.endswith("youtube-nocookie.com") and head != "embed":
+        raise refused  # the privacy-enhanced host only serves embeds
     if head == "watch" and not rest and video_id:
         return _video_or_list(host, video_id, list_id)
     if head == "playlist" and not rest and list_id:
@@ -283,8 +287,6 @@ def _youtube_link(host: str, path: str, query_string: str) -> Link:
                         list_id=list_id)
         if _VIDEO_ID.fullmatch(rest[0]):
             return _video_or_list(host, rest[0], list_id if head == "embed" else None)
-    if host.endswith("youtube-nocookie.com"):
-        raise refused
     if head == "shorts" and len(rest) == 1 and _VIDEO_ID.fullmatch(rest[0]):
         return Link(url=f"https://www.youtube.com/shorts/{rest[0]}", host=host, kind="shorts", video_id=rest[0])
     return _channel_link(host, head, rest, refused)

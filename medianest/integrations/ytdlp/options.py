@@ -54,6 +54,10 @@ def common_params(*, socket_timeout: float, retries: int) -> dict[str, Any]:
         "consoletitle": False,
         "overwrites": None,
         "continuedl": False,
+        # A fixed 64 KiB read size: yt-dlp otherwise grows it up to 4 MiB, and a slow server then
+        # leaves seconds between two progress hook calls, which are where a cancel is noticed.
+        "buffersize": 64 * 1024,
+        "noresizebuffer": True,
     }
 
 

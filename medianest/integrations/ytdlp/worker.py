@@ -60,7 +60,7 @@ class Logger:
 
 
 class Sink(Protocol):
-    """Where events go (the child's emitter; a list in tests)."""
+    """Where events go (the child's emitter)."""
 
     def put(self, event: dict[str, Any]) -> None: ...
 
@@ -102,6 +102,8 @@ class FinalPathPP(PostProcessor):
     """Runs ``after_move``: ``info["filepath"]`` is the final path in ``output_dir``. (The name
     ends in ``PP`` because yt-dlp derives the hook key by dropping the last two letters.)"""
 
+    KEY = "FinalPath"
+
     def __init__(self, item: ItemRun) -> None:
         super().__init__(None)
         self._item = item
@@ -124,7 +126,7 @@ class ItemRun:
         self.planned_total: int | None = None
         self.finished: dict[str, int] = {}
         self.last_emit = 0.0
-        self.last_step: tuple[str, str] | None = None
+        self.last_step: str | None = None
         self.final: dict[str, Any] | None = None
         self.archived = False
 
@@ -181,11 +183,12 @@ class ItemRun:
 
     def on_postprocess(self, d: dict[str, Any]) -> None:
         self._check_cancel()
-        step, status = str(d.get("postprocessor")), str(d.get("status"))
-        # Thumbnails are converted before the download starts; report processing only after it.
-        if status not in ("started", "finished") or not self.finished or (step, status) == self.last_step:
+        step = str(d.get("postprocessor"))
+        # One report per step as it starts. Thumbnails are converted before the download
+        # starts: processing is reported only after it; our own FinalPath step is no news.
+        if d.get("status") != "started" or not self.finished or step in (self.last_step, FinalPathPP.KEY):
             return
-        self.last_step = (step, status)
+        self.last_step = step
         done = sum(self.finished.values())
         self.sink.put({"event": "progress", "phase": "processing", "step": step, "downloaded_bytes": done,
                        "total_bytes": done, "percent": 100.0})

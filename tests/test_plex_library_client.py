@@ -33,12 +33,13 @@ def _png_size(data: bytes) -> tuple[int, int]:
 async def test_sections_are_movie_and_show_sections_without_agentless_ones(plex: SimulatorHandle) -> None:
     client = _client(plex)
     assert await client.sections() == (LibrarySection("1", "Movies", "movie"),
-                                       LibrarySection("2", "TV Shows", "show"))
-    # A music section and an agent-less section are not for MediaNest (Overseerr skips the latter too).
-    plex.sim.sections[3] = Section(3, "artist", "Music", "tv.plex.agents.music", "Plex Music", "music-uuid",
+                                       LibrarySection("2", "TV Shows", "show"),
+                                       LibrarySection("3", "YouTube", "movie"))
+    # A music section and a legacy agent-less section are not for MediaNest (Overseerr skips the latter too).
+    plex.sim.sections[4] = Section(4, "artist", "Music", "tv.plex.agents.music", "Plex Music", "music-uuid",
                                    ["/data/music"], 0, 0, 0)
     plex.sim.sections[2].agent = "com.plexapp.agents.none"
-    assert await client.sections() == (LibrarySection("1", "Movies", "movie"),)
+    assert await client.sections() == (LibrarySection("1", "Movies", "movie"), LibrarySection("3", "YouTube", "movie"))
 
 
 async def test_section_items_pages_in_title_order(plex: SimulatorHandle) -> None:

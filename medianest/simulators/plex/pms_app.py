@@ -14,11 +14,26 @@ from medianest.simulators.faults import FaultsMiddleware
 from medianest.simulators.plex.common import PMS_APP, Handler, StripTrailingSlash, plex_param, sim_errors
 from medianest.simulators.plex.hooks import COMMON_HOOK_ROUTES
 from medianest.simulators.plex.pms_collections import (
-    collection_detail, collection_items, collection_remove_item, create_collection,
+    collection_detail,
+    collection_items,
+    collection_remove_item,
+    create_collection,
 )
 from medianest.simulators.plex.pms_library import (
-    empty_list, identity, library_root, metadata, metadata_children, recently_added, refresh, root, section_all,
-    section_collections, section_detail, section_recently_added, sections,
+    empty_list,
+    empty_trash,
+    identity,
+    library_root,
+    metadata,
+    metadata_children,
+    recently_added,
+    refresh,
+    root,
+    section_all,
+    section_collections,
+    section_detail,
+    section_recently_added,
+    sections,
 )
 from medianest.simulators.plex.pms_search import hubs_search, resource_image, thumb, transcode
 from medianest.simulators.plex.state import PlexSim
@@ -67,6 +82,7 @@ def create_pms_app(sim: PlexSim) -> Starlette:
         Route("/library/sections/{key:int}/recentlyAdded", _pms_errors(section_recently_added), methods=["GET"]),
         Route("/library/sections/{key:int}/refresh", _pms_errors(refresh), methods=["GET", "POST", "DELETE"]),
         Route("/library/sections/{key:int}/collections", _pms_errors(section_collections), methods=["GET"]),
+        Route("/library/sections/{key:int}/emptyTrash", _pms_errors(empty_trash), methods=["PUT"]),
         Route("/library/sections/{key:int}/composite/{ts}", _pms_errors(resource_image), methods=["GET"]),
         Route("/library/recentlyAdded", _pms_errors(recently_added), methods=["GET"]),
         Route("/library/onDeck", _pms_errors(empty_list), methods=["GET"]),

@@ -8,7 +8,12 @@ from starlette.responses import Response
 
 from medianest.simulators.plex.common import SimError, truthy
 from medianest.simulators.plex.pms_render import (
-    collection_node, item_attrs, item_section_attrs, paged, render_entries, respond,
+    collection_node,
+    item_attrs,
+    item_section_attrs,
+    paged,
+    render_entries,
+    respond,
 )
 from medianest.simulators.plex.state import sim_of
 

@@ -12,10 +12,23 @@ from starlette.responses import Response
 from medianest.simulators.plex.common import SimError, truthy
 from medianest.simulators.plex.pms_collections import collection_items
 from medianest.simulators.plex.pms_query import (
-    apply_filters, apply_sort, meta_node, parse_keys, section_entries, type_param,
+    apply_filters,
+    apply_sort,
+    meta_node,
+    parse_keys,
+    section_entries,
+    type_param,
 )
 from medianest.simulators.plex.pms_render import (
-    Node, collection_node, item_attrs, item_node, item_section_attrs, paged, render_entries, respond, section_attrs,
+    Node,
+    collection_node,
+    item_attrs,
+    item_node,
+    item_section_attrs,
+    paged,
+    render_entries,
+    respond,
+    section_attrs,
     section_node,
 )
 from medianest.simulators.plex.state import sim_of
@@ -148,6 +161,12 @@ async def refresh(request: Request) -> Response:
     for target in targets:
         sim.start_refresh(target, path)
     logger.info("refresh requested for sections %s (path=%s)", targets, path)
+    return Response(status_code=200)
+
+
+async def empty_trash(request: Request) -> Response:
+    # Scans already empty the trash (Plex's default "Empty trash automatically after every scan").
+    sim_of(request).section(request.path_params["key"])
     return Response(status_code=200)
 
 

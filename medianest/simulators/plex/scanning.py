@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import re
+import threading
 from pathlib import Path, PurePosixPath
 
 from medianest.simulators.plex.common import (
@@ -35,6 +36,7 @@ class ScanningLibrary(Library):
     # Set by PlexSim.__init__.
     scan_delay: float
     _tasks: dict[asyncio.Task[None], int]
+    _scan_lock: threading.Lock
 
     def scan(self, section_key: int, path: str | None = None) -> list[Item]:
         """Import files under the section's folders (or ``path``) that are not items yet, and
@@ -54,6 +56,10 @@ class ScanningLibrary(Library):
         Returns:
             The newly created items (movies, videos or episodes, plus new shows/seasons).
         """
+        with self._scan_lock:
+            return self._scan(section_key, path)
+
+    def _scan(self, section_key: int, path: str | None) -> list[Item]:
         with self._lock:
             section = self.section(section_key)
             locations = list(section.locations)
@@ -70,7 +76,7 @@ class ScanningLibrary(Library):
         with self._lock:
             if self.sections.get(section.key) is not section:
                 return []  # reset() happened meanwhile
-            # Read the items only now: another scan may have imported some files while we walked the disk.
+            # Read the items only now: the Python API may have added some while we walked the disk.
             by_file = {i.file: i for i in self.items.values() if i.section_key == section_key and i.file}
             for file_path, (location, thumb) in sorted(found.items()):
                 item = by_file.get(file_path)

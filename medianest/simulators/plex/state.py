@@ -80,6 +80,9 @@ class PlexSim(ScanningLibrary):
         self.other_server_url = other_server_url
         self._default_auto_approve = (auto_approve, auto_approve_after)
         self._lock = threading.RLock()
+        # One scan at a time, as in Plex: a scan that walked the disk before a file arrived must
+        # not trash the item another scan has just imported from it.
+        self._scan_lock = threading.Lock()
         self._clock_offset = 0.0
         self._tasks: dict[asyncio.Task[None], int] = {}  # pending scan -> section key
         self.faults: dict[str, FaultInjector] = {

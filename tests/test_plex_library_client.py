@@ -32,13 +32,16 @@ def _png_size(data: bytes) -> tuple[int, int]:
 
 async def test_sections_are_movie_and_show_sections_without_agentless_ones(plex: SimulatorHandle) -> None:
     client = _client(plex)
-    assert await client.sections() == (LibrarySection("1", "Movies", "movie"),
-                                       LibrarySection("2", "TV Shows", "show"))
-    # A music section and an agent-less section are not for MediaNest (Overseerr skips the latter too).
-    plex.sim.sections[3] = Section(3, "artist", "Music", "tv.plex.agents.music", "Plex Music", "music-uuid",
+    assert await client.sections() == (
+        LibrarySection("1", "Movies", "movie", "tv.plex.agents.movie", "Plex Movie", (fixtures.DEFAULT_MOVIES_PATH,)),
+        LibrarySection("2", "TV Shows", "show", "tv.plex.agents.series", "Plex TV Series", (fixtures.DEFAULT_TV_PATH,)),
+        # The "Other Videos" library downloads land in: the Personal Media agent, not the legacy agent-less one.
+        LibrarySection("3", "YouTube", "movie", "tv.plex.agents.none", "Plex Video Files Scanner", ("/data/youtube",)))
+    # A music section and a legacy agent-less section are not for MediaNest (Overseerr skips the latter too).
+    plex.sim.sections[4] = Section(4, "artist", "Music", "tv.plex.agents.music", "Plex Music", "music-uuid",
                                    ["/data/music"], 0, 0, 0)
     plex.sim.sections[2].agent = "com.plexapp.agents.none"
-    assert await client.sections() == (LibrarySection("1", "Movies", "movie"),)
+    assert [s.key for s in await client.sections()] == ["1", "3"]
 
 
 async def test_section_items_pages_in_title_order(plex: SimulatorHandle) -> None:
@@ -56,7 +59,8 @@ async def test_section_items_pages_in_title_order(plex: SimulatorHandle) -> None
     heat = next(i for i in first.items if i.title == "Heat")
     assert heat == LibraryItem(rating_key=str(fixtures.MOVIE_RATING_KEY_START), type="movie", title="Heat", year=1995,
                                summary=fixtures.MOVIES[0].summary, thumb=heat.thumb, added_at=fixtures.FIXTURE_EPOCH,
-                               section_key="1", subtitle="")
+                               section_key="1", subtitle="",
+                               files=(f"{fixtures.DEFAULT_MOVIES_PATH}/Heat (1995)/Heat (1995).mkv",))
     assert heat.thumb and heat.thumb.startswith(f"/library/metadata/{fixtures.MOVIE_RATING_KEY_START}/thumb/")
     newest = await client.section_items("1", size=1, sort="addedAt:desc")
     assert [i.title for i in newest.items] == ["Mad Max: Fury Road"] and newest.total == 12

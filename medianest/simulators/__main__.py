@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="delay before the auto-approval (default 1.0)")
     parser.add_argument("--pms-library-root", metavar="DIR", default=None,
                         help="folder holding 'Movies' and 'TV Shows' for library scans")
+    parser.add_argument("--pms-downloads-root", metavar="DIR", default=None,
+                        help="folder of the PMS 'YouTube' (Other Videos) section, e.g. MediaNest's downloads "
+                             "root (default: <library root>/YouTube)")
     parser.add_argument("--scan-delay", type=float, default=0.5, help="seconds a library refresh takes")
     parser.add_argument("--strict", action="store_true",
                         help="answer 406 on plex.tv JSON endpoints without Accept: application/json")
@@ -106,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             log_level=args.log_level if args.log_level != "info" else "warning",
             advertise_host=args.advertise_host,
             library_root=args.pms_library_root,
+            downloads_root=args.pms_downloads_root,
             scan_delay=args.scan_delay,
             strict=args.strict,
             auto_approve=args.auto_approve,

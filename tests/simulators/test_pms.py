@@ -72,14 +72,20 @@ def test_sections_xml_and_json(pms: httpx.Client, library_root: Path) -> None:
     root = ET.fromstring(pms.get("/library/sections").content)
     directories = root.findall("Directory")
     assert [(d.get("key"), d.get("type"), d.get("title")) for d in directories] == [
-        ("1", "movie", "Movies"), ("2", "show", "TV Shows")]
+        ("1", "movie", "Movies"), ("2", "show", "TV Shows"), ("3", "movie", "YouTube")]
     assert directories[0].find("Location").get("path") == str(library_root / "Movies")
     assert directories[0].get("refreshing") == "0"
 
     data = _container(pms.get("/library/sections", headers=JSON))
-    assert data["size"] == 2
+    assert data["size"] == 3
     assert data["Directory"][1]["Location"][0]["path"] == str(library_root / "TV Shows")
-    assert data["Directory"][0]["agent"] == "tv.plex.agents.movie"
+    assert (data["Directory"][0]["agent"], data["Directory"][0]["language"]) == ("tv.plex.agents.movie", "en-US")
+    # An "Other Videos" library: no agent to match against, files titled by the video files scanner.
+    videos = data["Directory"][2]
+    assert (videos["agent"], videos["scanner"], videos["language"]) == (
+        "tv.plex.agents.none", "Plex Video Files Scanner", "xn")
+    assert [loc["path"] for loc in videos["Location"]] == [str(library_root / "YouTube")]
+    assert (library_root / "YouTube").is_dir()
 
 
 # ---- listing ------------------------------------------------------------------------

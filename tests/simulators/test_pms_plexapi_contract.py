@@ -60,9 +60,14 @@ def test_connects_and_reads_identity(server: PlexServer) -> None:
 
 def test_sections(server: PlexServer, library_root: Path) -> None:
     sections = server.library.sections()
-    assert [(s.key, s.title, s.type) for s in sections] == [(1, "Movies", "movie"), (2, "TV Shows", "show")]
+    assert [(s.key, s.title, s.type) for s in sections] == [
+        (1, "Movies", "movie"), (2, "TV Shows", "show"), (3, "YouTube", "movie")]
     assert sections[0].locations == [str(library_root / "Movies")]
     assert type(sections[0]).__name__ == "MovieSection" and type(sections[1]).__name__ == "ShowSection"
+    videos = sections[2]
+    assert type(videos).__name__ == "MovieSection"
+    assert (videos.agent, videos.scanner, videos.language) == ("tv.plex.agents.none", "Plex Video Files Scanner", "xn")
+    assert videos.locations == [str(library_root / "YouTube")]
 
 
 def test_movies_all_and_guids(server: PlexServer) -> None:
@@ -146,6 +151,77 @@ def test_thumb_url_serves_an_image(server: PlexServer) -> None:
     assert response.status_code == 200 and response.headers["content-type"] == "image/png"
     transcoded = requests.get(server.transcodeImage(heat.thumb, 120, 180), timeout=5)
     assert transcoded.status_code == 200 and transcoded.content.startswith(b"\x89PNG")
+
+
+def _wait_for(predicate, timeout: float = 5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def _download(folder: Path, *names: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / name).write_bytes(b"\0" * 64)
+
+
+def test_youtube_section_scan_through_plexapi(server: PlexServer, library_root: Path) -> None:
+    folder = library_root / "YouTube" / "Mix"
+    _download(folder, "001 - Opening Night [aa1].mp4", "002 - Zürich – Encore [bb2].mkv", "003 - Late [cc3].mp4.part")
+    (folder / "001 - Opening Night [aa1].jpg").write_bytes(b"\xff\xd8\xff\xe0thumb\xff\xd9")
+    videos = server.library.section("YouTube")
+    videos.update(path=str(folder))
+    items = _wait_for(lambda: len(videos.all()) == 2 and videos.all())
+    # python-plexapi's Movie has no ``index``; the track number is on the element itself.
+    assert sorted((v._data.get("index"), v.title, type(v).__name__) for v in items) == [
+        ("1", "Opening Night", "Movie"), ("2", "Zürich – Encore", "Movie")]
+    opening = next(v for v in items if v.title == "Opening Night")
+    assert opening.media[0].parts[0].file == str(folder / "001 - Opening Night [aa1].mp4")
+    assert opening.media[0].parts[0].size == 64
+    thumb = requests.get(server.url(opening.thumb, includeToken=True), timeout=5)
+    assert (thumb.headers["content-type"], thumb.content) == ("image/jpeg", b"\xff\xd8\xff\xe0thumb\xff\xd9")
+    assert requests.get(server.transcodeImage(opening.thumb, 160, 90), timeout=5).content == thumb.content
+
+    # The file goes, a rescan of the folder removes the item (trash emptied after every scan).
+    (folder / "001 - Opening Night [aa1].mp4").unlink()
+    videos.update(path=str(folder))
+    assert [v.title for v in _wait_for(lambda: len(videos.all()) == 1 and videos.all())] == ["Zürich – Encore"]
+
+
+def test_youtube_collections_through_plexapi(server: PlexServer, library_root: Path) -> None:
+    folder = library_root / "YouTube" / "Playlist"
+    _download(folder, "001 - One [v1].mp4", "002 - Two [v2].mp4", "003 - Three [v3].mp4")
+    videos = server.library.section("YouTube")
+    videos.update(path=str(folder))
+    by_title = {v.title: v for v in _wait_for(lambda: len(videos.all()) == 3 and videos.all())}
+    one, two, three = by_title["One"], by_title["Two"], by_title["Three"]
+
+    collection = videos.createCollection("Playlist", items=[one, two])
+    assert (collection.title, collection.subtype, collection.childCount) == ("Playlist", "movie", 2)
+    assert [i.title for i in collection.items()] == ["One", "Two"]
+    collection.addItems([three])
+    collection.removeItems([one])
+    listed = videos.collections()
+    assert [(c.title, c.childCount) for c in listed] == [("Playlist", 2)]
+    assert [i.title for i in listed[0].items()] == ["Two", "Three"]
+    # Items carry the Collection tag, and the tag leads back to the collection.
+    two.reload()
+    assert [c.tag for c in two.collections] == ["Playlist"]
+    assert two.collections[0].collection().ratingKey == collection.ratingKey
+    assert one.reload().collections == []
+
+    # A deleted file leaves the collection after a rescan; delete() removes the collection itself.
+    (folder / "003 - Three [v3].mp4").unlink()
+    videos.update(path=str(folder))
+    _wait_for(lambda: len(videos.all()) == 2)
+    assert [i.title for i in videos.collection("Playlist").items()] == ["Two"]
+    videos.collection("Playlist").delete()
+    assert videos.collections() == []
+    assert sorted(v.title for v in videos.all()) == ["One", "Two"]  # the items stay
 
 
 # ---- plex.tv through MyPlexAccount --------------------------------------------------

@@ -162,7 +162,7 @@ async def waiting(session: AsyncSession, *, older_than_s: float = 0) -> list[int
     out = []
     for rid, status, updated in rows:
         age = (now - (updated if updated.tzinfo else updated.replace(tzinfo=now.tzinfo))).total_seconds()
-        if status == DownloadState.WAITING_PLEX.value or age > older_than_s:
+        if rid is not None and (status == DownloadState.WAITING_PLEX.value or age > older_than_s):
             out.append(int(rid))
     return out
 

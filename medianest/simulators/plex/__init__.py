@@ -39,10 +39,21 @@ used by the Overseerr simulator when a request becomes available), ``item_by_gui
 ``set_faults``/``clear_faults``, ``advance_clock`` (expire pins without sleeping), ``state``,
 ``reset``.
 
+Sections: 1 "Movies", 2 "TV Shows" and 3 "YouTube", an "Other Videos" library (type
+``movie``, agent ``tv.plex.agents.none``, scanner ``Plex Video Files Scanner``, language
+``xn``) whose folder is ``<library_root>/YouTube``, or ``downloads_root`` when given
+(``PlexSim``/``serve_in_thread`` keyword, runner flag ``--pms-downloads-root``).
+
 Scans import video files named the Plex way: ``Movies/Title (Year) {tmdb-123}/….mkv``
 and ``TV Shows/Show (Year)/Season 01/Show - S01E02 - Title.mkv``; ``{imdb-…}``,
 ``{tmdb-…}`` and ``{tvdb-…}`` hints become ``Guid`` entries, otherwise the item is
-unmatched (``local://`` guid). Hidden files and ``.part`` downloads are skipped.
+unmatched (``local://`` guid). In the YouTube section every video file is an item titled
+after its name: ``NN - Title [id].mp4`` gives title ``Title`` and ``index`` NN. An image
+beside a file (``<stem>.jpg``/``.jpeg``/``.png``/``.webp``) is its thumb. Hidden files and
+files still being written (``.part``, ``.ytdl``, ``.temp``) are skipped. Every scan then
+empties the trash, as Plex does by default: items imported by a scan whose file is gone from
+the scanned folder are removed (with emptied seasons and shows), leave their collections, and
+a collection left empty is deleted.
 
 The fake ``/auth`` page's Cancel button leaves the pin unapproved and does not
 follow ``forwardUrl`` (real users just close the window; the client never hears).
@@ -62,6 +73,12 @@ Choices made where reality is UNVERIFIED (integrations.md):
       collection); ``/library/recentlyAdded`` returns movies and episodes.
     - A refresh only imports files under one of the section's ``Location`` paths;
       a ``path=`` outside them imports nothing (and is logged).
+    - Fixture items and items added through the Python API stand for files on another
+      disk: scans never remove them. A location that does not exist is not emptied.
+    - ``/photo/:/transcode`` of a thumb that came from a file returns the file unscaled
+      (no image library here); generated placeholders are scaled.
+    - Removing the last item of a collection through the API keeps the (empty)
+      collection; only a scan's trash deletes the collections it empties.
 
 Layout: ``state.py`` (``PlexSim``: accounts, pins, shares, faults) on ``library.py`` (sections,
 items, collections) and ``scanning.py``; ``models.py`` (records); ``common.py`` (constants, errors,

@@ -25,6 +25,11 @@ TYPE_BY_NUMBER = {v: k for k, v in TYPE_NUMBERS.items()}
 VIDEO_EXTENSIONS = frozenset({
     ".mkv", ".mp4", ".m4v", ".avi", ".mov", ".ts", ".webm", ".wmv", ".mpg", ".mpeg", ".flv",
 })
+#: An "Other Videos" library: Plex's Personal Media agent and its file-name scanner.
+VIDEO_FILES_AGENT = "tv.plex.agents.none"
+VIDEO_FILES_SCANNER = "Plex Video Files Scanner"
+#: Images a scan takes as an item's thumb when they sit beside its file with the same stem.
+THUMB_EXTENSIONS = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
 COLLECTION_URI = re.compile(
     r"^server://(?P<machine>[^/]+)/com\.plexapp\.plugins\.library/library/metadata/(?P<ids>[0-9,]+)$"
 )

@@ -12,11 +12,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from medianest.simulators import fixtures
-from medianest.simulators.plex.common import COLLECTION_URI, TYPE_BY_NUMBER, SimError, hex_id
+from medianest.simulators.plex.common import (
+    COLLECTION_URI,
+    TYPE_BY_NUMBER,
+    VIDEO_FILES_AGENT,
+    VIDEO_FILES_SCANNER,
+    SimError,
+    hex_id,
+)
 from medianest.simulators.plex.models import Collection, Item, Section, Server
 
 # Every part logs under the package's name, as the single module did.
 logger = logging.getLogger("medianest.simulators.plex")
+
+#: The "Other Videos" section downloads land in, and its folder without a library or downloads root.
+VIDEOS_SECTION_KEY = 3
+DEFAULT_VIDEOS_PATH = "/data/youtube"
 
 
 class Library:
@@ -28,6 +39,7 @@ class Library:
     # Set by PlexSim.__init__ / reset().
     _lock: threading.RLock
     library_root: Path | None
+    downloads_root: Path | None
     household: Server
     _next_rating_key: int
 
@@ -36,18 +48,26 @@ class Library:
 
     def _load_library(self) -> None:
         base = fixtures.FIXTURE_EPOCH
+        movies_path, tv_path, videos_path = fixtures.DEFAULT_MOVIES_PATH, fixtures.DEFAULT_TV_PATH, DEFAULT_VIDEOS_PATH
         if self.library_root is not None:
             movies_path, tv_path = str(self.library_root / "Movies"), str(self.library_root / "TV Shows")
+            videos_path = str(self.library_root / "YouTube")
             for path in (movies_path, tv_path):
                 os.makedirs(path, exist_ok=True)
-        else:
-            movies_path, tv_path = fixtures.DEFAULT_MOVIES_PATH, fixtures.DEFAULT_TV_PATH
+        if self.downloads_root is not None:
+            videos_path = str(self.downloads_root)
+        if self.library_root is not None or self.downloads_root is not None:
+            os.makedirs(videos_path, exist_ok=True)
         created = base - 365 * 86400
         self.sections: dict[int, Section] = {
             1: Section(1, "movie", "Movies", "tv.plex.agents.movie", "Plex Movie",
                        "e69655a2-ef48-4aba-bb19-d3cc3401e7d6", [movies_path], created, base, base),
             2: Section(2, "show", "TV Shows", "tv.plex.agents.series", "Plex TV Series",
                        "7b5d1a1c-6f1e-4a5e-9d0c-2b7f3f0f4c11", [tv_path], created, base, base),
+            # An "Other Videos" library, as Plex creates it with the Personal Media agent.
+            VIDEOS_SECTION_KEY: Section(VIDEOS_SECTION_KEY, "movie", "YouTube", VIDEO_FILES_AGENT,
+                                        VIDEO_FILES_SCANNER, "3f0c9a7e-5b1d-4c2a-8e6f-1d2b3c4d5e6f", [videos_path],
+                                        created, base, base, language="xn"),
         }
         self.items: dict[int, Item] = {}
         self.collections: dict[int, Collection] = {}
@@ -332,3 +352,39 @@ class Library:
         with self._lock:
             self.collection(rating_key)
             del self.collections[rating_key]
+
+    def collections_of(self, rating_key: int) -> list[Collection]:
+        """The collections holding an item (its ``Collection`` tags), oldest first."""
+        with self._lock:
+            return [c for _, c in sorted(self.collections.items()) if rating_key in c.members]
+
+    def _trash(self, gone: Iterable[Item]) -> list[Item]:
+        """Delete items as emptying the trash does, with the seasons and shows this leaves empty.
+
+        The items leave every collection, and a collection this leaves empty is deleted too.
+        The caller holds the lock.
+
+        Returns:
+            Every item removed (the given ones plus emptied parents).
+        """
+        removed: list[Item] = []
+        for item in gone:
+            if self.items.pop(item.rating_key, None) is None:
+                continue
+            removed.append(item)
+            parent = self.parent(item)
+            while parent is not None and not self.children(parent.rating_key):
+                del self.items[parent.rating_key]
+                removed.append(parent)
+                parent = self.parent(parent)
+        keys = {i.rating_key for i in removed}
+        now = int(self.now())
+        for collection in list(self.collections.values()):
+            if keys.isdisjoint(collection.members):
+                continue
+            collection.members = [k for k in collection.members if k not in keys]
+            collection.updated_at = now
+            if not collection.members:
+                del self.collections[collection.rating_key]
+                logger.info("collection %r (%s) is empty and was deleted", collection.title, collection.rating_key)
+        return removed

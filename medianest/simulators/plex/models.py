@@ -64,6 +64,8 @@ class Section:
     updated_at: int
     scanned_at: int
     running_scans: int = 0
+    #: ``xn`` ("no language") for agent-less sections such as "Other Videos".
+    language: str = "en-US"
 
 
 @dataclass
@@ -88,6 +90,11 @@ class Item:
     index: int | None = None
     content_rating: str | None = None
     studio: str | None = None
+    #: An image beside the file (``<stem>.jpg`` …) a scan found; served as the item's thumb.
+    thumb_file: str | None = None
+    #: Imported by a scan from a file on disk, so a later scan removes it once the file is gone.
+    #: Fixture items and items added through the Python API have no file on disk and stay.
+    scanned: bool = False
 
 
 @dataclass

@@ -21,6 +21,7 @@ from medianest.simulators.plex.pms_collections import (
 )
 from medianest.simulators.plex.pms_library import (
     empty_list,
+    empty_trash,
     identity,
     library_root,
     metadata,
@@ -81,6 +82,7 @@ def create_pms_app(sim: PlexSim) -> Starlette:
         Route("/library/sections/{key:int}/recentlyAdded", _pms_errors(section_recently_added), methods=["GET"]),
         Route("/library/sections/{key:int}/refresh", _pms_errors(refresh), methods=["GET", "POST", "DELETE"]),
         Route("/library/sections/{key:int}/collections", _pms_errors(section_collections), methods=["GET"]),
+        Route("/library/sections/{key:int}/emptyTrash", _pms_errors(empty_trash), methods=["PUT"]),
         Route("/library/sections/{key:int}/composite/{ts}", _pms_errors(resource_image), methods=["GET"]),
         Route("/library/recentlyAdded", _pms_errors(recently_added), methods=["GET"]),
         Route("/library/onDeck", _pms_errors(empty_list), methods=["GET"]),

@@ -164,6 +164,12 @@ async def refresh(request: Request) -> Response:
     return Response(status_code=200)
 
 
+async def empty_trash(request: Request) -> Response:
+    # Scans already empty the trash (Plex's default "Empty trash automatically after every scan").
+    sim_of(request).section(request.path_params["key"])
+    return Response(status_code=200)
+
+
 async def section_collections(request: Request) -> Response:
     sim = sim_of(request)
     with sim._lock:
@@ -182,6 +188,8 @@ async def metadata(request: Request) -> Response:
     sim = sim_of(request)
     if request.method == "DELETE":
         keys = parse_keys(request.path_params["keys"])
+        if len(keys) == 1 and keys[0] not in sim.collections and keys[0] not in sim.items:
+            raise SimError(404, "no such item")
         if len(keys) != 1 or keys[0] not in sim.collections:
             raise SimError(400, "the simulator only deletes collections")
         sim.delete_collection(keys[0])

@@ -75,6 +75,10 @@ def apply_filters(sim: PlexSim, request: Request, entries: list[tuple[dict[str, 
                 op, field_name = suffix, raw_key[: -len(suffix)]
                 break
         field_name = field_name.split(".")[-1]  # "movie.title" -> "title"
+        if field_name == "collection" and op in ("=", "!"):  # a Collection tag's filter, "collection=<id>"
+            wanted = {int(v) for v in value.split(",") if v.strip().isdigit()}
+            entries = [e for e in entries if _in_collections(sim, e[1], wanted) == (op == "=")]
+            continue
         if field_name not in {"title", "year", "addedAt", "updatedAt", "guid", "studio", "contentRating"}:
             logger.debug("ignoring unsupported filter %s", raw_key)
             continue
@@ -144,6 +148,11 @@ def parse_keys(raw: str) -> list[int]:
         return [int(k) for k in raw.split(",") if k]
     except ValueError:
         raise SimError(400, "ratingKeys must be numbers") from None
+
+
+def _in_collections(sim: PlexSim, obj: Any, keys: set[int]) -> bool:
+    rating_key = getattr(obj, "rating_key", None)
+    return any(rating_key in sim.collections[k].members for k in keys if k in sim.collections)
 
 
 def _filter_match(attrs: dict[str, Any], obj: Any, field_name: str, op: str, value: str) -> bool:

@@ -118,7 +118,8 @@ def item_attrs(sim: PlexSim, item: Item) -> dict[str, Any]:
     base.update(item_section_attrs(sim, item))
     if item.type == "movie":
         base.update({"studio": item.studio, "contentRating": item.content_rating, "summary": item.summary,
-                     "year": item.year, "thumb": thumb, "art": art, "duration": item.duration_ms})
+                     "index": item.index, "year": item.year, "thumb": thumb, "art": art,
+                     "duration": item.duration_ms})
     elif item.type == "show":
         leaves = sim.leaves(item)
         base.update({"key": f"/library/metadata/{item.rating_key}/children", "studio": item.studio,
@@ -161,6 +162,10 @@ def item_node(sim: PlexSim, item: Item, *, guids: bool, with_children: bool = Fa
     tag = "Video" if item.type in ("movie", "episode") else "Directory"
     children = media_nodes(item)
     children += [Node("Genre", {"tag": g}) for g in item.genres]
+    # PMS tags an item with its collections; python-plexapi's ``Collection`` tag finds the
+    # collection again by ``index`` == tag ``id`` under the section's ``/collections``.
+    children += [Node("Collection", {"id": c.rating_key, "filter": f"collection={c.rating_key}", "tag": c.title})
+                 for c in sim.collections_of(item.rating_key)]
     if guids:
         children += [Node("Guid", {"id": g}) for g in item.guids]
     if with_children and item.type in ("show", "season"):
@@ -193,7 +198,7 @@ def section_node(section: Section) -> Node:
         "composite": f"/library/sections/{section.key}/composite/{section.updated_at}",
         "filters": True, "refreshing": section.running_scans > 0,
         "thumb": f"/:/resources/{section.type}.png", "key": str(section.key), "type": section.type,
-        "title": section.title, "agent": section.agent, "scanner": section.scanner, "language": "en-US",
+        "title": section.title, "agent": section.agent, "scanner": section.scanner, "language": section.language,
         "uuid": section.uuid, "updatedAt": section.updated_at, "createdAt": section.created_at,
         "scannedAt": section.scanned_at, "content": True, "directory": True,
         "contentChangedAt": section.updated_at, "hidden": 0,

@@ -3,16 +3,18 @@ section composites, resources and the photo transcoder)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from medianest.simulators.plex.common import SimError, png_response, title_sort
+from medianest.simulators.plex.common import THUMB_EXTENSIONS, SimError, png_response, title_sort
 from medianest.simulators.plex.models import Collection, Item
 from medianest.simulators.plex.pms_render import Node, collection_node, item_node, respond
-from medianest.simulators.plex.state import sim_of
+from medianest.simulators.plex.state import PlexSim, sim_of
 
 
 async def hubs_search(request: Request) -> Response:
@@ -65,6 +67,10 @@ async def thumb(request: Request) -> Response:
     kind = request.path_params.get("kind", "thumb")
     if kind not in ("thumb", "art", "banner", "clearLogo"):
         raise SimError(404, f"no {kind} image")
+    if kind == "thumb" and "kind" in request.path_params:
+        local = await _local_thumb(sim, key)
+        if local is not None:
+            return local
     width, height = (320, 180) if kind == "art" else (200, 300)
     return png_response(width, height, f"{key}")
 
@@ -83,8 +89,29 @@ async def transcode(request: Request) -> Response:
         height = int(request.query_params.get("height") or 300)
     except ValueError:
         raise SimError(400, "width and height must be numbers") from None
-    match = re.search(r"/library/(?:metadata|collections)/(\d+)/", urlsplit(url).path + "/")
+    path = urlsplit(url).path + "/"
+    match = re.search(r"/library/(?:metadata|collections)/(\d+)/", path)
     seed = match.group(1) if match else url
     if match and int(seed) not in sim.items and int(seed) not in sim.collections:
         raise SimError(404, "no such item")
+    if match and re.search(r"/library/metadata/\d+/thumb/", path):
+        # No image library here: a thumbnail that came from a file is served as it is, unscaled.
+        local = await _local_thumb(sim, int(seed))
+        if local is not None:
+            return local
     return png_response(width, height, seed)
+
+
+async def _local_thumb(sim: PlexSim, rating_key: int) -> Response | None:
+    """The image a scan found beside the item's file, with its content type (``None`` without one)."""
+    with sim._lock:
+        item = sim.items.get(rating_key)
+        path = item.thumb_file if item is not None else None
+    if path is None:
+        return None
+    try:
+        data = await asyncio.to_thread(Path(path).read_bytes)
+    except OSError:
+        return None  # removed since the scan: Plex would still have its copy; a placeholder will do
+    return Response(data, media_type=THUMB_EXTENSIONS.get(Path(path).suffix.lower(), "application/octet-stream"),
+                    headers={"Cache-Control": "max-age=3600"})

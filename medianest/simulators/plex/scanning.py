@@ -7,14 +7,27 @@ import asyncio
 import logging
 import os
 import re
+import threading
 from pathlib import Path, PurePosixPath
 
-from medianest.simulators.plex.common import VIDEO_EXTENSIONS, hex_id
+from medianest.simulators.plex.common import (
+    THUMB_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    VIDEO_FILES_SCANNER,
+    hex_id,
+)
 from medianest.simulators.plex.library import Library
 from medianest.simulators.plex.models import Item, Section
 
 # Every part logs under the package's name, as the single module did.
 logger = logging.getLogger("medianest.simulators.plex")
+
+#: Scanners that make every video file an item titled after its name ("Other Videos").
+VIDEO_FILES_SCANNERS = frozenset({VIDEO_FILES_SCANNER, "Plex Video Files"})
+#: Files still being written: yt-dlp's ``.part`` and ``.ytdl``, a post-processor's ``.temp.mp4``.
+IN_PROGRESS_SUFFIXES = frozenset({".part", ".ytdl", ".temp"})
+_TRACK_PREFIX = re.compile(r"^(\d+) - (.+)$", re.DOTALL)
+_ID_SUFFIX = re.compile(r"\s*\[[^\[\]]+\]$")
 
 
 class ScanningLibrary(Library):
@@ -23,60 +36,95 @@ class ScanningLibrary(Library):
     # Set by PlexSim.__init__.
     scan_delay: float
     _tasks: dict[asyncio.Task[None], int]
+    _scan_lock: threading.Lock
 
     def scan(self, section_key: int, path: str | None = None) -> list[Item]:
-        """Import files under the section's folders (or ``path``) that are not items yet.
+        """Import files under the section's folders (or ``path``) that are not items yet, and
+        remove the items whose files are gone from there.
 
-        This is the synchronous core of ``/library/sections/{id}/refresh``.
+        This is the synchronous core of ``/library/sections/{id}/refresh``. Removal is what Plex
+        does with "Empty trash automatically after every scan" (its default): scanned items whose
+        file is missing go, with the seasons and shows left empty, out of every collection, and a
+        collection left empty goes too. A location that does not exist (an unmounted disk) is
+        neither imported from nor emptied. Fixture items and items added through the Python API
+        have no file on disk and are never removed.
 
         Args:
             section_key: The section to scan.
-            path: Optional folder to limit the scan to; must lie under a location.
+            path: Optional folder (or file) to limit the scan to; must lie under a location.
 
         Returns:
-            The newly created items (movies or episodes, plus new shows/seasons).
+            The newly created items (movies, videos or episodes, plus new shows/seasons).
         """
+        with self._scan_lock:
+            return self._scan(section_key, path)
+
+    def _scan(self, section_key: int, path: str | None) -> list[Item]:
         with self._lock:
             section = self.section(section_key)
             locations = list(section.locations)
-            known = {i.file for i in self.items.values() if i.section_key == section_key and i.file}
-        roots: list[tuple[str, str]] = []  # (location, folder to walk)
-        if path:
-            target = os.path.normpath(path)
-            for location in locations:
-                loc = os.path.normpath(location)
-                if target == loc or target.startswith(loc.rstrip(os.sep) + os.sep):
-                    roots.append((loc, target))
-                    break
-            else:
-                logger.warning("refresh path %s is outside section %s locations %s; nothing imported",
-                               path, section_key, locations)
-        else:
-            roots = [(os.path.normpath(loc), os.path.normpath(loc)) for loc in locations]
-        found: list[tuple[str, str]] = []
-        for location, folder in roots:
+        found: dict[str, tuple[str, str | None]] = {}  # video file -> (its location, thumb beside it)
+        walked: list[str] = []
+        for location, folder in _scan_roots(section_key, locations, path):
+            if not os.path.isdir(location):
+                logger.warning("section %s location %s is unavailable; not scanned", section_key, location)
+                continue
+            walked.append(folder)
             for file_path in _walk_videos(folder):
-                if file_path not in known:
-                    found.append((location, file_path))
+                found[file_path] = (location, _thumb_beside(file_path))
         created: list[Item] = []
         with self._lock:
             if self.sections.get(section.key) is not section:
                 return []  # reset() happened meanwhile
-            # Another scan may have imported some of these while we walked the disk.
-            known = {i.file for i in self.items.values() if i.section_key == section_key and i.file}
-            for location, file_path in sorted(found):
-                if file_path in known:
-                    continue
-                if section.type == "movie":
-                    created.append(self._import_movie(section, location, file_path))
-                elif section.type == "show":
-                    created.extend(self._import_episode(section, location, file_path))
+            # Read the items only now: the Python API may have added some while we walked the disk.
+            by_file = {i.file: i for i in self.items.values() if i.section_key == section_key and i.file}
+            for file_path, (location, thumb) in sorted(found.items()):
+                item = by_file.get(file_path)
+                if item is None:
+                    created.extend(self._import(section, location, file_path, thumb))
+                else:
+                    self._rescan_item(item, thumb)
+            gone = [i for i in by_file.values() if i.scanned and i.file not in found
+                    and any(_is_under(i.file or "", folder) for folder in walked)]
+            removed = self._trash(gone)
             section.scanned_at = int(self.now())
-            if created:
+            if created or removed:
                 section.updated_at = section.scanned_at
         for item in created:
             logger.info("scan imported %s %r (ratingKey %s)", item.type, item.title, item.rating_key)
+        for item in removed:
+            logger.info("scan removed %s %r (ratingKey %s): file gone", item.type, item.title, item.rating_key)
         return created
+
+    def _import(self, section: Section, location: str, file_path: str, thumb: str | None) -> list[Item]:
+        if section.scanner in VIDEO_FILES_SCANNERS:
+            created = [self._import_video_file(section, file_path)]
+        elif section.type == "movie":
+            created = [self._import_movie(section, location, file_path)]
+        elif section.type == "show":
+            created = self._import_episode(section, location, file_path)
+        else:
+            return []
+        created[-1].thumb_file = thumb  # the movie, video or episode is last
+        for item in created:
+            item.scanned = True
+        return created
+
+    def _rescan_item(self, item: Item, thumb: str | None) -> None:
+        """A known file seen again: pick up a replaced file's size and a new or changed thumbnail."""
+        size = _file_size(item.file or "")
+        if thumb != item.thumb_file or size != item.size:
+            item.thumb_file, item.size = thumb, size
+            item.updated_at = max(int(self.now()), item.updated_at + 1)  # a new thumb URL
+
+    def _import_video_file(self, section: Section, file_path: str) -> Item:
+        title, index = video_file_title(Path(file_path).stem)
+        now = int(self.now())
+        rk = self._new_rating_key()
+        item = Item(rk, "movie", section.key, title, now, now, f"local://{rk}", index=index,
+                    file=file_path, size=_file_size(file_path))
+        self.items[rk] = item
+        return item
 
     def _import_movie(self, section: Section, location: str, file_path: str) -> Item:
         rel = PurePosixPath(Path(file_path).relative_to(location).as_posix())
@@ -177,20 +225,64 @@ class ScanningLibrary(Library):
                     section.running_scans = 0
 
 
+def _scan_roots(section_key: int, locations: list[str], path: str | None) -> list[tuple[str, str]]:
+    """(location, folder to walk) pairs: every location, or the one ``path`` lies under."""
+    if not path:
+        return [(os.path.normpath(loc), os.path.normpath(loc)) for loc in locations]
+    target = os.path.normpath(path)
+    for location in locations:
+        loc = os.path.normpath(location)
+        if _is_under(target, loc):
+            return [(loc, target)]
+    logger.warning("refresh path %s is outside section %s locations %s; nothing scanned", path, section_key, locations)
+    return []
+
+
+def _is_under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
 def _walk_videos(folder: str) -> list[str]:
     if os.path.isfile(folder):
-        return [folder] if Path(folder).suffix.lower() in VIDEO_EXTENSIONS else []
+        return [folder] if _is_finished_video(os.path.basename(folder)) else []
     if not os.path.isdir(folder):
         return []
     result = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        for name in filenames:
-            # Skip hidden files and downloads in progress (yt-dlp's .part files).
-            if name.startswith(".") or Path(name).suffix.lower() not in VIDEO_EXTENSIONS:
-                continue
-            result.append(os.path.join(dirpath, name))
+        result.extend(os.path.join(dirpath, name) for name in filenames if _is_finished_video(name))
     return result
+
+
+def _is_finished_video(name: str) -> bool:
+    """A video file that is not hidden and not being written (``.part``/``.ytdl`` downloads,
+    ``.temp`` files of a post-processor)."""
+    path = Path(name)
+    if name.startswith(".") or path.suffix.lower() not in VIDEO_EXTENSIONS:
+        return False
+    return not {s.lower() for s in path.suffixes} & IN_PROGRESS_SUFFIXES
+
+
+def _thumb_beside(file_path: str) -> str | None:
+    """``<stem>.jpg``/``.jpeg``/``.png``/``.webp`` next to a video (Plex's local media assets)."""
+    stem = os.path.splitext(file_path)[0]
+    for extension in THUMB_EXTENSIONS:
+        for candidate in (stem + extension, stem + extension.upper()):
+            if os.path.isfile(candidate):
+                return candidate
+    return None
+
+
+def video_file_title(stem: str) -> tuple[str, int | None]:
+    """Title and index of a file in an "Other Videos" library, as the Plex Video Files Scanner
+    reads our names ``NN - Title [id]``: the leading number becomes the index, the trailing
+    ``[id]`` goes, the rest stays verbatim."""
+    index = None
+    match = _TRACK_PREFIX.match(stem)
+    if match:
+        index, stem = int(match.group(1)), match.group(2)
+    title = _ID_SUFFIX.sub("", stem)
+    return (title or stem), index
 
 
 def _file_size(path: str) -> int:

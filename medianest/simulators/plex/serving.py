@@ -166,7 +166,7 @@ def serve_in_thread(host: str = "127.0.0.1", plex_tv_port: int = 0, pms_port: in
         plex_tv_port: Port for plex.tv (0 picks a free port).
         pms_port: Port for the PMS (0 picks a free port).
         **opts: ``log_level``, ``advertise_host`` and any ``PlexSim`` keyword
-            (``library_root``, ``scan_delay``, ``strict``, ``auto_approve`` …).
+            (``library_root``, ``downloads_root``, ``scan_delay``, ``strict``, ``auto_approve`` …).
 
     Returns:
         A handle with ``.sim``, ``.plex_tv_url``, ``.pms_url`` and ``.stop()``.

@@ -41,6 +41,7 @@ class PlexSim(ScanningLibrary):
         pms_base_url: str = "http://127.0.0.1:32400",
         *,
         library_root: str | os.PathLike[str] | None = None,
+        downloads_root: str | os.PathLike[str] | None = None,
         strict: bool = False,
         strong_pin_lifetime: int = 1800,
         short_pin_lifetime: int = 900,
@@ -55,8 +56,10 @@ class PlexSim(ScanningLibrary):
             plex_tv_base_url: Where the plex.tv app is served (used in avatar, QR and
                 auth-page URLs).
             pms_base_url: Where the PMS app is served (used in resource connections).
-            library_root: If set, the sections' folders become ``<root>/Movies`` and
-                ``<root>/TV Shows`` (created if missing) so scans read real files.
+            library_root: If set, the sections' folders become ``<root>/Movies``,
+                ``<root>/TV Shows`` and ``<root>/YouTube`` (created if missing) so scans read real files.
+            downloads_root: If set, the folder of the "YouTube" section (an "Other Videos"
+                library, key 3) instead, e.g. MediaNest's downloads root (created if missing).
             strict: Answer 406 on plex.tv JSON endpoints without a JSON ``Accept``.
             strong_pin_lifetime: Seconds a ``strong=true`` pin lives.
             short_pin_lifetime: Seconds a 4-character pin lives.
@@ -69,6 +72,7 @@ class PlexSim(ScanningLibrary):
         self.plex_tv_base_url = plex_tv_base_url.rstrip("/")
         self.pms_base_url = pms_base_url.rstrip("/")
         self.library_root = Path(library_root) if library_root is not None else None
+        self.downloads_root = Path(downloads_root) if downloads_root is not None else None
         self.strict = strict
         self.strong_pin_lifetime = strong_pin_lifetime
         self.short_pin_lifetime = short_pin_lifetime
@@ -76,6 +80,9 @@ class PlexSim(ScanningLibrary):
         self.other_server_url = other_server_url
         self._default_auto_approve = (auto_approve, auto_approve_after)
         self._lock = threading.RLock()
+        # One scan at a time, as in Plex: a scan that walked the disk before a file arrived must
+        # not trash the item another scan has just imported from it.
+        self._scan_lock = threading.Lock()
         self._clock_offset = 0.0
         self._tasks: dict[asyncio.Task[None], int] = {}  # pending scan -> section key
         self.faults: dict[str, FaultInjector] = {

@@ -224,8 +224,12 @@ def main() -> int:
                           "--pms-port", str(pms_port), "--kuma-port", str(kuma_port),
                           "--overseerr-port", str(overseerr_port),
                           "--overseerr-available-after", str(DEMO_AVAILABLE_AFTER_S),
-                          "--video-port", str(video_port), "--video-data", str(settings.data_dir.resolve())],
+                          "--video-port", str(video_port), "--video-data", str(settings.data_dir.resolve()),
+                          "--pms-downloads-root", str(settings.downloads_dir.resolve())],
                          "simulators.log")
+            # The demo video site is on 127.0.0.1: let members download from it.
+            env.setdefault("DOWNLOADS_ALLOWED_HOSTS", "127.0.0.1")
+            env.setdefault("DOWNLOADS_ALLOW_PRIVATE_ADDRESSES", "true")
             env["PLEX_TV_URL"] = f"http://127.0.0.1:{tv_port}"
             env["PLEX_AUTH_URL"] = f"http://127.0.0.1:{tv_port}/auth"
             if "uptime_kuma_url" not in settings.model_fields_set:

@@ -14,7 +14,7 @@ from medianest.models import Role, User
 from medianest.security import issue_token
 from medianest.services import auth
 from medianest.wiring import Registry
-from tests.route_settings import use_settings
+from tests.api.route_settings import use_settings
 
 
 def _client(cookie: str | None = None) -> httpx.AsyncClient:

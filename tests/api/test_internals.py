@@ -12,7 +12,7 @@ from medianest import api, metrics
 from medianest.config import get_settings
 from medianest.models import Role, User
 from medianest.services import auth
-from tests.route_settings import route_modules
+from tests.api.route_settings import route_modules
 
 TOKEN = "metrics-token-for-tests-0123456789"
 

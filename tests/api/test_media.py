@@ -20,7 +20,7 @@ from medianest.services import auth, media_requests, system, users
 from medianest.services.auth import CurrentUser
 from medianest.simulators import fixtures
 from medianest.wiring import Registry
-from tests.route_settings import use_settings
+from tests.api.route_settings import use_settings
 
 HOUSEHOLD = "517aed8117af122796b91655a5bcb730f27164dd"
 SECRET = "webhook-secret-for-tests-0123456789"

@@ -13,6 +13,7 @@ from medianest.integrations.plex import PlexTvClient
 from medianest.models import AuditLog, Role, User, UserSession, UserStatus, utcnow
 from medianest.security import Encryptor, issue_token
 from medianest.services import auth, household, system
+from tests.factories import make_user
 
 HOUSEHOLD = "517aed8117af122796b91655a5bcb730f27164dd"
 
@@ -307,8 +308,7 @@ async def test_revocations_are_announced_once_committed_and_never_when_rolled_ba
     """The live bridge cuts a revoked session's tabs; it hears of it only after the commit."""
     from medianest.db import session_scope
 
-    user = User(username="carol", plex_id=4242)
-    db.add(user)
+    user = make_user(db, username="carol", plex_id=4242)
     await db.flush()
     rows = [await auth.create_session(db, user=user, remember=True, settings=get_settings(), client_ip=None,
                                       user_agent=None) for _ in range(3)]

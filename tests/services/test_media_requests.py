@@ -15,12 +15,13 @@ from medianest.config import get_settings
 from medianest.db import get_engine, session_scope
 from medianest.errors import Forbidden, IntegrationRejected, RateLimited, ValidationFailed
 from medianest.integrations.overseerr import OverseerrClient
-from medianest.models import MediaRequest, Notification, RequestFollow, User, utcnow
+from medianest.models import MediaRequest, Notification, RequestFollow, utcnow
 from medianest.services import media_requests, notifications, search
 from medianest.services.auth import CurrentUser
 from medianest.services.media_requests import Draft
 from medianest.simulators import fixtures
 from medianest.simulators.overseerr import PROCESSING_DELAY_S
+from tests.factories import as_member, make_follow, make_request, make_user
 
 DUNE = Draft("movie", 438631, "Dune", 2021, "/dune.jpg")
 OPPENHEIMER = Draft("movie", 872585, "Oppenheimer", 2023)
@@ -40,11 +41,9 @@ def _client(handle, timeout: float = 3.0) -> OverseerrClient:
 
 
 async def _member(db, name: str, plex_id: int | None, role: str = "user") -> CurrentUser:
-    user = User(username=name, plex_id=plex_id, role=role)
-    db.add(user)
+    user = make_user(db, username=name, plex_id=plex_id, role=role)
     await db.commit()
-    return CurrentUser(id=user.id, username=name, email=None, avatar_url=None, role=role, is_local=False,
-                       must_change_password=False, session_id="s")
+    return as_member(user)
 
 
 async def _submit(db, user, draft, client, limit: int = 20):
@@ -284,8 +283,8 @@ async def test_status_follows_overseerr_in_both_flavours(db, overseerr, flavour)
 async def test_lists_page_by_twenty_and_filter(db, overseerr):
     bob = await _member(db, "bob", 1002)
     for i in range(25):
-        db.add(MediaRequest(user_id=bob.id, title=f"T{i}", media_type="movie", tmdb_id=1000 + i,
-                            status="pending" if i % 2 else "declined"))
+        make_request(db, bob, title=f"T{i}", media_type="movie", tmdb_id=1000 + i,
+                     status="pending" if i % 2 else "declined")
     await db.commit()
     first, total = await media_requests.list_requests(db, viewer=bob)
     second, _ = await media_requests.list_requests(db, viewer=bob, page=2)
@@ -340,7 +339,7 @@ async def test_a_follow_overseerr_no_longer_knows_does_not_stop_the_sync(db, ove
     bob = await _member(db, "bob", 1002)
     carol = await _member(db, "carol", 1003)
     client = _client(overseerr)
-    db.add(RequestFollow(user_id=carol.id, media_type="movie", tmdb_id=999999991, title="Gone"))
+    make_follow(db, carol, media_type="movie", tmdb_id=999999991, title="Gone")
     await db.commit()
     outcome = await _submit(db, bob, DUNE, client)
     await media_requests.follow(db, user=carol, draft=DUNE)
@@ -597,8 +596,8 @@ async def test_a_title_already_in_plex_is_never_requested(db, overseerr, flavour
 async def test_when_overseerr_does_not_answer_what_medianest_knows_decides(db, overseerr):
     bob = await _member(db, "bob", 1002)
     carol = await _member(db, "carol", 1003)
-    db.add(MediaRequest(user_id=bob.id, title="Dune", media_type="movie", tmdb_id=DUNE.tmdb_id, status="available",
-                        plex_url="https://app.plex.tv/desktop#!/server/x/details?key=1"))
+    make_request(db, bob, title="Dune", media_type="movie", tmdb_id=DUNE.tmdb_id, status="available",
+                 plex_url="https://app.plex.tv/desktop#!/server/x/details?key=1")
     await db.commit()
     overseerr.sim.set_faults(status=503)
     try:

@@ -8,29 +8,27 @@ from datetime import UTC, datetime
 import pytest
 
 from medianest.errors import Forbidden
-from medianest.models import MediaRequest, RequestFollow, User
 from medianest.services import member_views, request_views, status_board
 from medianest.services.auth import CurrentUser
 from medianest.services.media_requests import PAGE_SIZE
 from medianest.services.service_status import ServiceCard
+from tests.factories import as_member, make_follow, make_request, make_user
 
 
 async def _user(db, name: str, role: str = "user", **kw) -> CurrentUser:
-    user = User(username=name, role=role, **kw)
-    db.add(user)
+    user = make_user(db, username=name, role=role, **kw)
     await db.commit()
-    return CurrentUser(id=user.id, username=name, email=None, avatar_url=None, role=role, is_local=user.is_local,
-                       must_change_password=False, session_id="s")
+    return as_member(user)
 
 
 async def test_pages_of_my_requests_clamped_to_the_last(db):
     bob = await _user(db, "bob")
     carol = await _user(db, "carol")
     for i in range(PAGE_SIZE + 3):
-        db.add(MediaRequest(user_id=bob.id, title=f"Film {i}", media_type="movie", tmdb_id=1000 + i,
-                            status="pending", poster_path="/p.jpg", year=2000 + i))
-    db.add(MediaRequest(user_id=carol.id, title="Carol's", media_type="tv", tmdb_id=5, seasons=[1, 2],
-                        status="declined", decline_reason="Not in this house"))
+        make_request(db, bob, title=f"Film {i}", media_type="movie", tmdb_id=1000 + i, status="pending",
+                     poster_path="/p.jpg", year=2000 + i)
+    make_request(db, carol, title="Carol's", media_type="tv", tmdb_id=5, seasons=[1, 2], status="declined",
+                 decline_reason="Not in this house")
     await db.commit()
     first = await request_views.request_page(db, viewer=bob, mine=True)
     assert (first.total, first.page, first.pages, len(first.rows)) == (PAGE_SIZE + 3, 1, 2, PAGE_SIZE)
@@ -49,9 +47,9 @@ async def test_pages_of_my_requests_clamped_to_the_last(db):
 async def test_admin_list_filters_by_member_and_shows_the_reason(db):
     admin = await _user(db, "alice", role="admin")
     carol = await _user(db, "carol")
-    db.add(MediaRequest(user_id=carol.id, title="Carol's", media_type="tv", tmdb_id=5, seasons=[1, 2],
-                        status="declined", decline_reason="Not in this house"))
-    db.add(MediaRequest(user_id=admin.id, title="Alice's", media_type="movie", tmdb_id=6, status="pending"))
+    make_request(db, carol, title="Carol's", media_type="tv", tmdb_id=5, seasons=[1, 2], status="declined",
+                 decline_reason="Not in this house")
+    make_request(db, admin, title="Alice's", media_type="movie", tmdb_id=6, status="pending")
     await db.commit()
     page = await request_views.request_page(db, viewer=admin, mine=False, status="all", member_id=carol.id)
     (row,) = page.rows
@@ -63,9 +61,8 @@ async def test_admin_list_filters_by_member_and_shows_the_reason(db):
 
 async def test_follows_are_typed_newest_first(db):
     bob = await _user(db, "bob")
-    db.add(RequestFollow(user_id=bob.id, media_type="movie", tmdb_id=1, title="Old", status="pending"))
-    db.add(RequestFollow(user_id=bob.id, media_type="movie", tmdb_id=2, title="New", status="available",
-                         plex_url="https://app.plex.tv/z"))
+    make_follow(db, bob, media_type="movie", tmdb_id=1, title="Old", status="pending")
+    make_follow(db, bob, media_type="movie", tmdb_id=2, title="New", status="available", plex_url="https://app.plex.tv/z")
     await db.commit()
     follows = await request_views.followed(db, bob.id)
     assert [(f.title, f.label, f.plex_url) for f in follows] == [

@@ -13,9 +13,10 @@ import redis.asyncio as aioredis
 from medianest.config import get_settings
 from medianest.errors import IntegrationRejected, IntegrationUnavailable, ValidationFailed
 from medianest.integrations.overseerr import OverseerrClient
-from medianest.models import MediaRequest, RequestFollow, User, utcnow
+from medianest.models import utcnow
 from medianest.services import search
 from medianest.simulators import fixtures
+from tests.factories import make_follow, make_request, make_user
 
 DUNE, SEVERANCE = 438631, 95396
 
@@ -102,8 +103,8 @@ def test_badges():
 
 
 async def _people(db):
-    alice, bob = User(username="alice", plex_id=1001, role="admin"), User(username="bob", plex_id=1002)
-    db.add_all([alice, bob])
+    alice = make_user(db, username="alice", plex_id=1001, role="admin")
+    bob = make_user(db, username="bob", plex_id=1002)
     await db.commit()
     return alice.id, bob.id
 
@@ -119,8 +120,8 @@ async def test_a_title_that_became_available_after_the_snapshot_shows_available_
     (dune,) = [r for r in snapshot.results if r.tmdb_id == DUNE]
     assert dune.status == "unknown" and dune.plex_url is None
     link = "https://app.plex.tv/desktop#!/server/abc/details?key=%2Flibrary%2Fmetadata%2F77"
-    db.add(MediaRequest(user_id=bob, title="Dune", media_type="movie", tmdb_id=DUNE, status="available",
-                        plex_url=link, completed_at=utcnow()))  # the webhook/sync learned it
+    make_request(db, bob, title="Dune", media_type="movie", tmdb_id=DUNE, status="available", plex_url=link,
+                 completed_at=utcnow())  # the webhook/sync learned it
     await db.commit()
     again = await search.search(_client(overseerr), cache, "dune")
     assert again.from_cache and [r.status for r in again.results if r.tmdb_id == DUNE] == ["unknown"]
@@ -139,8 +140,7 @@ async def test_someone_elses_request_and_a_decline_since_the_snapshot(db, overse
     alice, bob = await _people(db)
     snapshot = await search.search(_client(overseerr), cache, "dune")
     (dune,) = [r for r in snapshot.results if r.tmdb_id == DUNE]
-    row = MediaRequest(user_id=bob, title="Dune", media_type="movie", tmdb_id=DUNE, status="pending")
-    db.add(row)
+    row = make_request(db, bob, title="Dune", media_type="movie", tmdb_id=DUNE, status="pending")
     await db.commit()
     shown_alice = search.overlay([dune], await search.known(db, alice, [_key(dune)]), snapshot.fetched_at)[0]
     shown_bob = search.overlay([dune], await search.known(db, bob, [_key(dune)]), snapshot.fetched_at)[0]
@@ -162,10 +162,9 @@ async def test_someone_elses_request_and_a_decline_since_the_snapshot(db, overse
 async def test_known_available_for_the_request_path(db):
     _, bob = await _people(db)
     assert await search.known_available(db, "movie", DUNE) is None
-    db.add(RequestFollow(user_id=bob, media_type="movie", tmdb_id=DUNE, title="Dune", status="available",
-                         plex_url="https://app.plex.tv/x", notified_at=utcnow()))
-    db.add(MediaRequest(user_id=bob, title="Severance", media_type="tv", tmdb_id=SEVERANCE, seasons=[1],
-                        status="available"))
+    make_follow(db, bob, media_type="movie", tmdb_id=DUNE, title="Dune", status="available",
+                plex_url="https://app.plex.tv/x", notified_at=utcnow())
+    make_request(db, bob, title="Severance", media_type="tv", tmdb_id=SEVERANCE, seasons=[1], status="available")
     await db.commit()
     assert (await search.known_available(db, "movie", DUNE)).plex_url == "https://app.plex.tv/x"
     assert await search.known_available(db, "tv", SEVERANCE, [1]) is not None

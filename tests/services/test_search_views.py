@@ -8,11 +8,11 @@ import pytest
 
 from medianest.errors import IntegrationRejected
 from medianest.integrations.overseerr import OverseerrClient, SearchResult
-from medianest.models import MediaRequest, User
 from medianest.services import search, search_views
 from medianest.services.auth import CurrentUser
 from medianest.services.search_views import SeasonView
 from medianest.simulators import fixtures
+from tests.factories import as_member, make_request, make_user
 
 BREAKING_BAD, SEVERANCE = 1396, 95396
 
@@ -79,10 +79,9 @@ def test_learned_status_is_newer_than_the_snapshot():
 
 
 async def test_views_lay_the_members_own_request_over_the_snapshot(db):
-    bob = User(username="bob", plex_id=1002, role="user")
-    db.add(bob)
+    bob = make_user(db, username="bob", plex_id=1002, role="user")
     await db.commit()
-    db.add(MediaRequest(user_id=bob.id, title="Dune", media_type="movie", tmdb_id=438631, status="pending"))
+    make_request(db, bob, title="Dune", media_type="movie", tmdb_id=438631, status="pending")
     await db.commit()
     outcome = search.SearchOutcome("dune", 1, 1, 1, (_result(),), fetched_at=0.0)
     (card,) = await search_views.views(db, bob.id, search_views.snapshot(outcome))
@@ -126,11 +125,9 @@ async def test_season_picker_from_overseerr(overseerr, overseerr_server):
 
 async def test_a_member_without_an_overseerr_user_is_told_up_front(db, overseerr, overseerr_server):
     async def member(name: str, plex_id: int | None, is_local: bool = False) -> CurrentUser:
-        user = User(username=name, plex_id=plex_id, is_local=is_local)
-        db.add(user)
+        user = make_user(db, username=name, plex_id=plex_id, is_local=is_local)
         await db.commit()
-        return CurrentUser(id=user.id, username=name, email=None, avatar_url=None, role="user", is_local=is_local,
-                           must_change_password=False, session_id="s")
+        return as_member(user)
 
     bob, stranger, local = await member("bob", 1002), await member("dave", 9999), await member("root", None, True)
     assert not await search_views.cannot_request(db, bob, overseerr)

@@ -13,11 +13,12 @@ from sqlmodel import select
 from medianest.config import get_settings
 from medianest.integrations.base import breaker_for
 from medianest.integrations.overseerr import OverseerrClient
-from medianest.models import MediaRequest, User, utcnow
+from medianest.models import MediaRequest, utcnow
 from medianest.simulators import fixtures
 from medianest.tasks import requests as request_tasks
 from medianest.tasks import status as status_tasks
 from medianest.wiring import Registry
+from tests.factories import make_request, make_user
 
 DUNE, OPPENHEIMER = 438631, 872585
 
@@ -39,13 +40,12 @@ def registry(monkeypatch, overseerr_server):
 
 async def _waiting(db) -> list[int]:
     """Two of bob's requests queued during an outage, backed off to the production cap (900 s)."""
-    bob = User(username="bob", plex_id=1002, overseerr_user_id=2, overseerr_checked_at=utcnow())
-    db.add(bob)
+    bob = make_user(db, username="bob", plex_id=1002, overseerr_user_id=2, overseerr_checked_at=utcnow())
     await db.commit()
     for tmdb_id, title in ((DUNE, "Dune"), (OPPENHEIMER, "Oppenheimer")):
-        db.add(MediaRequest(user_id=bob.id, title=title, media_type="movie", tmdb_id=tmdb_id, status="queued",
-                            attempts=7, next_attempt_at=utcnow() + timedelta(seconds=900),
-                            last_error="Overseerr is not answering; MediaNest will send it automatically."))
+        make_request(db, bob, title=title, media_type="movie", tmdb_id=tmdb_id, status="queued", attempts=7,
+                     next_attempt_at=utcnow() + timedelta(seconds=900),
+                     last_error="Overseerr is not answering; MediaNest will send it automatically.")
     await db.commit()
     return list((await db.exec(select(MediaRequest.id))).all())
 

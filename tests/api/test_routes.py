@@ -12,7 +12,7 @@ import pytest
 from medianest import api
 from medianest.config import get_settings
 from medianest.log import JsonFormatter, new_correlation_id
-from tests.route_settings import use_settings
+from tests.api.route_settings import use_settings
 
 
 def _client(app=None) -> httpx.AsyncClient:

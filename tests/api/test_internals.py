@@ -10,9 +10,9 @@ from pydantic import SecretStr
 
 from medianest import api, metrics
 from medianest.config import get_settings
-from medianest.models import Role, User
-from medianest.services import auth
-from tests.route_settings import route_modules
+from medianest.models import Role
+from tests.api.route_settings import route_modules
+from tests.factories import make_session, make_user
 
 TOKEN = "metrics-token-for-tests-0123456789"
 
@@ -37,14 +37,9 @@ def production(monkeypatch):
 
 
 async def _session_cookie(db, role: Role) -> str:
-    user = User(username=f"{role.value}-{secrets.token_hex(3)}", role=role.value, is_local=True)
-    db.add(user)
+    user = make_user(db, role=role, is_local=True)
     await db.flush()
-    row = await auth.create_session(db, user=user, remember=False, settings=get_settings(), client_ip=None,
-                                    user_agent=None)
-    ticket = auth.issue_token("ticket", row.id, secret=get_settings().secret_value("jwt_secret"),
-                              ttl=auth.TICKET_TTL)
-    token, _ = await auth.activate_session(db, ticket=ticket, pin_cookie=None, settings=get_settings())
+    token = await make_session(db, user, remember=False)
     await db.commit()
     return token
 

@@ -14,7 +14,8 @@ from medianest.models import Role, User
 from medianest.security import issue_token
 from medianest.services import auth
 from medianest.wiring import Registry
-from tests.route_settings import use_settings
+from tests.api.route_settings import use_settings
+from tests.factories import make_session, make_user
 
 
 def _client(cookie: str | None = None) -> httpx.AsyncClient:
@@ -24,15 +25,11 @@ def _client(cookie: str | None = None) -> httpx.AsyncClient:
 
 
 async def _session(db, username: str = "alice") -> str:
-    settings = get_settings()
     user = (await db.exec(select(User).where(User.username == username))).first()
     if user is None:
-        user = User(username=username, role=Role.USER.value, is_local=True)
-        db.add(user)
+        user = make_user(db, username=username, role=Role.USER, is_local=True)
         await db.flush()
-    row = await auth.create_session(db, user=user, remember=True, settings=settings, client_ip=None, user_agent=None)
-    ticket = issue_token("ticket", row.id, secret=settings.secret_value("jwt_secret"), ttl=auth.TICKET_TTL)
-    token, _ = await auth.activate_session(db, ticket=ticket, pin_cookie=None, settings=settings)
+    token = await make_session(db, user)
     await db.commit()
     return token
 

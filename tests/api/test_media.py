@@ -17,10 +17,10 @@ from medianest.db import session_scope
 from medianest.models import MediaRequest, User
 from medianest.security import issue_token
 from medianest.services import auth, media_requests, system, users
-from medianest.services.auth import CurrentUser
 from medianest.simulators import fixtures
 from medianest.wiring import Registry
-from tests.route_settings import use_settings
+from tests.api.route_settings import use_settings
+from tests.factories import as_member, make_session, make_user
 
 HOUSEHOLD = "517aed8117af122796b91655a5bcb730f27164dd"
 SECRET = "webhook-secret-for-tests-0123456789"
@@ -49,14 +49,9 @@ def _client(cookie: str | None = None) -> httpx.AsyncClient:
 
 async def _session_cookie(db, username: str = "alice") -> str:
     """A real signed-in session, made the way sign-in makes it."""
-    settings = get_settings()
-    user = User(username=username, plex_id=1001 if username == "alice" else 1002)
-    db.add(user)
+    user = make_user(db, username=username, plex_id=1001 if username == "alice" else 1002)
     await db.flush()
-    row = await auth.create_session(db, user=user, remember=True, settings=settings, client_ip="127.0.0.1",
-                                    user_agent="tests")
-    ticket = issue_token("ticket", row.id, secret=settings.secret_value("jwt_secret"), ttl=auth.TICKET_TTL)
-    token, _ = await auth.activate_session(db, ticket=ticket, pin_cookie=None, settings=settings)
+    token = await make_session(db, user, client_ip="127.0.0.1", user_agent="tests")
     await db.commit()
     return token
 
@@ -111,11 +106,9 @@ async def test_tmdb_poster_is_proxied(configured, db):
 
 
 async def test_webhook_needs_the_secret_and_syncs_the_request(configured, db, overseerr_server):
-    bob = User(username="bob", plex_id=1002)
-    db.add(bob)
+    bob = make_user(db, username="bob", plex_id=1002)
     await db.commit()
-    member = CurrentUser(id=bob.id, username="bob", email=None, avatar_url=None, role="user", is_local=False,
-                         must_change_password=False, session_id="s")
+    member = as_member(bob)
     outcome = await media_requests.submit(db, user=member, draft=media_requests.Draft("movie", 438631, "Dune"),
                                           overseerr=configured.overseerr(), limit_per_hour=20)
     overseerr_server.sim.approve(outcome.row.overseerr_request_id)
@@ -159,8 +152,7 @@ async def test_the_next_image_request_after_sign_out_is_refused(configured, db):
         bob = (await db.exec(select(User).where(User.username == "bob"))).one()
         alice = (await db.exec(select(User).where(User.username == "alice"))).one()
         async with session_scope() as session:  # what an admin's suspension does
-            admin = CurrentUser(id=alice.id, username="alice", email=None, avatar_url=None, role="admin", is_local=True,
-                                must_change_password=False, session_id="x")
+            admin = as_member(alice, role="admin", is_local=True, session_id="x")
             await users.set_status(session, actor=admin, user_id=bob.id, status="suspended")
         assert (await bobs.get("/media/tmdb/w300/a.jpg")).status_code == 401
 

@@ -112,7 +112,8 @@ class DownloadsState(SessionMixin, rx.State):
         yield toasts.success(f"{saved.title} is on its way to Plex.")
 
     @rx.event
-    async def cancel(self, download_id: int, item_id: int = 0):
+    async def cancel(self, download_id: int, item_id: int):
+        """Cancel one video (``item_id``) or, with 0, the whole download."""
         user = await self._require_user()
         try:
             async with session_scope() as session:
@@ -124,7 +125,8 @@ class DownloadsState(SessionMixin, rx.State):
         return toasts.info("Cancelled.")
 
     @rx.event
-    async def retry(self, download_id: int, item_id: int = 0):
+    async def retry(self, download_id: int, item_id: int):
+        """Retry one video (``item_id``) or, with 0, every failed one."""
         user = await self._require_user()
         try:
             async with session_scope() as session:

@@ -10,7 +10,7 @@ import pybreaker
 import pytest
 
 from medianest.errors import IntegrationRejected, IntegrationUnavailable, ValidationFailed
-from medianest.integrations.plex import LibraryItem, LibrarySection, PlexServerClient, watch_url
+from medianest.integrations.plex import LibraryItem, PlexServerClient, watch_url
 from medianest.services import library, system
 from medianest.simulators import fixtures
 from medianest.simulators.plex import SimulatorHandle
@@ -34,12 +34,13 @@ def _poster_query(poster: str) -> dict[str, list[str]]:
 
 async def test_shelves_are_recently_added_then_each_section(plex):
     client = _client(plex)
-    assert await library.sections(client) == [LibrarySection("1", "Movies", "movie"),
-                                              LibrarySection("2", "TV Shows", "show")]
+    assert [(s.key, s.title, s.type) for s in await library.sections(client)] == [
+        ("1", "Movies", "movie"), ("2", "TV Shows", "show"), ("3", "YouTube", "movie")]
     assert await library.shelves(client) == [library.SectionView(library.RECENT, "Recently added"),
-                                             library.SectionView("1", "Movies"), library.SectionView("2", "TV Shows")]
+                                             library.SectionView("1", "Movies"), library.SectionView("2", "TV Shows"),
+                                             library.SectionView("3", "YouTube")]
     plex.sim.sections[2].agent = "com.plexapp.agents.none"  # a section Plex cannot match is not offered
-    assert [s.key for s in await library.shelves(client)] == [library.RECENT, "1"]
+    assert [s.key for s in await library.shelves(client)] == [library.RECENT, "1", "3"]
 
 
 async def test_recently_added_is_one_page_newest_first(plex):

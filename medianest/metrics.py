@@ -50,7 +50,7 @@ _local_task_stats: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0
 # Every label value comes from a fixed set: a label fed from the request would let any client add
 # series (and memory, and scrape time) without bound.
 KNOWN_ROUTES = frozenset({
-    "login", "setup", "library", "requests", "search", "admin", "account", "error", "forbidden", "404",
+    "login", "setup", "library", "requests", "search", "downloads", "admin", "account", "error", "forbidden", "404",
     "auth", "health", "metrics", "media", "webhooks", "ping", "assets", "favicon.ico"})
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 OTHER = "other"

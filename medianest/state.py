@@ -125,12 +125,16 @@ class DownloadsFeed(rx.SharedState):
     (the live bridge and the page's first load); progress events are laid over the cards."""
 
     cards: list[DownloadCard] = []
+    # The admins' feed only: items running and waiting per member.
+    queue: list[download_views.QueueRow] = []
     loaded: bool = False
 
     async def _reload(self, user_id: int | None) -> None:
         async with session_scope() as session:
             self.cards = await download_views.cards_for(session, user_id=user_id, limit=100 if user_id is None
                                                         else download_views.PAGE_SIZE)
+            if user_id is None:
+                self.queue = await download_views.queue(session)
         self.loaded = True
 
     def _progress(self, event: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ from starlette.routing import Route
 from ..web import PIN_COOKIE, SESSION_COOKIE, client_ip_from, cookie_value
 from .auth import plex_start, session_from_ticket, sign_out
 from .health import health
-from .media import plex_image, tmdb_image
+from .media import plex_image, tmdb_image, video_thumb
 from .metrics import metrics_endpoint
 from .middleware import security_middleware
 from .webhooks import overseerr_webhook
@@ -26,5 +26,6 @@ def build_api() -> Starlette:
         Route("/auth/logout", sign_out, methods=["GET", "POST"]),
         Route("/media/plex", plex_image),
         Route("/media/tmdb/{size}/{file}", tmdb_image),
+        Route("/media/thumb", video_thumb),
         Route("/webhooks/overseerr", overseerr_webhook, methods=["POST"]),
     ])

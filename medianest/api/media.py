@@ -17,7 +17,9 @@ from ..config import get_settings
 from ..db import session_scope
 from ..errors import IntegrationRejected, IntegrationUnavailable, InvalidToken, NotAuthenticated
 from ..integrations.tmdb import TmdbImageClient, valid_image
+from ..integrations.web_images import fetch_image
 from ..services import auth, system
+from ..services.downloads import thumbs
 from ..services.images import ImageCache
 from ..web import SESSION_COOKIE, cookie_value
 from ..wiring import get_registry
@@ -114,6 +116,27 @@ async def tmdb_image(request: Request) -> Response:
             f"tmdb:{settings.tmdb_image_url}:{size}:{name}", lambda: client.image(size, name))
     except IntegrationRejected as exc:
         return Response(status_code=404 if exc.status_code == 404 else 502)
+    except IntegrationUnavailable:
+        return Response(status_code=503, headers={"retry-after": "30"})
+    return _image(body, content_type, cached)
+
+
+async def video_thumb(request: Request) -> Response:
+    """``GET /media/thumb?u=<url>``: a video thumbnail (YouTube's image hosts or an allowed host)."""
+    if not await _signed_in(request):
+        return Response(status_code=401)
+    url = request.query_params.get("u", "")
+    settings = get_settings()
+    if len(url) > 2048 or not thumbs.may_fetch(url, settings):
+        return Response("not an image MediaNest serves", status_code=400)
+    try:
+        body, content_type, cached = await image_cache().get_or_fetch(
+            f"thumb:{url}", lambda: fetch_image(url, allow_private=settings.downloads_allow_private,
+                                               timeout_s=settings.http_timeout_s))
+    except ValueError:
+        return Response("not an image MediaNest serves", status_code=400)
+    except IntegrationRejected:
+        return Response(status_code=404)
     except IntegrationUnavailable:
         return Response(status_code=503, headers={"retry-after": "30"})
     return _image(body, content_type, cached)

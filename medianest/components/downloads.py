@@ -85,16 +85,15 @@ def preview_panel(state: Any) -> rx.Component:
     )
 
 
-def _item(row: rx.Var, card: rx.Var, state: Any) -> rx.Component:
+def _item(row: rx.Var, card: rx.Var, state: Any, admin: bool) -> rx.Component:
     return rx.vstack(
         rx.hstack(
             rx.text(row.position, size="1", color_scheme="gray", min_width="2em"),
             rx.text(row.title, size="2", flex="1", class_name="download-item-title"),
             rx.badge(row.label, color_scheme=row.tone, variant="soft", class_name="download-item-state"),
-            rx.cond(row.can_retry,
-                    rx.button("Retry", size="1", variant="soft", class_name="download-item-retry",
-                              on_click=state.retry(card.id, row.id)),
-                    rx.fragment()),
+            rx.fragment() if admin else rx.cond(
+                row.can_retry, rx.button("Retry", size="1", variant="soft", class_name="download-item-retry",
+                                         on_click=state.retry(card.id, row.id)), rx.fragment()),
             width="100%", align="center", spacing="2",
         ),
         rx.cond((row.status == "downloading") | (row.status == "processing"),
@@ -109,7 +108,8 @@ def _item(row: rx.Var, card: rx.Var, state: Any) -> rx.Component:
     )
 
 
-def download_card(card: rx.Var, state: Any, *, show_member: bool = False) -> rx.Component:
+def download_card(card: rx.Var, state: Any, *, admin: bool = False) -> rx.Component:
+    """One download; ``admin``: the admin's view (the member shown, only Cancel offered)."""
     return rx.card(
         rx.vstack(
             rx.hstack(
@@ -120,7 +120,7 @@ def download_card(card: rx.Var, state: Any, *, show_member: bool = False) -> rx.
                         rx.badge(card.label, color_scheme=card.tone, class_name="download-state"),
                         rx.text(card.count_label, size="1", color_scheme="gray", class_name="download-count"),
                         rx.text(card.quality, size="1", color_scheme="gray"),
-                        rx.cond(show_member, rx.badge(card.member, variant="outline"), rx.fragment()),
+                        rx.badge(card.member, variant="outline") if admin else rx.fragment(),
                         spacing="2", align="center", wrap="wrap",
                     ),
                     rx.cond(card.note != "", rx.text(card.note, size="1", color_scheme="amber",
@@ -131,16 +131,17 @@ def download_card(card: rx.Var, state: Any, *, show_member: bool = False) -> rx.
                     rx.cond(card.can_cancel, rx.button("Cancel", size="1", color_scheme="red", variant="soft",
                                                        class_name="download-cancel",
                                                        on_click=state.cancel(card.id, 0)), rx.fragment()),
-                    rx.cond(card.can_retry & ~card.can_cancel,
-                            rx.button("Retry", size="1", variant="soft", class_name="download-retry",
-                                      on_click=state.retry(card.id, 0)), rx.fragment()),
-                    rx.cond(card.can_remove, _remove_button(card, state), rx.fragment()),
+                    *([] if admin else [
+                        rx.cond(card.can_retry & ~card.can_cancel,
+                                rx.button("Retry", size="1", variant="soft", class_name="download-retry",
+                                          on_click=state.retry(card.id, 0)), rx.fragment()),
+                        rx.cond(card.can_remove, _remove_button(card, state), rx.fragment())]),
                     spacing="2", wrap="wrap",
                 ),
                 width="100%", align="start", spacing="3",
             ),
             rx.progress(value=card.percent, max=100, width="100%", class_name="download-bar"),
-            rx.cond(card.can_sync,
+            rx.fragment() if admin else rx.cond(card.can_sync,
                     rx.hstack(rx.switch(checked=card.keep_in_sync, on_change=lambda on: state.set_sync(card.id, on),
                                         class_name="download-sync"),
                               rx.text("Keep in sync (new videos of the playlist are downloaded by themselves)",
@@ -149,11 +150,11 @@ def download_card(card: rx.Var, state: Any, *, show_member: bool = False) -> rx.
             rx.cond(card.total > 1,
                     rx.accordion.root(rx.accordion.item(
                         header=rx.text("Videos", size="2"),
-                        content=rx.vstack(rx.foreach(card["items"], lambda r: _item(r, card, state)),
+                        content=rx.vstack(rx.foreach(card["items"], lambda r: _item(r, card, state, admin)),
                                           width="100%", spacing="2"),
                         value="items"), collapsible=True, type="single", variant="ghost", width="100%",
                         default_value="items"),
-                    rx.vstack(rx.foreach(card["items"], lambda r: _item(r, card, state)), width="100%")),
+                    rx.vstack(rx.foreach(card["items"], lambda r: _item(r, card, state, admin)), width="100%")),
             spacing="2", width="100%",
         ),
         width="100%", class_name="download-card", custom_attrs={"data-download": card.id},
@@ -180,7 +181,7 @@ def _remove_button(card: rx.Var, state: Any) -> rx.Component:
 def download_line(card: rx.Var) -> rx.Component:
     """The compact line of a download in "My requests"."""
     return rx.hstack(
-        rx.icon("youtube", size=16),
+        rx.icon("circle-play", size=16),
         rx.link(card.title, href="/downloads", size="2", flex="1"),
         rx.badge(card.label, color_scheme=card.tone, variant="soft"),
         rx.text(card.count_label, size="1", color_scheme="gray"),

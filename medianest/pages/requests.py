@@ -7,6 +7,7 @@ import reflex as rx
 
 from ..components import toasts
 from ..components.cards import request_card
+from ..components.downloads import download_line
 from ..components.layout import shell
 from ..components.media import live_reload, poster
 from ..components.pager import pager
@@ -14,7 +15,7 @@ from ..db import session_scope
 from ..errors import MediaNestError
 from ..services import media_requests, request_views
 from ..services.request_views import FILTERS, FollowView, RequestView
-from ..state import SessionMixin
+from ..state import DownloadsFeed, SessionMixin
 
 
 class RequestsState(SessionMixin, rx.State):
@@ -43,6 +44,7 @@ class RequestsState(SessionMixin, rx.State):
     @rx.event
     async def load(self):
         user = await self._load_user()
+        await self._link_downloads(user.id)
         self.loading = True
         yield
         await self._refresh(user)
@@ -130,6 +132,14 @@ def requests_page() -> rx.Component:
             ),
         ),
         pager(RequestsState),
+        rx.cond(DownloadsFeed.cards.length() > 0,
+                rx.vstack(rx.hstack(rx.heading("Downloads", size="4"), rx.spacer(),
+                                    rx.link("All downloads", href="/downloads", size="2"), width="100%",
+                                    align="center"),
+                          rx.card(rx.vstack(rx.foreach(DownloadsFeed.cards, download_line), width="100%",
+                                            spacing="2"), width="100%"),
+                          width="100%", id="my-downloads"),
+                rx.fragment()),
         rx.cond(RequestsState.follows.length() > 0,
                 rx.vstack(rx.heading("Following", size="4"),
                           rx.text("Titles someone else requested; you are told when they are available.",

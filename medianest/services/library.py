@@ -14,6 +14,7 @@ from . import system
 
 PAGE_SIZE = 30
 RECENT = "recent"
+COLLECTIONS = "collections"
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ async def sections(plex: PlexServerClient) -> list[LibrarySection]:
 
 async def shelves(plex: PlexServerClient) -> list[SectionView]:
     """What the library page offers to browse: recently added, then each section."""
-    return [SectionView(RECENT, "Recently added")] + [SectionView(s.key, s.title) for s in await sections(plex)]
+    return ([SectionView(RECENT, "Recently added"), SectionView(COLLECTIONS, "Collections")]
+            + [SectionView(s.key, s.title) for s in await sections(plex)])
 
 
 async def shelf(plex: PlexServerClient, machine_id: str | None, section: str, *, start: int = 0) -> Shelf:
@@ -71,10 +73,26 @@ async def shelf(plex: PlexServerClient, machine_id: str | None, section: str, *,
     if section == RECENT:
         items = await plex.recently_added(size=PAGE_SIZE)
         return Shelf([item_view(i, machine_id) for i in items], len(items), 0)
+    if section == COLLECTIONS:
+        views = await collections(plex, machine_id)
+        return Shelf(views, len(views), 0)
     if not section.isdigit():
         raise ValidationFailed("That library does not exist.")
     page = await plex.section_items(section, start=max(0, int(start)), size=PAGE_SIZE)
     return Shelf([item_view(i, machine_id) for i in page.items], page.total, page.offset)
+
+
+async def collections(plex: PlexServerClient, machine_id: str | None) -> list[ItemView]:
+    """Every collection of every library (a downloaded playlist is one), A–Z."""
+    found = []
+    for section in await sections(plex):
+        for c in await plex.collections(section.key):
+            count = c.child_count or 0
+            found.append(ItemView(key=c.rating_key, title=c.title, year="",
+                                  subtitle=f"{count} item{'s' if count != 1 else ''} · {section.title}",
+                                  type="collection", poster=thumb_url(c.thumb),
+                                  watch=watch_url(machine_id, c.rating_key) if machine_id else ""))
+    return sorted(found, key=lambda v: v.title.casefold())
 
 
 async def find(plex: PlexServerClient, machine_id: str | None, query: str) -> list[ItemView]:

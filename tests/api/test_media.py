@@ -195,3 +195,31 @@ async def test_webhook_refuses_an_oversized_body_without_content_length(configur
     async with _client() as client:
         response = await client.post("/webhooks/overseerr", content=chunks(), headers={"Authorization": SECRET})
     assert response.status_code == 413
+
+
+async def test_video_thumbnails_come_only_from_youtube_or_allowed_hosts(configured, db, monkeypatch, tmp_path):
+    from medianest.simulators.video_site import serve_in_thread
+
+    with serve_in_thread(data_dir=tmp_path / "site") as site:
+        thumb = f"{site.url}/thumbs/demo-1.jpg"
+        async with _client() as client:
+            assert (await client.get("/media/thumb", params={"u": thumb})).status_code == 401
+        cookie = await _session_cookie(db)
+        async with _client(cookie) as client:
+            # 127.0.0.1 is neither a YouTube image host nor allowed.
+            for url in (thumb, "file:///etc/passwd", "http://169.254.169.254/latest", "x" * 3000):
+                assert (await client.get("/media/thumb", params={"u": url})).status_code == 400
+        allowed = configured.settings.model_copy(update={"downloads_allowed_hosts": "127.0.0.1"})
+        use_settings(monkeypatch, allowed, Registry(allowed))
+        async with _client(cookie) as client:
+            # Allowed by host, but a loopback address is refused unless private addresses are allowed.
+            assert (await client.get("/media/thumb", params={"u": thumb})).status_code == 400
+        private_ok = allowed.model_copy(update={"downloads_allow_private": True})
+        use_settings(monkeypatch, private_ok, Registry(private_ok))
+        async with _client(cookie) as client:
+            first = await client.get("/media/thumb", params={"u": thumb})
+            second = await client.get("/media/thumb", params={"u": thumb})
+            missing = await client.get("/media/thumb", params={"u": f"{site.url}/thumbs/nope.jpg"})
+        assert first.status_code == 200 and first.headers["content-type"] == "image/jpeg"
+        assert first.content[:2] == b"\xff\xd8" and second.headers["x-cache"] == "hit"
+        assert missing.status_code == 404

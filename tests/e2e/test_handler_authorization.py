@@ -20,6 +20,7 @@ from playwright.sync_api import expect
 from medianest.pages import (  # noqa: F401
     account,
     admin,
+    admin_downloads,
     admin_requests,
     callback,
     downloads,
@@ -46,7 +47,8 @@ ADMIN = {"SetupState.load", "SetupState.choose", "AdminUsersState.load",
          "AdminUsersState.import_to_overseerr",
          *(f"AdminRequestsState.{name}" for name in (
              "load", "reload", "set_status_filter", "set_type_filter", "set_member_filter", "go_to_page", "approve",
-             "open_decline", "set_decline_reason", "close_decline", "confirm_decline"))}
+             "open_decline", "set_decline_reason", "close_decline", "confirm_decline")),
+         *(f"AdminDownloadsState.{name}" for name in ("load", "set_member_filter", "set_state_filter", "cancel"))}
 MEMBER = {"SessionState.guard", "SessionState.sign_out", "SessionState.keepalive", "PasswordState.load",
           "PasswordState.change_password", "SessionState.dismiss_notice", "SessionState.dismiss_all_notices",
           *(f"SearchState.{name}" for name in (

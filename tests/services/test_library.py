@@ -37,10 +37,11 @@ async def test_shelves_are_recently_added_then_each_section(plex):
     assert [(s.key, s.title, s.type) for s in await library.sections(client)] == [
         ("1", "Movies", "movie"), ("2", "TV Shows", "show"), ("3", "YouTube", "movie")]
     assert await library.shelves(client) == [library.SectionView(library.RECENT, "Recently added"),
+                                             library.SectionView(library.COLLECTIONS, "Collections"),
                                              library.SectionView("1", "Movies"), library.SectionView("2", "TV Shows"),
                                              library.SectionView("3", "YouTube")]
     plex.sim.sections[2].agent = "com.plexapp.agents.none"  # a section Plex cannot match is not offered
-    assert [s.key for s in await library.shelves(client)] == [library.RECENT, "1", "3"]
+    assert [s.key for s in await library.shelves(client)] == [library.RECENT, library.COLLECTIONS, "1", "3"]
 
 
 async def test_recently_added_is_one_page_newest_first(plex):
@@ -170,3 +171,13 @@ async def test_household_machine_id_is_the_chosen_servers(db):
     assert await library.household_machine_id(db) == MACHINE
     await system.put_value(db, system.HOUSEHOLD_SERVER_KEY, {"machine_id": "", "name": "Gone"})
     assert await library.household_machine_id(db) is None
+
+
+async def test_collections_shelf_lists_every_collection_with_its_size(plex):
+    client = _client(plex)
+    assert (await library.shelf(client, "m1", library.COLLECTIONS)).items == []
+    movies = [str(i.rating_key) for i in list(plex.sim.items.values()) if i.type == "movie"][:2]
+    await client.create_collection("1", "Weekend picks", movies)
+    shelf = await library.shelf(client, "m1", library.COLLECTIONS)
+    assert [(v.title, v.subtitle, v.type) for v in shelf.items] == [("Weekend picks", "2 items · Movies", "collection")]
+    assert shelf.items[0].watch.endswith(f"%2Flibrary%2Fmetadata%2F{shelf.items[0].key}")

@@ -4,14 +4,13 @@ progress the bridge lays over them), the admin's filters and the queue."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from urllib.parse import quote
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ...integrations import ytdlp
 from ...models import OPEN_ITEM_STATES, DownloadState, ItemState, User, YoutubeDownload, YoutubeDownloadItem
-from . import rules
+from . import rules, thumbs
 
 PAGE_SIZE = 20
 
@@ -81,9 +80,8 @@ class PreviewView:
 
 
 def proxied_thumb(url: str | None) -> str:
-    """Thumbnails go through MediaNest's image route, like posters (no third-party request
-    from the member's browser)."""
-    return f"/media/thumb?url={quote(url, safe='')}" if url and url.startswith(("http://", "https://")) else ""
+    """Thumbnails go through MediaNest's image route, like posters (see ``thumbs``)."""
+    return thumbs.proxied(url)
 
 
 def preview_view(found: ytdlp.Preview) -> PreviewView:

@@ -63,8 +63,10 @@ class DownloadsState(SessionMixin, rx.State):
     async def toggle_entry(self, entry_id: str):
         await self._require_user()
         entry_id = str(entry_id)
-        self.chosen = ([c for c in self.chosen if c != entry_id] if entry_id in self.chosen
-                       else [*self.chosen, entry_id])
+        if entry_id in self.chosen:
+            self.chosen = [c for c in self.chosen if c != entry_id]
+        elif self._found is not None and any(e.id == entry_id for e in self._found.entries):
+            self.chosen = [*self.chosen, entry_id]
 
     @rx.event
     async def choose_all(self, on: bool):

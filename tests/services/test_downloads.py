@@ -201,3 +201,37 @@ async def test_the_watchdog_puts_back_an_item_whose_worker_vanished(db, settings
         again = await runner.watchdog(session, settings=settings)
         await session.refresh(item)
     assert again == [item_id] and item.status == ItemState.QUEUED.value and item.claimed_by is None
+
+
+async def test_a_playlist_kept_in_sync_gets_only_its_new_entry(db, site, settings):
+    from medianest.services.downloads import sync, to_plex
+
+    bob = await _member(db, "bob")
+    try:
+        found = await members.preview(f"{site.url}/playlists/demo", settings=settings)
+        download, _ = await members.submit(db, user_id=bob.id, username="bob", found=found,
+                                           choice=members.Choice(entry_ids=tuple(e.id for e in found.entries)),
+                                           settings=settings)
+        assert [(await runner.run_next(settings)).state for _ in range(3)] == [ItemState.DONE.value] * 3
+        async with session_scope() as session:
+            assert await to_plex.finish(session, download.id, plex=None, settings=settings,
+                                        machine_id=None) == DownloadState.DONE.value
+            await members.set_sync(session, download.id, user_id=bob.id, is_admin=False, on=True)
+            row = await session.get(YoutubeDownload, download.id)
+            row.synced_at = utcnow() - timedelta(hours=settings.downloads_sync_hours + 1)
+            session.add(row)
+            await session.commit()
+        site.site.add_entry("demo", title="Brand new")
+        async with session_scope() as session:
+            assert await sync.due(session, settings=settings) == [download.id]
+            new = await sync.sync_one(session, download.id, settings=settings)
+            assert len(new) == 1 and await sync.due(session, settings=settings) == []
+        outcome = await runner.run_next(settings)
+        assert outcome.state == ItemState.DONE.value and outcome.ready_for_plex
+        assert (await runner.run_next(settings)).state == ""  # nothing else was queued
+        folder = settings.downloads_dir / "bob" / found.title
+        assert len([p for p in folder.iterdir() if p.suffix == ".mp4"]) == 4
+        archive = (settings.downloads_dir / "bob" / ".downloaded.txt").read_text().split()
+        assert len([line for line in archive if line.startswith("demo-")]) == 4
+    finally:
+        site.site.reset()

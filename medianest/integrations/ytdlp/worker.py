@@ -285,7 +285,8 @@ def _outcome(job: ItemJob, item: ItemRun, log: Any, archived: set[str]) -> dict[
 def run_preview(request: dict[str, Any], *, cancel: threading.Event) -> dict[str, Any]:
     """``extract_info(download=False)`` of ``request["url"]`` and the compact preview of it."""
     max_entries = int(request["max_entries"])
-    params = preview_params(max_entries=max_entries, socket_timeout=float(request.get("socket_timeout") or 15))
+    params = preview_params(max_entries=max_entries, socket_timeout=float(request.get("socket_timeout") or 15),
+                            extractors=tuple(request.get("extractors") or ()))
     params["logger"] = Logger()
     try:
         with YoutubeDL(cast(Any, params)) as ydl:

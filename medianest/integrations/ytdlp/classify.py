@@ -142,9 +142,9 @@ def classify(exc: BaseException, *, max_filesize: int | None = None) -> Download
             return NetworkError(raw=raw)
     # The downloader reports a transfer that failed after its retries as text only: its retry
     # manager calls report_error outside the except block, so no exception travels with it.
-    status = _HTTP_STATUS_TEXT.search(raw)
-    if status:
-        return HttpError(int(status.group(1)), raw=raw)
+    status_text = _HTTP_STATUS_TEXT.search(raw)
+    if status_text:
+        return HttpError(int(status_text.group(1)), raw=raw)
     if any(marker in raw.lower() for marker in _NETWORK_TEXT):
         return NetworkError(raw=raw)
     if max_filesize is not None and "max-filesize" in raw:

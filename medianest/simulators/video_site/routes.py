@@ -7,8 +7,8 @@ Handlers are module-level functions; the site they serve is ``request.app.state.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from email.utils import format_datetime
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from medianest.simulators.faults import FaultsMiddleware
-from medianest.simulators.plex.common import SimError, hook_error, json_body, sim_errors
+from medianest.simulators.plex.common import Handler, SimError, hook_error, json_body
 from medianest.simulators.video_site.catalogue import PLAYLIST, VIDEO, Entry
 from medianest.simulators.video_site.pages import about_html, index_html, not_found_html, page_html
 from medianest.simulators.video_site.state import VideoSite, entry_payload, page_payload, site_of
@@ -139,8 +139,16 @@ async def hook_media_faults(request: Request) -> Response:
     return JSONResponse({"media_faults": [dataclasses.asdict(f) for f in site.media_faults()]})
 
 
-def _hook(handler: Any) -> Any:
-    return sim_errors(handler, hook_error)
+def _hook(handler: Handler) -> Handler:
+    """A control endpoint: a ``SimError`` becomes ``{"error": …}`` with its status."""
+    @functools.wraps(handler)
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except SimError as exc:
+            return hook_error(request, exc)
+
+    return wrapped
 
 
 ROUTES = [

@@ -53,6 +53,7 @@ from medianest.integrations.ytdlp.classify import EntryRefused, TooLargeSignal, 
 from medianest.integrations.ytdlp.errors import PRIVATE_ADDRESS, error_from_kind, error_parts
 from medianest.integrations.ytdlp.options import FORMATS
 from medianest.integrations.ytdlp.preview import build_preview
+from medianest.integrations.ytdlp.process import child_env
 from medianest.integrations.ytdlp.worker import ItemRun, plan_attempts
 from medianest.simulators.video_site import DEFAULT_LARGE_RATE, LARGE_ENTRY_BYTES, serve_in_thread
 
@@ -472,6 +473,17 @@ def test_the_match_filter_refuses_other_ids_and_foreign_media(tmp_path):
     with pytest.raises(EntryRefused):
         item.match_filter({"id": "demo-2", "url": "http://evil.example/m.mp4", "extractor_key": "HTML5MediaEmbed"})
     assert classify(EntryRefused("x")).kind == "unsupported"
+
+
+def test_the_child_gets_no_secrets(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://user:pw@db/medianest")
+    monkeypatch.setenv("PLEX_TOKEN", "secret-token")
+    monkeypatch.setenv("HTTPS_PROXY", "http://10.0.0.1:3128")
+    env = child_env()
+    assert set(env) <= {"PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "XDG_CACHE_HOME",
+                        "SSL_CERT_FILE", "SSL_CERT_DIR", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED",
+                        "PYTHONIOENCODING"}
+    assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)  # where a venv keeps deno
 
 
 def test_the_address_guard_refuses_private_answers_in_a_child_interpreter():

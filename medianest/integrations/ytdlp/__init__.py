@@ -1,14 +1,19 @@
 """The yt-dlp seam: the only code in MediaNest that imports ``yt_dlp`` (see
 ``shared/docs/integrations.md`` §5).
 
-* ``links``: :func:`check_link` / :func:`inspect_link`, which links may be fetched at all.
-* ``preview``: :func:`preview`, what a video or playlist link holds.
-* ``download``: :func:`download_item`, one video into ``output_dir`` in a killable child process.
-* ``errors``: :class:`LinkRefused` and the :class:`DownloadFailed` family, each with a plain sentence.
+* ``links``: :func:`check_link` (async, with a DNS look-up) and :func:`inspect_link` (pure):
+  which links may be fetched at all, and what kind of YouTube link they are.
+* ``preview``: :func:`preview`, what a video or playlist link holds (entries on refused hosts
+  are dropped and counted).
+* ``download``: :func:`download_item`, one video into ``output_dir`` in a killable child
+  process, with progress reports, cancelling, the size limit and the download archive.
+* ``errors``: :class:`LinkRefused` and the :class:`DownloadFailed` family, each with a plain
+  sentence (``user_message``) and yt-dlp's own text (``raw``, for the log).
 * ``options``: the yt-dlp options, and :func:`ytdlp_cli_command` for benchmarks.
 
-Internals: ``process`` (the parent's side of the child), ``child`` (its entry point),
-``worker`` (what the child does with yt-dlp), ``classify`` (exceptions to typed errors).
+Internals: ``process`` (the parent's side of the child: JSON lines, minimal environment, kill
+of the process group), ``child`` (its entry point and resolver guard), ``worker`` (what the
+child does with yt-dlp: entry selection, hooks), ``classify`` (exceptions to typed errors).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ message text (``orig_msg``).
 from __future__ import annotations
 
 import errno
+import re
 import urllib.error
 from collections.abc import Iterator
 
@@ -57,6 +58,11 @@ _GEO = ("not available in your country", "geo restrict", "from your location", "
 _GONE = ("video unavailable", "has been removed", "no longer available", "been terminated", "does not exist",
          "is not available", "this video has been deleted", "content isn't available", "copyright claim",
          "not found in playlist", "this live event will begin", "premieres in")
+
+
+_HTTP_STATUS_TEXT = re.compile(r"HTTP Error (\d{3})")
+_NETWORK_TEXT = ("[download] got error:", "giving up after", "timed out", "connection refused", "connection reset",
+                 "remote end closed", "bytes read,", "[errno 111]", "[errno 104]", "[errno 110]")
 
 
 class TooLargeSignal(DownloadCancelled):
@@ -134,6 +140,13 @@ def classify(exc: BaseException, *, max_filesize: int | None = None) -> Download
     for found in chain:
         if _is_network(found):
             return NetworkError(raw=raw)
+    # The downloader reports a transfer that failed after its retries as text only: its retry
+    # manager calls report_error outside the except block, so no exception travels with it.
+    status_text = _HTTP_STATUS_TEXT.search(raw)
+    if status_text:
+        return HttpError(int(status_text.group(1)), raw=raw)
+    if any(marker in raw.lower() for marker in _NETWORK_TEXT):
+        return NetworkError(raw=raw)
     if max_filesize is not None and "max-filesize" in raw:
         return TooLarge(max_filesize, raw=raw)
     return DownloadFailed(raw=raw)

@@ -50,6 +50,8 @@ async def download_item(job: ItemJob, *, on_progress: ProgressCallback, cancel: 
             ``TooLarge``, ``HttpError``, ``UnsupportedLink`` …).
     """
     _check_links(job)
+    if cancel.is_set():
+        raise Cancelled(raw="cancelled before the start")
     job.output_dir.mkdir(parents=True, exist_ok=True)
     job.temp_dir.mkdir(parents=True, exist_ok=True)
     before = _stem_files(job.output_dir, job.stem)

@@ -89,17 +89,20 @@ def download_params(job: ItemJob) -> dict[str, Any]:
         "max_filesize": job.max_filesize,
         "download_archive": str(job.archive_path) if job.archive_path else None,
         "noplaylist": True,
+        "allowed_extractors": list(job.extractors) or None,
         "windowsfilenames": False,
         "restrictfilenames": False,
     })
     return {k: v for k, v in params.items() if v is not None or k == "overwrites"}
 
 
-def preview_params(*, max_entries: int, socket_timeout: float) -> dict[str, Any]:
+def preview_params(*, max_entries: int, socket_timeout: float, extractors: tuple[str, ...] = ()) -> dict[str, Any]:
     """``extract_info(download=False)`` of a playlist without resolving its entries; one entry
     more than asked so a longer list shows up as truncated."""
     params = common_params(socket_timeout=socket_timeout, retries=1)
     params.update({"extract_flat": "in_playlist", "playlistend": max_entries + 1, "lazy_playlist": False})
+    if extractors:
+        params["allowed_extractors"] = list(extractors)
     return params
 
 

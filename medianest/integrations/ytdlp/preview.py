@@ -76,8 +76,8 @@ class Preview:
 
 
 async def preview(url: str, *, max_entries: int, timeout_s: float, allow_private: bool,
-                  allowed_hosts: Iterable[str]) -> Preview:
-    """The preview of ``url`` (a video or a playlist).
+                  allowed_hosts: Iterable[str], extractors: Iterable[str] = ()) -> Preview:
+    """The preview of ``url`` (a video or a playlist). ``extractors`` as in ``ItemJob.extractors``.
 
     Raises:
         LinkRefused: the link breaks the link rules (plain sentence in ``user_message``).
@@ -90,7 +90,8 @@ async def preview(url: str, *, max_entries: int, timeout_s: float, allow_private
     link = await check_link(url, allowed_hosts=hosts, allow_private=allow_private)
     child = await ChildProcess.start({"op": "preview", "url": link.url, "max_entries": max_entries,
                                       "allowed_hosts": list(hosts), "allow_private": allow_private,
-                                      "socket_timeout": max(1.0, min(timeout_s, 20.0))})
+                                      "socket_timeout": max(1.0, min(timeout_s, 20.0)),
+                                      "extractors": list(extractors)})
     try:
         async with asyncio.timeout(timeout_s):
             async for event in child.events():

@@ -41,6 +41,9 @@ _STDERR_LINES = 40
 def child_env() -> dict[str, str]:
     """The whole environment of the child."""
     env = {key: os.environ[key] for key in _ENV_KEEP if key in os.environ}
+    # The interpreter's own bin folder first: a virtualenv's ``deno`` (YouTube's JavaScript
+    # runtime, installed from PyPI) is found even when the venv was never "activated".
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", os.defpath)])
     env.update(PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
     return env
 

@@ -9,6 +9,7 @@ that position now holds another id, the whole page is scanned once more. In ever
 
 from __future__ import annotations
 
+import collections
 import sys
 import threading
 import time
@@ -32,12 +33,14 @@ CANCEL_MESSAGE = "cancelled by MediaNest"
 
 
 class Logger:
-    """yt-dlp's ``logger``: keeps warnings and errors (for the result) and screen lines (to tell
-    a ``max_filesize`` skip from other silent skips); writes everything to stderr."""
+    """yt-dlp's ``logger``: keeps the last warnings and screen lines (for the result and the raw
+    error text), notes the downloader's ``max_filesize`` refusal (yt-dlp skips such a file
+    without an error), and writes everything to stderr, which the parent logs."""
 
     def __init__(self) -> None:
-        self.warnings: list[str] = []
-        self.lines: list[str] = []
+        self.warnings: collections.deque[str] = collections.deque(maxlen=10)
+        self.lines: collections.deque[str] = collections.deque(maxlen=20)
+        self.over_max_filesize: str | None = None
 
     def debug(self, message: str) -> None:
         if not message.startswith("[debug] "):
@@ -52,10 +55,10 @@ class Logger:
     def error(self, message: str) -> None:
         self._keep(self.lines, message)
 
-    @staticmethod
-    def _keep(target: list[str], message: str) -> None:
-        if len(target) < 200:
-            target.append(message)
+    def _keep(self, target: collections.deque[str], message: str) -> None:
+        target.append(message)
+        if "larger than max-filesize" in message:
+            self.over_max_filesize = message.strip()
         print(message, file=sys.stderr, flush=True)
 
 
@@ -260,22 +263,23 @@ def run_download(job: ItemJob, *, emitter: Sink, cancel: threading.Event) -> dic
     return _outcome(job, item, log, archived)
 
 
-def _outcome(job: ItemJob, item: ItemRun, log: Any, archived: set[str]) -> dict[str, Any]:
-    warnings = log.warnings[-10:]
+def _outcome(job: ItemJob, item: ItemRun, log: Logger, archived: set[str]) -> dict[str, Any]:
+    warnings = list(log.warnings)
     if item.final:
         return {"event": "done", "result": {**item.final, "warnings": warnings}}
     if job.expected_id in archived:
         return {"event": "done", "result": {"skipped": True, "video_id": job.expected_id, "warnings": warnings}}
     limit = job.max_filesize
-    said_too_large = any("max-filesize" in line for line in log.lines)
-    if limit is not None and (item.too_large is not None or said_too_large or (item.matched and not item.finished)):
+    if limit is not None and (item.too_large is not None or log.over_max_filesize
+                              or (item.matched and not item.finished)):
         # yt-dlp skips a file over max_filesize without an error (rc 0): either our filter saw
-        # the size announced by the site, or the downloader saw Content-Length and gave up.
-        raw = f"{item.too_large} bytes" if item.too_large else "; ".join(
-            line for line in log.lines if "max-filesize" in line) or "skipped by max_filesize"
+        # the size the site announced, or the downloader saw Content-Length and gave up (it says
+        # so on screen; the last clause covers a yt-dlp that words it differently).
+        raw = f"the site announced {item.too_large} bytes" if item.too_large else \
+            log.over_max_filesize or "matched, then skipped without a download"
         return {"event": "error", **error_parts(TooLarge(limit, raw=raw))}
     if item.matched:
-        raw = "; ".join(log.lines[-5:]) or "yt-dlp finished without producing a file"
+        raw = "; ".join(log.lines) or "yt-dlp finished without producing a file"
         return {"event": "error", **error_parts(DownloadFailed(raw=raw))}
     seen = ", ".join(sorted(item.seen_ids)[:10]) or "none"
     return {"event": "error", **error_parts(VideoUnavailable(
@@ -285,7 +289,8 @@ def _outcome(job: ItemJob, item: ItemRun, log: Any, archived: set[str]) -> dict[
 def run_preview(request: dict[str, Any], *, cancel: threading.Event) -> dict[str, Any]:
     """``extract_info(download=False)`` of ``request["url"]`` and the compact preview of it."""
     max_entries = int(request["max_entries"])
-    params = preview_params(max_entries=max_entries, socket_timeout=float(request.get("socket_timeout") or 15))
+    params = preview_params(max_entries=max_entries, socket_timeout=float(request.get("socket_timeout") or 15),
+                            extractors=tuple(request.get("extractors") or ()))
     params["logger"] = Logger()
     try:
         with YoutubeDL(cast(Any, params)) as ydl:

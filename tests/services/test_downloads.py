@@ -235,3 +235,18 @@ async def test_a_playlist_kept_in_sync_gets_only_its_new_entry(db, site, setting
         assert len([line for line in archive if line.startswith("demo-")]) == 4
     finally:
         site.site.reset()
+
+
+async def test_a_nearly_full_disk_pauses_new_items_and_they_resume_with_room(db, settings):
+    bob = await _member(db, "bob")
+    download, (item_id,) = await members.submit(db, user_id=bob.id, username="bob", found=_fake_preview(1),
+                                                choice=members.Choice(entry_ids=("pl-1",)), settings=settings)
+    full = settings.model_copy(update={"downloads_min_free_mb": 10**12})  # more than any disk has
+    async with session_scope() as session:
+        assert await runner.claim(session, settings=full) is None
+        item = await session.get(YoutubeDownloadItem, item_id)
+        assert item.status == ItemState.PAUSED.value and item.error == runner.PAUSED_NOTE
+        assert await runner.watchdog(session, settings=full) == []  # still no room: stays paused
+        assert await runner.watchdog(session, settings=settings) == [item_id]
+        await session.refresh(item)
+    assert item.status == ItemState.QUEUED.value and item.error is None

@@ -3,6 +3,8 @@ exactly its items, the member is told; with Plex not answering it waits and fini
 
 from __future__ import annotations
 
+import asyncio
+
 import pybreaker
 import pytest
 from sqlmodel import select
@@ -85,3 +87,30 @@ async def test_plex_down_at_the_end_waits_then_finishes_when_it_is_back(db, pms,
     assert download.id in await to_plex.waiting(db)
     state = await to_plex.finish(db, download.id, plex=_client(pms.pms_url), settings=settings, machine_id="abc")
     assert state == DownloadState.DONE.value
+
+
+async def test_removing_a_download_deletes_its_files_rows_archive_lines_and_plex_collection(db, pms, downloads_root):
+    from medianest.services.downloads import members
+
+    settings = get_settings().model_copy(update={"downloads_root": downloads_root})
+    download = await _finished_download(db, downloads_root, "dave", "Old list", 2)
+    archive = downloads_root / "dave" / ".downloaded.txt"
+    archive.write_text("html5mediaembed Old list-1\nhtml5mediaembed Old list-2\nhtml5mediaembed kept-1\n")
+    plex = _client(pms.pms_url)
+    assert await to_plex.finish(db, download.id, plex=plex, settings=settings, machine_id="abc") == "done"
+    await db.refresh(download)
+    key = download.collection_key
+    row, items = await members.forget(db, download.id, user_id=download.user_id, is_admin=False, settings=settings)
+    await to_plex.tidy_removed(plex, settings, row.folder, row.collection_key)
+    assert not (downloads_root / "dave" / "Old list").exists()
+    assert archive.read_text() == "html5mediaembed kept-1\n"
+    left_rows = await db.exec(select(YoutubeDownloadItem).where(YoutubeDownloadItem.download_id == download.id))
+    assert left_rows.all() == []
+    section = next(s for s in await plex.sections() if s.title == "YouTube")
+    assert key not in {c.rating_key for c in await plex.collections(section.key)}
+    for _ in range(50):  # the rescan drops the items of the deleted files
+        left = await plex.items_under(section.key, f"{section.locations[0]}/dave/Old list")
+        if not left:
+            break
+        await asyncio.sleep(0.1)
+    assert left == ()

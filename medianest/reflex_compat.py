@@ -22,7 +22,7 @@ from reflex.istate import shared as _shared
 from reflex.state import StateUpdate
 from reflex.utils import exec as _exec
 from reflex.utils import prerequisites as _prerequisites
-from reflex.vars import FunctionStringVar
+from reflex.vars import FunctionStringVar, Var, VarData
 from reflex_base import constants as _constants
 from reflex_base.config import get_config as _get_config
 from reflex_base.event import Event
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["FunctionStringVar", "LockExpiredError", "changes_worth_fanning_out", "current_event_token",
            "frontend_dir", "frontend_mount", "install", "is_tab_connected", "link", "linked_tabs",
            "registered_event_handler", "send_to_tab", "set_linked_tabs", "time_event_handlers", "unlink",
-           "change_shared"]
+           "change_shared", "js_hook"]
 
 logger = logging.getLogger("medianest.reflex_compat")
 
@@ -239,3 +239,9 @@ def frontend_dir() -> Path:
 def frontend_mount() -> Mount:
     """A Starlette mount serving the frontend exported at image build time (no bun at run time)."""
     return _exec.get_frontend_mount()
+
+
+def js_hook(code: str, *, imports: dict[str, list[str]]) -> Var:
+    """A hook of literal JavaScript for a component's ``add_hooks`` (``Var(_js_expr=…)``: no
+    public constructor takes raw code with its imports)."""
+    return Var(_js_expr=code, _var_data=VarData(imports=imports))

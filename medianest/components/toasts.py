@@ -14,7 +14,9 @@ import json
 import reflex as rx
 from reflex.components.sonner.toast import Toaster
 from reflex.event import EventSpec
-from reflex.vars import Var, VarData
+from reflex.vars import Var
+
+from .. import reflex_compat
 
 INBOX = "medianest_toasts"
 
@@ -31,8 +33,7 @@ class MediaNestToaster(Toaster):
     """Sonner's toaster plus the inbox that backend toasts are written to."""
 
     def add_hooks(self) -> list[Var | str]:
-        hook = Var(_js_expr=_INBOX_HOOK, _var_data=VarData(imports={"$/utils/state": ["refs"]}))
-        return [*super().add_hooks(), hook]
+        return [*super().add_hooks(), reflex_compat.js_hook(_INBOX_HOOK, imports={"$/utils/state": ["refs"]})]
 
 
 def toaster() -> rx.Component:

@@ -74,11 +74,11 @@ class AdminUsersState(SessionMixin, rx.State):
                 if status is not None:
                     changed = await users.set_status(session, actor=actor, user_id=target, status=status,
                                                      client_ip=self._client_ip())
-                    text = f"{changed.username} is {'suspended' if status == 'suspended' else 'active again'}."
+                    text = users.status_sentence(changed, status)
                 else:
                     changed = await users.set_role(session, actor=actor, user_id=target, role=role or "",
                                                    client_ip=self._client_ip())
-                    text = f"{changed.username} is now {'an admin' if changed.role == 'admin' else 'a member'}."
+                    text = users.role_sentence(changed)
         except (ValidationFailed, NotFound) as exc:
             return toasts.error(exc.user_message)
         await self._refresh(actor)

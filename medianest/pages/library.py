@@ -8,7 +8,7 @@ import reflex as rx
 from ..components.layout import shell
 from ..components.media import media_grid, poster
 from ..db import session_scope
-from ..errors import IntegrationRejected, IntegrationUnavailable, MediaNestError
+from ..errors import MediaNestError
 from ..services import library
 from ..services.library import ItemView, SectionView
 from ..state import SessionMixin
@@ -40,12 +40,8 @@ class LibraryState(SessionMixin, rx.State):
     async def _run(self, work) -> bool:
         try:
             await work()
-        except IntegrationUnavailable:
-            self.error = "Plex is not answering right now. Try again in a moment."
-        except IntegrationRejected:
-            self.error = "Plex refused MediaNest's request. An admin may need to choose the server again."
         except MediaNestError as exc:
-            self.error = exc.user_message
+            self.error = library.plain_error(exc)
         else:
             self.error = ""
             return True

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..errors import ValidationFailed
+from ..errors import IntegrationRejected, IntegrationUnavailable, MediaNestError, ValidationFailed
 from ..integrations.plex import LibraryItem, LibrarySection, PlexServerClient, watch_url
 from . import system
 
@@ -51,6 +51,15 @@ def item_view(item: LibraryItem, machine_id: str | None) -> ItemView:
     return ItemView(key=item.rating_key, title=item.title, year=str(item.year or ""), subtitle=item.subtitle,
                     type=item.type, poster=thumb_url(item.thumb),
                     watch=watch_url(machine_id, item.rating_key) if machine_id else "")
+
+
+def plain_error(exc: MediaNestError) -> str:
+    """What the library page says when Plex did not give it what it asked for."""
+    if isinstance(exc, IntegrationUnavailable):
+        return "Plex is not answering right now. Try again in a moment."
+    if isinstance(exc, IntegrationRejected):
+        return "Plex refused MediaNest's request. An admin may need to choose the server again."
+    return exc.user_message
 
 
 async def household_machine_id(session: AsyncSession) -> str | None:

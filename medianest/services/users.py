@@ -73,6 +73,16 @@ async def set_role(session: AsyncSession, *, actor: CurrentUser, user_id: int, r
     return user
 
 
+def status_sentence(user: User, status: str) -> str:
+    """What the admin is told after suspending or reactivating ``user``."""
+    return f"{user.username} is {'suspended' if status == UserStatus.SUSPENDED.value else 'active again'}."
+
+
+def role_sentence(user: User) -> str:
+    """What the admin is told after changing ``user``'s role."""
+    return f"{user.username} is now {'an admin' if user.role == Role.ADMIN.value else 'a member'}."
+
+
 def _require_admin(actor: CurrentUser) -> None:
     if not actor.is_admin:
         raise Forbidden("Only admins can manage users.")

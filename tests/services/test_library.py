@@ -181,3 +181,11 @@ async def test_collections_shelf_lists_every_collection_with_its_size(plex):
     shelf = await library.shelf(client, "m1", library.COLLECTIONS)
     assert [(v.title, v.subtitle, v.type) for v in shelf.items] == [("Weekend picks", "2 items · Movies", "collection")]
     assert shelf.items[0].watch.endswith(f"%2Flibrary%2Fmetadata%2F{shelf.items[0].key}")
+
+
+def test_plex_failures_become_plain_sentences():
+    from medianest.errors import IntegrationRejected, IntegrationUnavailable, ValidationFailed
+
+    assert library.plain_error(IntegrationUnavailable("Plex", "timeout")).startswith("Plex is not answering")
+    assert "choose the server again" in library.plain_error(IntegrationRejected("Plex", 401))
+    assert library.plain_error(ValidationFailed("That library does not exist.")) == "That library does not exist."

@@ -202,3 +202,10 @@ def test_a_change_the_caller_sends_itself_is_not_fanned_out_again():
 def test_what_change_shared_relies_on_is_still_there():
     assert list(inspect.signature(EventNamespace.emit_update).parameters)[1:] == ["update", "token"]
     assert hasattr(rx.State, "_get_resolved_delta") and StateUpdate(delta={"x": {"a": 1}}).delta == {"x": {"a": 1}}
+
+
+def test_a_raw_javascript_hook_renders_its_code_and_imports():
+    hook = reflex_compat.js_hook("refs['x'] = 1", imports={"$/utils/state": ["refs"]})
+    assert str(hook) == "refs['x'] = 1"
+    data = hook._get_all_var_data()
+    assert data is not None and "$/utils/state" in dict(data.imports)

@@ -19,6 +19,7 @@ from medianest.integrations import ytdlp
 from medianest.models import DownloadState, ItemState, User, YoutubeDownload, YoutubeDownloadItem, utcnow
 from medianest.services.downloads import members, runner
 from medianest.simulators.video_site import serve_in_thread
+from tests.factories import make_user
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +37,7 @@ def settings(tmp_path: Path):
 
 
 async def _member(db, name: str) -> User:
-    user = User(username=name, plex_id=abs(hash(name)) % 10_000_000)
-    db.add(user)
+    user = make_user(db, username=name)
     await db.commit()
     await db.refresh(user)
     return user

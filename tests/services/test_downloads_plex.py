@@ -12,9 +12,10 @@ from sqlmodel import select
 from medianest.config import get_settings
 from medianest.errors import IntegrationRejected
 from medianest.integrations.plex import PlexServerClient
-from medianest.models import DownloadState, ItemState, Notification, User, YoutubeDownload, YoutubeDownloadItem
+from medianest.models import DownloadState, ItemState, Notification, YoutubeDownload, YoutubeDownloadItem
 from medianest.services.downloads import to_plex
 from medianest.simulators.plex import serve_in_thread
+from tests.factories import make_user
 
 OWNER_TOKEN = "sim-alice-token"
 
@@ -38,8 +39,7 @@ def _client(url: str) -> PlexServerClient:
 
 
 async def _finished_download(db, root, member: str, title: str, n: int) -> YoutubeDownload:
-    user = User(username=member, plex_id=abs(hash(member)) % 10_000_000)
-    db.add(user)
+    user = make_user(db, username=member)
     await db.commit()
     folder = root / member / title
     folder.mkdir(parents=True)

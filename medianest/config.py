@@ -120,6 +120,7 @@ class Settings(BaseSettings):
     downloads_min_free_mb: int = Field(1024, ge=0, validation_alias=_alias("DOWNLOAD_MIN_FREE_MB"))
     downloads_concurrency: int = Field(2, ge=1, le=16, validation_alias=_alias("DOWNLOAD_CONCURRENCY"))
     downloads_sync_hours: float = Field(6.0, gt=0, validation_alias=_alias("DOWNLOAD_SYNC_INTERVAL_HOURS"))
+    downloads_lease_s: float = Field(60.0, ge=5, validation_alias=_alias("DOWNLOAD_LEASE_SECONDS"))
     plex_downloads_library: str = Field("YouTube", validation_alias=_alias("PLEX_DOWNLOADS_LIBRARY"))
 
     metrics_token: SecretStr | None = Field(None, validation_alias=_alias("METRICS_TOKEN"))

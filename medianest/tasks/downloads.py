@@ -3,8 +3,12 @@ The rules are in ``services/downloads``."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
+from taskiq import TaskiqEvents, TaskiqState
+
+from ..config import get_settings
 from ..db import session_scope
 from ..services import library, notifications
 from ..services.downloads import runner, sync, to_plex
@@ -12,6 +16,8 @@ from ..wiring import get_registry
 from .broker import broker
 
 logger = logging.getLogger(__name__)
+
+_at_start: set[asyncio.Task[None]] = set()
 
 
 async def queue_items(item_ids: list[int]) -> None:
@@ -83,3 +89,30 @@ async def _owner(download_id: int) -> int:
     async with session_scope() as session:
         row = await session.get(to_plex.YoutubeDownload, download_id)
         return row.user_id if row is not None else 0
+
+
+@broker.on_event(TaskiqEvents.WORKER_STARTUP)
+async def watchdog_at_start(_state: TaskiqState) -> None:
+    """A worker that starts runs the watchdog without waiting for the schedule (see
+    :func:`_watchdog_at_start`); in the background, so the worker starts listening at once."""
+    task = asyncio.get_running_loop().create_task(_watchdog_at_start(get_settings().downloads_lease_s))
+    _at_start.add(task)
+    task.add_done_callback(_at_start.discard)
+
+
+@broker.on_event(TaskiqEvents.WORKER_SHUTDOWN)
+async def stop_watchdog_at_start(_state: TaskiqState) -> None:
+    for task in list(_at_start):
+        task.cancel()
+
+
+async def _watchdog_at_start(lease_s: float) -> None:
+    """Twice: now, for a predecessor that died longer than a lease ago (a container started
+    again), and once a lease has gone by, for one that died just before (``taskiq worker``
+    starts a killed worker process again within a second, before its items' leases run out)."""
+    for delay in (0.0, lease_s + 1):
+        await asyncio.sleep(delay)
+        try:
+            await watchdog.kiq()
+        except Exception:  # the schedule runs it anyway
+            logger.exception("could not start the download watchdog")

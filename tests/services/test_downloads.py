@@ -250,3 +250,43 @@ async def test_a_nearly_full_disk_pauses_new_items_and_they_resume_with_room(db,
         assert await runner.watchdog(session, settings=settings) == [item_id]
         await session.refresh(item)
     assert item.status == ItemState.QUEUED.value and item.error is None
+
+
+async def test_a_claim_lasts_the_configured_lease_and_is_renewed_every_sixth_of_it(db, settings):
+    bob = await _member(db, "bob")
+    _download, (item_id,) = await members.submit(db, user_id=bob.id, username="bob", found=_fake_preview(1),
+                                                 choice=members.Choice(entry_ids=("pl-1",)), settings=settings)
+    short = settings.model_copy(update={"downloads_lease_s": 12.0})
+    async with session_scope() as session:
+        assert await runner.claim(session, settings=short) == item_id
+        item = await session.get(YoutubeDownloadItem, item_id)
+    left = (item.lease_until.replace(tzinfo=utcnow().tzinfo) - utcnow()).total_seconds()
+    assert 10 < left <= 12
+    assert runner.renew_every_s(short) == 2.0 and runner.renew_every_s(settings) == 10.0
+
+
+async def test_a_worker_that_lost_its_claim_stops_and_records_nothing(db, site, settings):
+    bob = await _member(db, "bob")
+    found = await members.preview(f"{site.url}/playlists/large", settings=settings)
+    _download, (item_id,) = await members.submit(db, user_id=bob.id, username="bob", found=found,
+                                                 choice=members.Choice(entry_ids=(found.entries[0].id,)),
+                                                 settings=settings)
+    running = asyncio.create_task(runner.run_next(settings))
+    async with session_scope() as session:
+        for _ in range(100):
+            item = await session.get(YoutubeDownloadItem, item_id, populate_existing=True)
+            if item.status == ItemState.DOWNLOADING.value:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)
+        # Its lease ran out (say the database was out of reach), the watchdog put the item back
+        # and another worker took it: this one must stop without touching the row or the files.
+        item.claimed_by, item.attempts = "elsewhere-1", item.attempts + 1
+        session.add(item)
+        await session.commit()
+    outcome = await asyncio.wait_for(running, 10)
+    assert outcome.state == ""
+    async with session_scope() as session:
+        item = await session.get(YoutubeDownloadItem, item_id)
+    assert (item.status, item.claimed_by, item.attempts) == (ItemState.DOWNLOADING.value, "elsewhere-1", 2)
+    assert [p for p in settings.downloads_dir.rglob("*") if p.is_file() and p.suffix == ".mp4"] == []

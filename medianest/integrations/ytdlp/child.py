@@ -10,7 +10,9 @@ Inside the child:
 
 * a reader thread turns ``{"op": "cancel"}`` (or the end of stdin) into a ``threading.Event``;
   the progress hook, the post-processor hook and the match filter raise ``DownloadCancelled``
-  when it is set;
+  when it is set. The end of stdin also means the parent is done with us or has died (even by
+  SIGKILL, as the kernel closes its end of the pipe): if the child has not stopped
+  :data:`ORPHAN_GRACE_S` later, it kills its own process group (ffmpeg included);
 * the hooks only put small dicts on a queue (throttled to 4 per second, plus every
   ``finished``); a writer thread serialises them to the protocol pipe;
 * ``socket.getaddrinfo`` is wrapped so that every connection yt-dlp opens skips private,
@@ -24,6 +26,7 @@ import ipaddress
 import json
 import os
 import queue
+import signal
 import socket
 import sys
 import threading
@@ -35,6 +38,9 @@ from .errors import DownloadFailed, error_parts
 from .jobs import ItemJob
 from .links import address_is_private
 from .worker import run_download, run_preview
+
+#: After the end of stdin, how long the child may take to stop on its own before it is killed.
+ORPHAN_GRACE_S = 2.0
 
 
 class Emitter:
@@ -91,8 +97,22 @@ def _read_commands(stream: BinaryIO, cancel: threading.Event) -> None:
             continue
         if isinstance(message, dict) and message.get("op") == "cancel":
             cancel.set()
-    # The parent closed our stdin: it is gone or done with us.
+    # The parent closed our stdin: it is done with us, or it died (a worker killed with SIGKILL
+    # cannot stop us; the kernel closes its end of the pipe). Stop at the next hook; if no hook
+    # comes (a page being fetched, ffmpeg running), end the whole process group soon after, so
+    # nothing keeps downloading for a worker that is gone.
     cancel.set()
+    timer = threading.Timer(ORPHAN_GRACE_S, _end_process_group)
+    timer.daemon = True
+    timer.start()
+
+
+def _end_process_group() -> None:
+    """SIGKILL this process and, when it leads its own group (the parent starts it in a session
+    of its own), everything it started (ffmpeg)."""
+    if os.getpgrp() == os.getpid():
+        os.killpg(os.getpid(), signal.SIGKILL)
+    os._exit(1)
 
 
 def main() -> int:

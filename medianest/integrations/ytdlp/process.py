@@ -4,7 +4,8 @@ lines, and stop it — politely first, then by killing its whole process group (
 Protocol (one JSON object per line, UTF-8):
 
 * parent → child (stdin): first ``{"op": "download", "job": {…}}`` or ``{"op": "preview", …}``,
-  later ``{"op": "cancel"}``. The child treats the end of stdin (its parent died) as a cancel.
+  later ``{"op": "cancel"}``. The child treats the end of stdin (its parent died) as a cancel,
+  and kills its own process group if that has not stopped it within ``child.ORPHAN_GRACE_S``.
 * child → parent (stdout): ``{"event": "progress" | "final" | "done" | "preview" | "error", …}``.
   Anything else the child or ffmpeg would print is sent to stderr, which the parent keeps a
   short tail of for the log.

@@ -5,7 +5,15 @@ what a vanished worker left.
 Each item is queued as a task of its own; a task takes a slot of this process (at most
 ``DOWNLOAD_CONCURRENCY`` at once), then claims the fairest queued item (the member with the fewest
 items running first, then the oldest download), which is not always the item it was queued for:
-tasks and items are one to one, so every item still runs exactly once."""
+tasks and items are one to one, so every item still runs exactly once.
+
+The claim is a conditional UPDATE (``status = 'queued'``), so a duplicate or re-delivered task
+never runs an item twice: it finds the item taken and claims the next queued one, or nothing. The
+claim lasts ``DOWNLOAD_LEASE_SECONDS`` and is renewed while the item runs; a worker that dies
+(SIGKILL) stops renewing, and the watchdog puts the item back once the lease has run out. A
+worker only writes to an item while it still owns the claim (``claimed_by`` and ``attempts``), so
+a worker that lost its lease (put back by the watchdog, taken by another) stops and writes
+nothing."""
 
 from __future__ import annotations
 
@@ -33,8 +41,7 @@ from .members import disk_free_bytes, settle
 logger = logging.getLogger(__name__)
 
 WORKER = f"{socket.gethostname()}-{os.getpid()}"
-LEASE_S = 60.0
-RENEW_EVERY_S = 10.0
+RENEW_AT_MOST_EVERY_S = 10.0
 CANCEL_POLL_S = 0.25
 PROGRESS_EVERY_S = 0.3
 MAX_ATTEMPTS = 3
@@ -48,6 +55,27 @@ def _slot(settings: Settings) -> asyncio.Semaphore:
     if loop_id not in _slots:
         _slots[loop_id] = asyncio.Semaphore(settings.downloads_concurrency)
     return _slots[loop_id]
+
+
+def lease(settings: Settings) -> timedelta:
+    """How long a claim lasts without renewal (``DOWNLOAD_LEASE_SECONDS``)."""
+    return timedelta(seconds=settings.downloads_lease_s)
+
+
+def renew_every_s(settings: Settings) -> float:
+    """A running item's lease is renewed every sixth of it, at most every 10 s."""
+    return min(settings.downloads_lease_s / 6, RENEW_AT_MOST_EVERY_S)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Who holds an item: a worker writes to the item only while the row still says so."""
+
+    item_id: int
+    attempt: int
+
+    def owns(self, claimed_by: str | None, attempts: int) -> bool:
+        return claimed_by == WORKER and attempts == self.attempt
 
 
 @dataclass(frozen=True)
@@ -97,7 +125,7 @@ async def claim(session: AsyncSession, *, settings: Settings, now_s: float | Non
         result = await session.exec(
             sa.update(YoutubeDownloadItem)
             .where(col(YoutubeDownloadItem.id) == pick[0], col(YoutubeDownloadItem.status) == ItemState.QUEUED.value)
-            .values(status=ItemState.DOWNLOADING.value, claimed_by=WORKER, lease_until=now + timedelta(seconds=LEASE_S),
+            .values(status=ItemState.DOWNLOADING.value, claimed_by=WORKER, lease_until=now + lease(settings),
                     attempts=YoutubeDownloadItem.attempts + 1, started_at=now, error=None, error_kind=None,
                     cancel_requested=False))
         await session.commit()
@@ -138,13 +166,16 @@ async def run_claimed(item_id: int, settings: Settings) -> RunOutcome:
     if loaded is None:
         return RunOutcome(item_id=item_id)
     item, download, member = loaded
+    mine = Claim(item_id, item.attempts)
+    if not mine.owns(item.claimed_by, item.attempts):
+        return RunOutcome(item_id=item_id)
     await announce(member.id or 0, download.id or 0)
     root = settings.downloads_dir
     out_dir = download_path(root, download.folder)
     member_dir = rules.member_folder(member.username, member.id or 0)
     stem = rules.item_stem(item.position, item.title, item.entry_id, numbered=download.kind == "playlist")
     if out_dir is None:
-        return await _finish(item_id, ItemState.FAILED.value, error="The download folder is not valid.",
+        return await _finish(mine, ItemState.FAILED.value, error="The download folder is not valid.",
                              kind="disk")
     out_dir.mkdir(parents=True, exist_ok=True)
     clear_temp(root, item_id)
@@ -170,52 +201,58 @@ async def run_claimed(item_id: int, settings: Settings) -> RunOutcome:
             sent.add(task)
             task.add_done_callback(sent.discard)
 
-    watcher = asyncio.create_task(_watch(item_id, cancel, latest))
+    watcher = asyncio.create_task(_watch(mine, cancel, latest, settings))
     try:
         result = await ytdlp.download_item(job, on_progress=on_progress, cancel=cancel)
     except ytdlp.DownloadFailed as exc:
         logger.info("download item %s failed (%s): %s", item_id, exc.kind, exc.raw)
         if exc.kind == "cancelled":
-            return await _finish(item_id, ItemState.CANCELLED.value)
+            return await _finish(mine, ItemState.CANCELLED.value)
         if exc.kind == "disk_full":
-            return await _finish(item_id, ItemState.PAUSED.value, error=PAUSED_NOTE, kind=exc.kind)
-        return await _finish(item_id, ItemState.FAILED.value, error=exc.user_message, kind=exc.kind)
+            return await _finish(mine, ItemState.PAUSED.value, error=PAUSED_NOTE, kind=exc.kind)
+        return await _finish(mine, ItemState.FAILED.value, error=exc.user_message, kind=exc.kind)
     except Exception:
         logger.exception("download item %s failed unexpectedly", item_id)
-        return await _finish(item_id, ItemState.FAILED.value, error="Something went wrong with this video.",
+        return await _finish(mine, ItemState.FAILED.value, error="Something went wrong with this video.",
                              kind="internal")
     finally:
         watcher.cancel()
         clear_temp(root, item_id)
     if result.skipped:
-        return await _finish(item_id, ItemState.DONE.value, error="Already downloaded before.", path=None)
-    return await _finish(item_id, ItemState.DONE.value, path=str(result.path) if result.path else None,
+        return await _finish(mine, ItemState.DONE.value, error="Already downloaded before.", path=None)
+    return await _finish(mine, ItemState.DONE.value, path=str(result.path) if result.path else None,
                          size=result.size_bytes)
 
 
-async def _watch(item_id: int, cancel: asyncio.Event, latest: dict[str, ytdlp.Progress]) -> None:
-    """While the item runs: notice a cancel within a quarter second, renew the lease."""
+async def _watch(mine: Claim, cancel: asyncio.Event, latest: dict[str, ytdlp.Progress],
+                 settings: Settings) -> None:
+    """While the item runs: notice a cancel (or a lost claim) within a quarter second, renew
+    the lease."""
+    item_id = mine.item_id
     renewed = time.monotonic()
     while True:
         await asyncio.sleep(CANCEL_POLL_S)
         try:
             async with session_scope() as session:
-                row = (await session.exec(select(YoutubeDownloadItem.cancel_requested, YoutubeDownloadItem.status)
+                row = (await session.exec(select(YoutubeDownloadItem.cancel_requested, YoutubeDownloadItem.status,
+                                                 YoutubeDownloadItem.claimed_by, YoutubeDownloadItem.attempts)
                                           .where(YoutubeDownloadItem.id == item_id))).first()
-                if row is None or row[0] or row[1] not in (ItemState.DOWNLOADING.value, ItemState.PROCESSING.value):
+                if row is None or row[0] or row[1] not in (ItemState.DOWNLOADING.value, ItemState.PROCESSING.value) \
+                        or not mine.owns(row[2], row[3]):
                     cancel.set()
                     return
-                if time.monotonic() - renewed >= RENEW_EVERY_S:
+                if time.monotonic() - renewed >= renew_every_s(settings):
                     renewed = time.monotonic()
                     progress = latest.get("p")
-                    values: dict[str, object] = {"lease_until": utcnow() + timedelta(seconds=LEASE_S)}
+                    values: dict[str, object] = {"lease_until": utcnow() + lease(settings)}
                     if progress is not None:
                         values["downloaded_bytes"] = progress.downloaded_bytes or 0
                         values["total_bytes"] = progress.total_bytes
                         if progress.phase == "processing":
                             values["status"] = ItemState.PROCESSING.value
-                    await session.exec(sa.update(YoutubeDownloadItem)
-                                       .where(col(YoutubeDownloadItem.id) == item_id).values(**values))
+                    await session.exec(sa.update(YoutubeDownloadItem).where(
+                        col(YoutubeDownloadItem.id) == item_id, col(YoutubeDownloadItem.claimed_by) == WORKER,
+                        col(YoutubeDownloadItem.attempts) == mine.attempt).values(**values))
                     await session.commit()
         except asyncio.CancelledError:
             raise
@@ -223,11 +260,17 @@ async def _watch(item_id: int, cancel: asyncio.Event, latest: dict[str, ytdlp.Pr
             logger.warning("download watcher of item %s: %s", item_id, type(exc).__name__)
 
 
-async def _finish(item_id: int, state: str, *, error: str | None = None, kind: str | None = None,
+async def _finish(mine: Claim, state: str, *, error: str | None = None, kind: str | None = None,
                   path: str | None = None, size: int | None = None) -> RunOutcome:
+    item_id = mine.item_id
     async with session_scope() as session:
-        item = await session.get(YoutubeDownloadItem, item_id)
+        # Locked, so the watchdog cannot put the item back between this check and the write.
+        item = await session.get(YoutubeDownloadItem, item_id, with_for_update=True)
         if item is None:
+            return RunOutcome(item_id=item_id)
+        if not mine.owns(item.claimed_by, item.attempts):
+            logger.warning("download item %s: this worker lost its claim (the lease ran out); its %s is not "
+                           "recorded", item_id, state)
             return RunOutcome(item_id=item_id)
         item.status, item.error, item.error_kind = state, error, kind
         item.claimed_by, item.lease_until, item.cancel_requested = None, None, False
@@ -251,9 +294,11 @@ async def watchdog(session: AsyncSession, *, settings: Settings) -> list[int]:
     """Put back items whose worker vanished (lease run out) and paused items once the disk has
     room again. Returns the item ids to queue a task for."""
     now = utcnow()
+    # Rows locked (and those another watchdog or a finishing worker holds skipped), so two
+    # watchdogs never put back the same item, nor one a worker is recording right now.
     stale = (await session.exec(select(YoutubeDownloadItem).where(
         col(YoutubeDownloadItem.status).in_([ItemState.DOWNLOADING.value, ItemState.PROCESSING.value]),
-        col(YoutubeDownloadItem.lease_until) < now))).all()
+        col(YoutubeDownloadItem.lease_until) < now).with_for_update(skip_locked=True))).all()
     again: list[int] = []
     touched: set[int] = set()
     for item in stale:

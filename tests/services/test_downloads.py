@@ -290,3 +290,25 @@ async def test_a_worker_that_lost_its_claim_stops_and_records_nothing(db, site, 
         item = await session.get(YoutubeDownloadItem, item_id)
     assert (item.status, item.claimed_by, item.attempts) == (ItemState.DOWNLOADING.value, "elsewhere-1", 2)
     assert [p for p in settings.downloads_dir.rglob("*") if p.is_file() and p.suffix == ".mp4"] == []
+
+
+async def test_an_item_whose_file_landed_before_its_worker_died_adopts_that_file(db, site, settings):
+    bob = await _member(db, "bob")
+    found = await members.preview(f"{site.url}/playlists/demo", settings=settings)
+    download, (item_id,) = await members.submit(db, user_id=bob.id, username="bob", found=found,
+                                                choice=members.Choice(entry_ids=(found.entries[0].id,)),
+                                                settings=settings)
+    assert (await runner.run_next(settings)).state == ItemState.DONE.value
+    async with session_scope() as session:
+        item = await session.get(YoutubeDownloadItem, item_id)
+        landed = Path(item.file_path)
+        # As if the worker was killed after yt-dlp moved the file and wrote the archive line,
+        # before the row said so: the watchdog queued the item again.
+        item.status, item.file_path, item.finished_at = ItemState.QUEUED.value, None, None
+        session.add(item)
+        await session.commit()
+    outcome = await runner.run_next(settings)
+    async with session_scope() as session:
+        item = await session.get(YoutubeDownloadItem, item_id)
+    assert outcome.state == ItemState.DONE.value and Path(item.file_path) == landed and landed.is_file()
+    assert len([p for p in landed.parent.iterdir() if p.suffix == ".mp4"]) == 1  # not downloaded twice

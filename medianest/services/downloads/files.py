@@ -77,3 +77,18 @@ def archive_forget(root: Path, member_folder: str, entry_ids: Iterable[str]) -> 
         tmp = path.with_suffix(".tmp")
         tmp.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
         os.replace(tmp, path)
+
+
+#: What yt-dlp writes beside a video, and its files in progress: never taken for the video itself.
+_NOT_THE_VIDEO = {".jpg", ".jpeg", ".png", ".webp", ".part", ".ytdl", ".temp", ".json", ".vtt", ".srt", ".description"}
+
+
+def existing_download(folder: Path, stem: str) -> Path | None:
+    """The finished file of ``stem`` in ``folder``, if one is there (a worker killed between the
+    final move and recording it leaves exactly that)."""
+    if not folder.is_dir():
+        return None
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and path.stem == stem and path.suffix.lower() not in _NOT_THE_VIDEO:
+            return path
+    return None

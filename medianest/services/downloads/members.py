@@ -257,13 +257,17 @@ async def forget(session: AsyncSession, download_id: int, *, user_id: int, is_ad
         raise ValidationFailed("This download is still running: cancel it first, then remove it.")
     root = settings.downloads_dir
     member = (await session.get(User, download.user_id))
-    for item in items:
-        remove_item_files(root, item.file_path)
     folder = download_path(root, download.folder)
-    if folder is not None and folder.is_dir() and not any(p for p in folder.iterdir() if p.name != ".tmp"):
+    # Only this download's own files: a video it shares with another of the member's downloads
+    # lives in that one's folder and stays (and stays in the archive).
+    own = [i for i in items if folder is not None and i.file_path and Path(i.file_path).parent == folder]
+    for item in own:
+        remove_item_files(root, item.file_path)
+    if folder is not None and folder.is_dir() and not any(folder.iterdir()):
         shutil.rmtree(folder, ignore_errors=True)
     if member is not None:
-        archive_forget(root, rules.member_folder(member.username, member.id or 0), [i.entry_id for i in items])
+        gone = [i.entry_id for i in items if i in own or not i.file_path]
+        archive_forget(root, rules.member_folder(member.username, member.id or 0), gone)
     await session.exec(sa.delete(YoutubeDownloadItem).where(
         col(YoutubeDownloadItem.download_id) == download.id))
     await session.delete(download)

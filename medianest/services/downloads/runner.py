@@ -24,6 +24,7 @@ import socket
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -35,7 +36,7 @@ from ...db import session_scope
 from ...integrations import ytdlp
 from ...models import DownloadState, ItemState, User, YoutubeDownload, YoutubeDownloadItem, utcnow
 from . import rules
-from .files import archive_path, clear_temp, download_path, temp_dir
+from .files import archive_path, clear_temp, download_path, existing_download, temp_dir
 from .members import disk_free_bytes, settle
 
 logger = logging.getLogger(__name__)
@@ -219,9 +220,26 @@ async def run_claimed(item_id: int, settings: Settings) -> RunOutcome:
         watcher.cancel()
         clear_temp(root, item_id)
     if result.skipped:
-        return await _finish(mine, ItemState.DONE.value, error="Already downloaded before.", path=None)
+        # In the member's archive: the file is here already (a worker killed right after moving
+        # it), or in another of the member's downloads, or it was deleted outside MediaNest.
+        earlier = existing_download(out_dir, stem) or await _earlier_file(item.user_id, item.entry_id, item_id)
+        if earlier is not None:
+            return await _finish(mine, ItemState.DONE.value, path=str(earlier), size=earlier.stat().st_size)
+        return await _finish(mine, ItemState.FAILED.value, kind="archived",
+                             error="This video was downloaded before and its file is gone; remove the old "
+                                   "download to fetch it again.")
     return await _finish(mine, ItemState.DONE.value, path=str(result.path) if result.path else None,
                          size=result.size_bytes)
+
+
+async def _earlier_file(user_id: int, entry_id: str, item_id: int) -> Path | None:
+    """The file of the same video in another of the member's finished downloads, if it is still there."""
+    async with session_scope() as session:
+        paths = (await session.exec(select(YoutubeDownloadItem.file_path).where(
+            YoutubeDownloadItem.user_id == user_id, YoutubeDownloadItem.entry_id == entry_id,
+            YoutubeDownloadItem.status == ItemState.DONE.value, col(YoutubeDownloadItem.id) != item_id,
+            col(YoutubeDownloadItem.file_path).is_not(None)))).all()
+    return next((Path(p) for p in paths if p and Path(p).is_file()), None)
 
 
 async def _watch(mine: Claim, cancel: asyncio.Event, latest: dict[str, ytdlp.Progress],

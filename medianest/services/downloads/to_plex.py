@@ -67,11 +67,22 @@ async def finish(session: AsyncSession, download_id: int, *, plex: PlexServerCli
         if place is None:
             return await _wait(session, download, f"Waiting for Plex: no Plex library named "
                                                   f"“{settings.plex_downloads_library}” serves the downloads folder.")
-        await plex.scan(place.section.key, path=place.folder)
-        names = {Path(i.file_path or "").name for i in items}
-        found = await _wait_for_items(plex, place, names)
-        if len(found) < len(names):
-            return await _wait(session, download, "Waiting for Plex to finish scanning the new videos.")
+        # Usually one folder; a video the member had already downloaded into another of their
+        # folders stays there and is added to this collection from there.
+        by_folder: dict[str, set[str]] = {}
+        for item in items:
+            path = Path(item.file_path or "")
+            by_folder.setdefault(_relative(settings, path.parent, download.folder), set()).add(path.name)
+        places = {rel: PlexPlace(place.section, plex_folder(place.section, settings.downloads_dir, rel))
+                  for rel in by_folder}
+        for spot in places.values():
+            await plex.scan(spot.section.key, path=spot.folder)
+        found: list[LibraryItem] = []
+        for rel, names in by_folder.items():
+            seen = await _wait_for_items(plex, places[rel], names)
+            if len(seen) < len(names):
+                return await _wait(session, download, "Waiting for Plex to finish scanning the new videos.")
+            found.extend(seen)
         link = watch_url(machine_id, found[0].rating_key) if machine_id and found else "/library"
         if download.make_collection and found:
             key = await _collect(session, plex, place, download, member, [f.rating_key for f in found])
@@ -83,6 +94,13 @@ async def finish(session: AsyncSession, download_id: int, *, plex: PlexServerCli
         logger.info("download %s waits for Plex: %s", download_id, exc)
         return await _wait(session, download, f"Waiting for Plex: it is not answering since "
                                               f"{_since(download)}.")
+
+
+def _relative(settings: Settings, folder: Path, fallback: str) -> str:
+    try:
+        return folder.resolve().relative_to(settings.downloads_dir.resolve()).as_posix()
+    except ValueError:
+        return fallback
 
 
 def _since(download: YoutubeDownload) -> str:

@@ -312,3 +312,27 @@ async def test_an_item_whose_file_landed_before_its_worker_died_adopts_that_file
         item = await session.get(YoutubeDownloadItem, item_id)
     assert outcome.state == ItemState.DONE.value and Path(item.file_path) == landed and landed.is_file()
     assert len([p for p in landed.parent.iterdir() if p.suffix == ".mp4"]) == 1  # not downloaded twice
+
+
+async def test_plex_down_pauses_the_queue_with_the_reason_and_it_resumes_by_itself(db, settings):
+    from medianest.models import ServiceStatus
+
+    bob = await _member(db, "bob")
+    _download, (item_id,) = await members.submit(db, user_id=bob.id, username="bob", found=_fake_preview(1),
+                                                 choice=members.Choice(entry_ids=("pl-1",)), settings=settings)
+    since = utcnow().replace(hour=14, minute=2)
+    row = ServiceStatus(service_name="plex", display_name="Plex", status="down", status_since=since)
+    db.add(row)
+    await db.commit()
+    async with session_scope() as session:
+        assert await runner.claim(session, settings=settings) is None
+        item = await session.get(YoutubeDownloadItem, item_id)
+        assert item.status == ItemState.PAUSED.value
+        assert item.error == "Paused: Plex is not answering since 14:02 UTC"
+        assert await runner.watchdog(session, settings=settings) == []  # still down
+    row.status = "up"
+    db.add(row)
+    await db.commit()
+    async with session_scope() as session:
+        assert await runner.watchdog(session, settings=settings) == [item_id]
+        assert await runner.claim(session, settings=settings) == item_id

@@ -32,9 +32,17 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ... import live
 from ...config import Settings
-from ...db import session_scope
+from ...db import as_utc, session_scope
 from ...integrations import ytdlp
-from ...models import DownloadState, ItemState, User, YoutubeDownload, YoutubeDownloadItem, utcnow
+from ...models import (
+    DownloadState,
+    ItemState,
+    ServiceStatus,
+    User,
+    YoutubeDownload,
+    YoutubeDownloadItem,
+    utcnow,
+)
 from . import rules
 from .files import archive_path, clear_temp, download_path, existing_download, temp_dir
 from .members import disk_free_bytes, settle
@@ -47,6 +55,8 @@ CANCEL_POLL_S = 0.25
 PROGRESS_EVERY_S = 0.3
 MAX_ATTEMPTS = 3
 PAUSED_NOTE = "Paused: the download disk is almost full"
+#: MediaNest's own status check of Plex (``service_status``).
+PLEX_STATUS_KEY = "plex"
 
 _slots: dict[int, asyncio.Semaphore] = {}
 
@@ -96,21 +106,41 @@ async def running_counts(session: AsyncSession) -> dict[int, int]:
     return {int(u): int(n) for u, n in rows}
 
 
-async def pause_if_disk_full(session: AsyncSession, settings: Settings) -> bool:
-    """Below ``DOWNLOAD_MIN_FREE_MB`` free, queued items wait as "Paused" instead of failing."""
+async def pause_reason(session: AsyncSession, settings: Settings) -> str | None:
+    """Why new items must wait rather than start (and fail): the download disk is almost full
+    (below ``DOWNLOAD_MIN_FREE_MB``), or Plex is down by MediaNest's last status check (the files
+    could not reach it). None when the queue may run."""
     free = disk_free_bytes(settings.downloads_dir)
-    if free is None or free >= settings.downloads_min_free_mb * 1_000_000:
-        return False
+    if free is not None and free < settings.downloads_min_free_mb * 1_000_000:
+        return PAUSED_NOTE
+    plex = (await session.exec(select(ServiceStatus).where(ServiceStatus.service_name == PLEX_STATUS_KEY))).first()
+    if plex is not None and plex.status == "down":
+        since = as_utc(plex.status_since)
+        return f"Paused: Plex is not answering since {since:%H:%M} UTC" if since else "Paused: Plex is not answering"
+    return None
+
+
+async def pause_queue(session: AsyncSession, settings: Settings) -> str | None:
+    """Pause the queued (and re-word the paused) items while :func:`pause_reason` holds."""
+    reason = await pause_reason(session, settings)
+    if reason is None:
+        return None
+    changed = (await session.exec(select(YoutubeDownloadItem.user_id, YoutubeDownloadItem.download_id).where(
+        col(YoutubeDownloadItem.status).in_([ItemState.QUEUED.value, ItemState.PAUSED.value]),
+        sa.or_(col(YoutubeDownloadItem.status) == ItemState.QUEUED.value,
+               col(YoutubeDownloadItem.error).is_distinct_from(reason))).distinct())).all()
     await session.exec(sa.update(YoutubeDownloadItem)
-                       .where(col(YoutubeDownloadItem.status) == ItemState.QUEUED.value)
-                       .values(status=ItemState.PAUSED.value, error=PAUSED_NOTE))
+                       .where(col(YoutubeDownloadItem.status).in_([ItemState.QUEUED.value, ItemState.PAUSED.value]))
+                       .values(status=ItemState.PAUSED.value, error=reason))
     await session.commit()
-    return True
+    for user_id, download_id in changed:  # their cards now say why they wait
+        await announce(user_id, download_id)
+    return reason
 
 
 async def claim(session: AsyncSession, *, settings: Settings, now_s: float | None = None) -> int | None:
-    """Claim the fairest queued item for this worker; None if there is none (or the disk is full)."""
-    if await pause_if_disk_full(session, settings):
+    """Claim the fairest queued item for this worker; None if there is none (or the queue is paused)."""
+    if await pause_queue(session, settings) is not None:
         return None
     for _ in range(8):
         running = await running_counts(session)
@@ -332,8 +362,7 @@ async def watchdog(session: AsyncSession, *, settings: Settings) -> list[int]:
         session.add(item)
         logger.warning("download item %s: its worker vanished (lease ran out); %s", item.id,
                        "queued again" if item.status == ItemState.QUEUED.value else "failed")
-    free = disk_free_bytes(settings.downloads_dir)
-    if free is not None and free >= settings.downloads_min_free_mb * 1_000_000:
+    if await pause_reason(session, settings) is None:
         paused = (await session.exec(select(YoutubeDownloadItem).where(
             YoutubeDownloadItem.status == ItemState.PAUSED.value))).all()
         for item in paused:
@@ -341,11 +370,15 @@ async def watchdog(session: AsyncSession, *, settings: Settings) -> list[int]:
             session.add(item)
             again.append(item.id or 0)
             touched.add(item.download_id)
+    owners: list[tuple[int, int]] = []
     for download_id in touched:
         download = await session.get(YoutubeDownload, download_id)
         if download is not None:
             await settle(session, download)
+            owners.append((download.user_id, download_id))
     await session.commit()
+    for user_id, download_id in owners:
+        await announce(user_id, download_id)
     return again
 
 

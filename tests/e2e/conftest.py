@@ -1,5 +1,6 @@
 """End-to-end fixtures: the production configuration (PostgreSQL, Redis state, two Granian
-workers) served by ``reflex run --env prod``, the Plex simulators, and Debian's Chromium."""
+workers) served by ``reflex run --env prod``, the Plex simulators (the PMS's "YouTube" library
+serving the downloads folder), the demo video site members download from, and Debian's Chromium."""
 
 from __future__ import annotations
 
@@ -114,6 +115,35 @@ def kuma_sim():
 
 
 @pytest.fixture(scope="session")
+def downloads_root(tmp_path_factory) -> Path:
+    """Where MediaNest writes downloads (web workers and the Taskiq worker) and what the PMS
+    simulator's "YouTube" library serves."""
+    return tmp_path_factory.mktemp("downloads").resolve()
+
+
+@pytest.fixture(scope="session")
+def plex_sims(downloads_root):
+    """The plex.tv and PMS simulators (as in ``tests/conftest.py``), the "YouTube" library's folder
+    being the downloads root, as ``make run`` sets it up."""
+    from medianest.simulators.plex import serve_in_thread
+
+    handle = serve_in_thread(scan_delay=0.2, downloads_root=downloads_root)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(scope="session")
+def video_site(tmp_path_factory):
+    """The demo video site members download from (``/playlists/demo`` …), for the whole run
+    (handle with ``.site`` and ``.url``); its clips are made once, in a folder of this run."""
+    from medianest.simulators.video_site import serve_video_site_in_thread
+
+    handle = serve_video_site_in_thread(data_dir=tmp_path_factory.mktemp("video-site"))
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(scope="session")
 def overseerr_sim(plex_sims):
     """The Overseerr simulator attached to the e2e Plex simulators, for the whole run (handle with
     ``.sim`` and ``.url``). No auto-progress and no webhook: browser tests drive it with hooks."""
@@ -126,7 +156,8 @@ def overseerr_sim(plex_sims):
 
 
 @pytest.fixture(scope="session")
-def app_url(database_url, plex_sims, kuma_sim, overseerr_sim, private_redis, tmp_path_factory) -> str:
+def app_url(database_url, plex_sims, kuma_sim, overseerr_sim, video_site, downloads_root, private_redis,
+            tmp_path_factory) -> str:
     """MediaNest in production mode, as Docker runs it, on a free loopback port."""
     port = _free_port()
     log_path = tmp_path_factory.mktemp("server") / "medianest.log"
@@ -154,6 +185,11 @@ def app_url(database_url, plex_sims, kuma_sim, overseerr_sim, private_redis, tmp
         # the default 30 s it would still be open (e.g. plex.tv's, so no server list on /setup) when
         # the next journey starts.
         "BREAKER_RESET_SECONDS": str(BREAKER_RESET_S),
+        # Downloads from the demo video site (on 127.0.0.1), into the folder the PMS simulator's
+        # "YouTube" library serves; the test machine's free space must not pause them.
+        "DOWNLOADS_ROOT": str(downloads_root),
+        "DOWNLOADS_ALLOWED_HOSTS": "127.0.0.1", "DOWNLOADS_ALLOW_PRIVATE_ADDRESSES": "true",
+        "DOWNLOAD_MIN_FREE_MB": "0",
     }
     if "NPM_CONFIG_REGISTRY" not in env:
         registry = subprocess.run(["npm", "config", "get", "registry"], capture_output=True, text=True).stdout.strip()
@@ -237,24 +273,34 @@ def _reset_database() -> None:
 
 
 @pytest.fixture
-def fresh(app_url, plex_sims, overseerr_sim, private_redis) -> str:
-    """Empty database, simulators at their fixtures, rate-limit counters, search cache and the
-    members' live feeds cleared.
+def fresh(app_url, plex_sims, overseerr_sim, video_site, downloads_root, private_redis) -> str:
+    """Empty database and downloads folder, simulators at their fixtures, rate-limit counters,
+    search cache and the members' live feeds (notifications and downloads) cleared.
 
     The feeds are Reflex shared states in Redis keyed by user id; the database restarts its ids,
-    so without this bob's feed would still show the previous journey's notifications (a real
-    install never reuses a user id)."""
-    from medianest.state import user_feed_token
+    so without this bob's feed would still show the previous journey's notifications and
+    downloads (a real install never reuses a user id). The downloads folder holds each member's
+    download archive too: left there, the next journey's bob would find his videos "already
+    downloaded"."""
+    from medianest.state import downloads_feed_token, user_feed_token
 
     _reset_database()
     plex_sims.sim.reset()
     plex_sims.sim.clear_faults()
     overseerr_sim.sim.reset()
+    video_site.site.reset()
+    for path in downloads_root.iterdir():
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
     client = redis.Redis.from_url(private_redis.url)
     feeds = user_feed_token(0)[:-1]  # "user<install>u", then the id
+    download_feeds = downloads_feed_token(0)[:-2]  # "dl<install>", then "u<id>" or "all"
     keys = [*client.scan_iter(match=f"{REDIS_PREFIX}rl:*", count=1000),
             *client.scan_iter(match=f"{REDIS_PREFIX}search:*", count=1000),
-            *client.scan_iter(match=f"{feeds}*", count=1000)]
+            *client.scan_iter(match=f"{feeds}*", count=1000),
+            *client.scan_iter(match=f"{download_feeds}*", count=1000)]
     if keys:
         client.delete(*keys)
     return app_url

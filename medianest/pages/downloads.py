@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import reflex as rx
 
 from ..components import toasts
@@ -16,6 +18,8 @@ from ..services.downloads.views import PreviewView, preview_view
 from ..state import DownloadsFeed, SessionMixin
 from ..tasks.downloads import add_to_plex, queue_items
 from ..wiring import get_registry
+
+logger = logging.getLogger(__name__)
 
 
 class DownloadsState(SessionMixin, rx.State):
@@ -42,22 +46,36 @@ class DownloadsState(SessionMixin, rx.State):
         self.url = str(value)[:4096]
         self.error = ""
 
-    @rx.event
+    @rx.event(background=True)
     async def look(self):
-        """Preview the pasted link (nothing is saved)."""
-        await self._require_user()
-        self.previewing, self.error, self.preview, self._found = True, "", None, None
-        yield
+        """Preview the pasted link (nothing is saved). In the background: a playlist can take
+        yt-dlp many seconds, longer than a tab's lock may be held."""
+        async with self:
+            await self._require_user()
+            if self.previewing:
+                return
+            self.previewing, self.error, self.preview, self._found = True, "", None, None
+            url = self.url
         try:
-            found = await members.preview(self.url, settings=get_settings())
+            found = await members.preview(url, settings=get_settings())
         except MediaNestError as exc:
-            self.previewing, self.error = False, exc.user_message
+            async with self:
+                self.previewing, self.error = False, exc.user_message
             return
-        self._found = found
-        self.preview = preview_view(found)
-        self.chosen = [e.id for e in found.entries]
-        self.make_collection = found.kind == "playlist"
-        self.previewing = False
+        except Exception:
+            logger.exception("preview of a pasted link failed")
+            async with self:
+                self.previewing, self.error = False, "MediaNest could not look at that link. Try again."
+            return
+        async with self:
+            if self.url != url:  # the member pasted another link meanwhile
+                self.previewing = False
+                return
+            self._found = found
+            self.preview = preview_view(found)
+            self.chosen = [e.id for e in found.entries]
+            self.make_collection = found.kind == "playlist"
+            self.previewing = False
 
     @rx.event
     async def toggle_entry(self, entry_id: str):

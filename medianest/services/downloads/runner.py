@@ -233,22 +233,25 @@ async def run_claimed(item_id: int, settings: Settings) -> RunOutcome:
             task.add_done_callback(sent.discard)
 
     watcher = asyncio.create_task(_watch(mine, cancel, latest, settings))
+    failed: tuple[str, str | None, str | None] | None = None  # (state, error, kind)
     try:
         result = await ytdlp.download_item(job, on_progress=on_progress, cancel=cancel)
     except ytdlp.DownloadFailed as exc:
         logger.info("download item %s failed (%s): %s", item_id, exc.kind, exc.raw)
         if exc.kind == "cancelled":
-            return await _finish(mine, ItemState.CANCELLED.value)
-        if exc.kind == "disk_full":
-            return await _finish(mine, ItemState.PAUSED.value, error=PAUSED_NOTE, kind=exc.kind)
-        return await _finish(mine, ItemState.FAILED.value, error=exc.user_message, kind=exc.kind)
+            failed = (ItemState.CANCELLED.value, None, None)
+        elif exc.kind == "disk_full":
+            failed = (ItemState.PAUSED.value, PAUSED_NOTE, exc.kind)
+        else:
+            failed = (ItemState.FAILED.value, exc.user_message, exc.kind)
     except Exception:
         logger.exception("download item %s failed unexpectedly", item_id)
-        return await _finish(mine, ItemState.FAILED.value, error="Something went wrong with this video.",
-                             kind="internal")
+        failed = (ItemState.FAILED.value, "Something went wrong with this video.", "internal")
     finally:
         watcher.cancel()
-        clear_temp(root, item_id)
+        clear_temp(root, item_id)  # before the row says so: a "Cancelled" card has nothing left behind
+    if failed is not None:
+        return await _finish(mine, failed[0], error=failed[1], kind=failed[2])
     if result.skipped:
         # In the member's archive: the file is here already (a worker killed right after moving
         # it), or in another of the member's downloads, or it was deleted outside MediaNest.

@@ -20,6 +20,7 @@ from .metrics import observe_event
 from .pages import (  # noqa: F401 - importing a page registers it (@rx.page)
     account,
     admin,
+    admin_audit,
     admin_downloads,
     admin_requests,
     callback,

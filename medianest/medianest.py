@@ -23,6 +23,7 @@ from .pages import (  # noqa: F401 - importing a page registers it (@rx.page)
     admin_audit,
     admin_downloads,
     admin_requests,
+    admin_system,
     callback,
     downloads,
     errors,

@@ -23,6 +23,7 @@ from medianest.pages import (  # noqa: F401
     admin_audit,
     admin_downloads,
     admin_requests,
+    admin_system,
     callback,
     downloads,
     errors,
@@ -52,7 +53,9 @@ ADMIN = {"SetupState.load", "SetupState.choose", "AdminUsersState.load",
          *(f"AdminDownloadsState.{name}" for name in ("load", "set_member_filter", "set_state_filter", "cancel")),
          *(f"AdminAuditState.{name}" for name in (
              "load", "set_time_zone", "set_action_filter", "set_user_filter", "set_date_from", "set_date_to",
-             "clear_filters", "go_to_page"))}
+             "clear_filters", "go_to_page")),
+         *(f"AdminSystemState.{name}" for name in (
+             "load", "refresh", "reset_breaker", "open_sign_out", "close_sign_out", "confirm_sign_out"))}
 MEMBER = {"SessionState.guard", "SessionState.sign_out", "SessionState.keepalive", "PasswordState.load",
           "PasswordState.change_password", "SessionState.dismiss_notice", "SessionState.dismiss_all_notices",
           *(f"SearchState.{name}" for name in (

@@ -8,7 +8,7 @@ import os
 
 import reflex as rx
 
-from . import reflex_compat
+from . import breaker_sync, reflex_compat
 from .api import build_api, security_middleware
 from .components import toasts
 from .config import get_settings
@@ -20,8 +20,10 @@ from .metrics import observe_event
 from .pages import (  # noqa: F401 - importing a page registers it (@rx.page)
     account,
     admin,
+    admin_audit,
     admin_downloads,
     admin_requests,
+    admin_system,
     callback,
     downloads,
     errors,
@@ -62,5 +64,6 @@ app = rx.App(
 app.add_page(errors.not_found, route="404", title="Not found · MediaNest")
 app.add_middleware(HandlerArguments())  # crafted handler arguments never reach a handler
 app.register_lifespan_task(live_updates)
+app.register_lifespan_task(breaker_sync.following_resets)  # Reset reaches every web process
 app.add_middleware(SignedOutTabs())
 reflex_compat.time_event_handlers(observe_event)

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["FunctionStringVar", "LockExpiredError", "changes_worth_fanning_out", "current_event_token",
            "frontend_dir", "frontend_mount", "install", "is_tab_connected", "link", "linked_tabs",
            "registered_event_handler", "send_to_tab", "set_linked_tabs", "time_event_handlers", "unlink",
-           "change_shared", "js_hook"]
+           "change_shared", "js_hook", "browser_value"]
 
 logger = logging.getLogger("medianest.reflex_compat")
 
@@ -245,3 +245,10 @@ def js_hook(code: str, *, imports: dict[str, list[str]]) -> Var:
     """A hook of literal JavaScript for a component's ``add_hooks`` (``Var(_js_expr=…)``: no
     public constructor takes raw code with its imports)."""
     return Var(_js_expr=code, _var_data=VarData(imports=imports))
+
+
+def browser_value(code: str) -> Var:
+    """A value the browser computes when the event is sent (e.g. its time zone), as an event
+    argument. The expression is compiled into the page's module, so it runs under the Content
+    Security Policy (no eval); the handler must check what arrives like any other argument."""
+    return Var(_js_expr=code, _var_type=str)

@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from medianest.config import get_settings
 from medianest.models import (
+    AuditLog,
     MediaRequest,
     Notification,
     RequestFollow,
@@ -97,6 +98,18 @@ def make_notification(session: AsyncSession | Session | None, user: _HasId | int
     """An (unread unless ``read_at``) notification for ``user``."""
     row = Notification(user_id=_user_id(user), kind=kind, title=title or f"Notice {_next()}", body=body,
                        read_at=read_at, **fields)
+    _add(session, row)
+    return row
+
+
+def make_audit(session: AsyncSession | Session | None, action: str, *, actor: _HasId | int | None = None,
+               target: str | None = None, created_at: datetime | None = None, client_ip: str | None = None,
+               **details: Any) -> AuditLog:
+    """An audit row (written as ``services.audit.record`` would, but at any time and unscrubbed)."""
+    row = AuditLog(action=action, actor_user_id=None if actor is None else _user_id(actor), target=target,
+                   client_ip=client_ip, details=details)
+    if created_at is not None:
+        row.created_at = created_at
     _add(session, row)
     return row
 

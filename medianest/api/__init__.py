@@ -7,6 +7,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from ..web import PIN_COOKIE, SESSION_COOKIE, client_ip_from, cookie_value
+from .audit_export import audit_csv
 from .auth import plex_start, session_from_ticket, sign_out
 from .health import health
 from .media import plex_image, tmdb_image, video_thumb
@@ -28,4 +29,5 @@ def build_api() -> Starlette:
         Route("/media/tmdb/{size}/{file}", tmdb_image),
         Route("/media/thumb", video_thumb),
         Route("/webhooks/overseerr", overseerr_webhook, methods=["POST"]),
+        Route("/admin/audit.csv", audit_csv),
     ])

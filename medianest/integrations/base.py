@@ -8,6 +8,8 @@ import contextlib
 import logging
 import weakref
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypedDict
 
 import httpx
@@ -20,6 +22,8 @@ logger = logging.getLogger(__name__)
 
 _breakers: dict[str, pybreaker.CircuitBreaker] = {}
 _defaults = {"fail_max": 5, "reset_timeout": 30.0}
+# Listeners every breaker gets, present and future (``breaker_sync`` reports state changes).
+_listeners: list[pybreaker.CircuitBreakerListener] = []
 
 
 def configure_breakers(*, fail_max: int, reset_timeout: float) -> None:
@@ -38,9 +42,28 @@ def breaker_for(name: str, *, fail_max: int | None = None,
         reset_timeout = reset_timeout or float(_defaults["reset_timeout"])
         # 4xx answers mean the service is up; only transport errors and 5xx trip the breaker.
         breaker = pybreaker.CircuitBreaker(fail_max=fail_max, reset_timeout=reset_timeout,
-                                           exclude=[IntegrationRejected], name=name)
+                                           exclude=[IntegrationRejected], name=name, listeners=list(_listeners))
         _breakers[name] = breaker
     return breaker
+
+
+def watch_breakers(listener: pybreaker.CircuitBreakerListener) -> None:
+    """Give ``listener`` every breaker of this process, those made so far and those to come."""
+    if listener not in _listeners:
+        _listeners.append(listener)
+    for breaker in _breakers.values():
+        if listener not in breaker.listeners:
+            breaker.add_listener(listener)
+
+
+def reset_breaker(name: str) -> bool:
+    """Close this process's breaker of ``name`` and forget its failures; False when this process
+    never made one (nothing to reset)."""
+    breaker = _breakers.get(name)
+    if breaker is None:
+        return False
+    breaker.close()  # pybreaker's closed state zeroes the failure count and tells the listeners
+    return True
 
 
 def breaker_error(service: str, exc: pybreaker.CircuitBreakerError, *, sent: bool) -> IntegrationUnavailable:
@@ -92,6 +115,23 @@ def _hide_credentials(headers: dict[str, str] | None) -> None:
 
 def breaker_states() -> dict[str, str]:
     return {name: b.current_state for name, b in _breakers.items()}
+
+
+@dataclass(frozen=True)
+class BreakerState:
+    """One breaker of this process as it is now."""
+
+    name: str
+    state: str                  # closed | open | half-open
+    failures: int               # consecutive failures counted towards opening
+    fail_max: int
+    opened_at: datetime | None  # when it last opened (kept by pybreaker after it closes again)
+
+
+def breaker_details() -> list[BreakerState]:
+    # pybreaker keeps the opening time only in its state storage (no public property for it).
+    return [BreakerState(name=name, state=b.current_state, failures=b.fail_counter, fail_max=b.fail_max,
+                         opened_at=b._state_storage.opened_at) for name, b in sorted(_breakers.items())]
 
 
 class ClientOptions(TypedDict, total=False):

@@ -78,6 +78,11 @@ class PlexServerClient(BaseClient):
             raise IntegrationUnavailable(self.service, "identity without machineIdentifier")
         return str(machine_id)
 
+    async def version(self) -> str | None:
+        """The server's version (``/identity``, no token needed); None when it does not say."""
+        container = self._json(await self._request("GET", "/identity"), self.service).get("MediaContainer") or {}
+        return str(container["version"]) if isinstance(container, dict) and container.get("version") else None
+
     # ---- library -------------------------------------------------------------------
 
     async def _container(self, path: str, *, method: str = "GET", headers: dict[str, str] | None = None,

@@ -377,6 +377,19 @@ async def revoke_user_sessions(session: AsyncSession, *, user_id: int, reason: s
     _announce_after_commit(session, result.all())
 
 
+async def revoke_all_sessions(session: AsyncSession, *, reason: str, keep_session_id: str | None = None) -> int:
+    """End every session of everyone (but ``keep_session_id``), as a suspension does for one member:
+    once the caller commits, every open tab of them is cut and sent to sign-in. Returns how many ended."""
+    query = update(UserSession).where(col(UserSession.revoked_at).is_(None))
+    if keep_session_id:
+        query = query.where(col(UserSession.id) != keep_session_id)
+    result = await session.exec(query.values(revoked_at=utcnow(), revoked_reason=reason)
+                                .returning(col(UserSession.id), col(UserSession.user_id)))
+    rows = result.all()
+    _announce_after_commit(session, rows)
+    return len(rows)
+
+
 _REVOKED = "medianest.revoked_sessions"
 
 

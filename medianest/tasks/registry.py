@@ -18,13 +18,15 @@ from taskiq import ScheduledTask, ScheduleSource, TaskiqScheduler
 
 from ..config import get_settings
 from ..live import wait_or_stop
-from . import downloads, requests, status
+from . import breakers, downloads, requests, status
 from .broker import broker
 
 logger = logging.getLogger(__name__)
 
 #: Importing a task module registers its tasks with the broker.
 TASK_MODULES = (downloads, requests, status)
+#: Importing these registers what a worker process does when it starts and stops.
+WORKER_HOOKS = (breakers,)
 
 
 @dataclass(frozen=True)

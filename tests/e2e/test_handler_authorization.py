@@ -20,8 +20,10 @@ from playwright.sync_api import expect
 from medianest.pages import (  # noqa: F401
     account,
     admin,
+    admin_audit,
     admin_downloads,
     admin_requests,
+    admin_system,
     callback,
     downloads,
     errors,
@@ -48,7 +50,12 @@ ADMIN = {"SetupState.load", "SetupState.choose", "AdminUsersState.load",
          *(f"AdminRequestsState.{name}" for name in (
              "load", "reload", "set_status_filter", "set_type_filter", "set_member_filter", "go_to_page", "approve",
              "open_decline", "set_decline_reason", "close_decline", "confirm_decline")),
-         *(f"AdminDownloadsState.{name}" for name in ("load", "set_member_filter", "set_state_filter", "cancel"))}
+         *(f"AdminDownloadsState.{name}" for name in ("load", "set_member_filter", "set_state_filter", "cancel")),
+         *(f"AdminAuditState.{name}" for name in (
+             "load", "set_time_zone", "set_action_filter", "set_user_filter", "set_date_from", "set_date_to",
+             "clear_filters", "go_to_page")),
+         *(f"AdminSystemState.{name}" for name in (
+             "load", "refresh", "reset_breaker", "open_sign_out", "close_sign_out", "confirm_sign_out"))}
 MEMBER = {"SessionState.guard", "SessionState.sign_out", "SessionState.keepalive", "PasswordState.load",
           "PasswordState.change_password", "SessionState.dismiss_notice", "SessionState.dismiss_all_notices",
           *(f"SearchState.{name}" for name in (

@@ -8,6 +8,7 @@ import pytest
 from medianest.errors import IntegrationRejected, IntegrationUnavailable
 from medianest.integrations.base import breaker_for
 from medianest.integrations.plex import PlexServerClient, PlexTvClient
+from medianest.simulators import fixtures
 
 HOUSEHOLD = "517aed8117af122796b91655a5bcb730f27164dd"
 
@@ -91,3 +92,4 @@ async def test_rejections_do_not_trip_the_breaker(plex):
 async def test_pms_identity(plex):
     server = PlexServerClient(plex.pms_url, token=None, client_id="medianest-test")
     assert await server.identity() == HOUSEHOLD
+    assert await server.version() == fixtures.PMS_VERSION  # shown on Admin → System

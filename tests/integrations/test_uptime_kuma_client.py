@@ -166,6 +166,15 @@ async def test_metrics_500_and_garbage_are_unavailable(kuma: KumaHandle) -> None
     assert len(await client.fetch_metrics()) == 4
 
 
+@pytest.mark.parametrize("version", ["1.23", "2.x"])
+async def test_server_version_is_the_app_version_gauge_of_metrics(kuma: KumaHandle, version: str) -> None:
+    kuma.sim.set_version(version)
+    client = _client(kuma, f"m-version-{version}")
+    assert await client.server_version() == fixtures.KUMA_VERSIONS[version]
+    kuma.sim.override_response("/metrics", HAND_WRITTEN, times=1)  # a /metrics without the gauge
+    assert await client.server_version() is None
+
+
 async def test_outage_times_out_as_unavailable(kuma: KumaHandle) -> None:
     kuma.sim.set_faults(outage=True)
     started = time.monotonic()

@@ -209,3 +209,11 @@ def test_a_raw_javascript_hook_renders_its_code_and_imports():
     assert str(hook) == "refs['x'] = 1"
     data = hook._get_all_var_data()
     assert data is not None and "$/utils/state" in dict(data.imports)
+
+
+def test_a_browser_value_is_sent_as_code_the_page_runs():
+    from medianest.pages.admin_audit import AdminAuditState
+
+    code = "Intl.DateTimeFormat().resolvedOptions().timeZone"
+    spec = AdminAuditState.set_time_zone(reflex_compat.browser_value(code))
+    assert f'["name"] : {code}' in str(rx.Var.create(spec))  # code, not a quoted string

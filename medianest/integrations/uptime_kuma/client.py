@@ -12,7 +12,7 @@ import pybreaker
 from ...errors import IntegrationRejected, IntegrationUnavailable
 from ..base import BaseClient
 from .common import SERVICE, MonitorHistory, MonitorState, _beat_from, _fraction, _int_or_none, _text_or_none
-from .metrics import build_monitor_states, parse_prometheus
+from .metrics import PromSample, build_monitor_states, parse_prometheus
 
 
 class UptimeKumaClient(BaseClient):
@@ -48,16 +48,12 @@ class UptimeKumaClient(BaseClient):
             return httpx.BasicAuth(self._username, self._password)
         return None
 
-    async def fetch_metrics(self) -> list[MonitorState]:
-        """Every monitor that ``/metrics`` reports (paused ones and ones that never beat are absent).
-
-        Returns:
-            One ``MonitorState`` per monitor, ordered by id then name.
+    async def _metrics(self) -> tuple[list[PromSample], set[str]]:
+        """``/metrics``, parsed.
 
         Raises:
             IntegrationRejected: 401 when the key (or password) is refused, other 4xx.
-            IntegrationUnavailable: timeouts, connection errors, 5xx, a body that is not
-                Uptime Kuma metrics, or the breaker being open.
+            IntegrationUnavailable: timeouts, connection errors, 5xx, or the breaker being open.
         """
         try:
             response = await self._request("GET", "/metrics", auth=self._metrics_auth(),
@@ -77,10 +73,35 @@ class UptimeKumaClient(BaseClient):
                         "(UPTIME_KUMA_API_KEY).")
                 raise rejected from exc
             raise
-        samples, names = parse_prometheus(response.text)
+        return parse_prometheus(response.text)
+
+    async def fetch_metrics(self) -> list[MonitorState]:
+        """Every monitor that ``/metrics`` reports (paused ones and ones that never beat are absent).
+
+        Returns:
+            One ``MonitorState`` per monitor, ordered by id then name.
+
+        Raises:
+            IntegrationRejected: 401 when the key (or password) is refused, other 4xx.
+            IntegrationUnavailable: timeouts, connection errors, 5xx, a body that is not
+                Uptime Kuma metrics, or the breaker being open.
+        """
+        samples, names = await self._metrics()
         if "monitor_status" not in names:
             raise IntegrationUnavailable(self.service, "the /metrics answer has no Uptime Kuma metrics")
         return build_monitor_states(samples)
+
+    async def server_version(self) -> str | None:
+        """Kuma's version: the ``app_version{version=…}`` gauge its ``/metrics`` middleware
+        (prometheus-api-metrics) adds in 1.23 and 2.x; None when the answer has none.
+
+        Raises:
+            IntegrationRejected: 401 when the key (or password) is refused, other 4xx.
+            IntegrationUnavailable: timeouts, connection errors, 5xx, or the breaker being open.
+        """
+        samples, _ = await self._metrics()
+        return next((s.labels["version"] for s in samples if s.name == "app_version" and s.labels.get("version")),
+                    None)
 
     async def fetch_status_page(self, slug: str) -> list[MonitorHistory]:
         """History of the monitors published on a status page.

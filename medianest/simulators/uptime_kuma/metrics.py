@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from medianest.simulators.fixtures import KUMA_VERSIONS
 from medianest.simulators.uptime_kuma.model import _prom_label, _prom_value, _tag_label_name
 from medianest.simulators.uptime_kuma.state import KumaState
 
@@ -16,6 +17,8 @@ class KumaMetrics(KumaState):
         with self._lock:
             v2 = self.version == "2.x"
             uptime_s = time.time() - self.started_at
+            release = KUMA_VERSIONS[self.version]
+            major, minor, patch = (release.split(".") + ["0", "0"])[:3]
             lines = [
                 "# HELP process_cpu_user_seconds_total Total user CPU time spent in seconds.",
                 "# TYPE process_cpu_user_seconds_total counter",
@@ -26,6 +29,11 @@ class KumaMetrics(KumaState):
                 "# HELP nodejs_eventloop_lag_seconds Lag of event loop in seconds.",
                 "# TYPE nodejs_eventloop_lag_seconds gauge",
                 "nodejs_eventloop_lag_seconds 0.004216",
+                "",
+                # prometheus-api-metrics (Kuma's /metrics middleware) adds Kuma's package.json version.
+                "# HELP app_version The service version by package.json",
+                "# TYPE app_version gauge",
+                f'app_version{{version="{release}",major="{major}",minor="{minor}",patch="{patch}"}} 1',
                 "",
             ]
             gauges: dict[str, list[str]] = {name: [] for name in (

@@ -32,6 +32,7 @@ class AdminSystemState(SessionMixin, rx.State):
     checks: list[Line] = []
     versions: list[Line] = []
     storage: list[Line] = []
+    paused: list[Line] = []
     sessions_text: str = ""
     breakers: list[BreakerRow] = []
     processes_text: str = ""
@@ -53,6 +54,7 @@ class AdminSystemState(SessionMixin, rx.State):
                                                kuma=registry.uptime_kuma())
         self.healthy, self.headline, self.checks = view.healthy, view.headline, view.checks
         self.versions, self.storage, self.sessions_text = view.versions, view.storage, view.sessions.text
+        self.paused = view.paused
         await self._refresh_breakers()
         self.checked_at = utcnow().isoformat()
         self.loaded = True
@@ -191,6 +193,7 @@ def admin_system() -> rx.Component:
                                  id="breaker-processes")),
                 _section("Versions", _lines("version", AdminSystemState.versions)),
                 _section("Storage", _lines("storage", AdminSystemState.storage)),
+                _section("Paused work", _lines("paused", AdminSystemState.paused)),
                 _section("Sessions",
                          rx.hstack(rx.text(AdminSystemState.sessions_text, id="session-count"),
                                    rx.button("Sign everyone out", color_scheme="red", variant="soft",

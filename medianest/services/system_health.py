@@ -27,10 +27,11 @@ from ..integrations.base import breaker_states
 from ..integrations.overseerr import OverseerrClient
 from ..integrations.plex import PlexServerClient
 from ..integrations.uptime_kuma import UptimeKumaClient
-from ..models import UserSession, utcnow
+from ..models import MediaRequest, RequestStatus, UserSession, utcnow
 from ..version import VERSION
 from . import audit, auth
 from .auth import CurrentUser
+from .downloads import runner
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +119,7 @@ class SystemView:
     checks: list[Line]
     versions: list[Line]
     storage: list[Line]
+    paused: list[Line]
     sessions: SessionCount
 
 
@@ -250,12 +252,14 @@ async def system_view(sessions: SessionFactory, *, settings: Settings, redis: ai
         async with sessions() as session:
             db_version, db_size = await _database_facts(session, settings.sync_database_url)
             count = await session_count(session)
+            paused = await paused_work(session)
         versions.append(Line("database", "Database", db_version, "none"))
         storage.append(Line("database", "Database", db_size, "none"))
     except Exception as exc:
         logger.warning("system page: database facts unavailable: %r", exc)
         storage.append(Line("database", "Database", "Not answering.", "bad"))
         count = SessionCount(0, 0, "Unknown: the database does not answer.")
+        paused = [Line("paused", "Paused work", "Unknown: the database does not answer.", "bad")]
     if redis is not None:
         try:
             redis_version, held = await _redis_facts(redis, settings.redis_prefix)
@@ -275,7 +279,21 @@ async def system_view(sessions: SessionFactory, *, settings: Settings, redis: ai
         value = next(answers) if call is not None else "not set up"
         versions.append(Line(key, title, value, "warn" if value == "not answering" else "none"))
     return SystemView(healthy=healthy(checks), headline=headline, checks=lines, versions=versions, storage=storage,
-                      sessions=count)
+                      paused=paused, sessions=count)
+
+
+async def paused_work(session: AsyncSession) -> list[Line]:
+    """What waits for a service or for room, and why: paused downloads (Plex down, disk nearly
+    full) and requests queued until Overseerr answers."""
+    lines = [Line("downloads-paused", "Downloads", f"{n} video{'s' if n != 1 else ''} waiting. {reason}.", "warn")
+             for reason, n in sorted((await runner.paused_reasons(session)).items())]
+    queued = int((await session.exec(select(func.count()).select_from(MediaRequest).where(
+        MediaRequest.status == RequestStatus.QUEUED.value))).one())
+    if queued:
+        lines.append(Line("requests-queued", "Requests", f"{queued} request{'s' if queued != 1 else ''} waiting "
+                          "for Overseerr; they are sent by themselves when it answers.", "warn"))
+    return lines or [Line("paused-none", "Paused work", "Nothing is waiting: downloads and requests run normally.",
+                          "ok")]
 
 
 async def sign_everyone_out(session: AsyncSession, *, actor: CurrentUser, client_ip: str | None) -> int:

@@ -130,3 +130,25 @@ async def test_sessions_are_counted_and_sign_everyone_out_revokes_all_but_the_ad
     assert (await system_health.session_count(db)).text == "1 signed-in session (1 person)."
     row = (await db.exec(select(AuditLog).where(AuditLog.action == "sessions.revoke_all"))).one()
     assert row.actor_user_id == alice.id and row.details == {"sessions": 3}
+
+
+async def test_paused_work_says_what_waits_and_why(db):
+    from medianest.models import ItemState, RequestStatus, YoutubeDownload, YoutubeDownloadItem
+    from tests.factories import make_request
+
+    assert [line.key for line in await system_health.paused_work(db)] == ["paused-none"]
+    bob = make_user(db, username="bob")
+    await db.flush()
+    download = YoutubeDownload(user_id=bob.id, url="http://x", title="List", folder="bob/List")
+    db.add(download)
+    await db.flush()
+    for n in (1, 2):
+        db.add(YoutubeDownloadItem(download_id=download.id, user_id=bob.id, position=n, entry_id=f"e{n}",
+                                   title=f"V{n}", url="http://x", status=ItemState.PAUSED.value,
+                                   error="Paused: Plex is not answering since 14:02 UTC"))
+    make_request(db, bob, status=RequestStatus.QUEUED)
+    await db.commit()
+    lines = {line.key: line.text for line in await system_health.paused_work(db)}
+    assert lines == {
+        "downloads-paused": "2 videos waiting. Paused: Plex is not answering since 14:02 UTC.",
+        "requests-queued": "1 request waiting for Overseerr; they are sent by themselves when it answers."}

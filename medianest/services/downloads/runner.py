@@ -138,6 +138,14 @@ async def pause_queue(session: AsyncSession, settings: Settings) -> str | None:
     return reason
 
 
+async def paused_reasons(session: AsyncSession) -> dict[str, int]:
+    """How many videos wait paused, by the reason they show."""
+    rows = (await session.exec(select(YoutubeDownloadItem.error, sa.func.count())
+                               .where(YoutubeDownloadItem.status == ItemState.PAUSED.value)
+                               .group_by(col(YoutubeDownloadItem.error)))).all()
+    return {str(reason or "Paused"): int(n) for reason, n in rows}
+
+
 async def claim(session: AsyncSession, *, settings: Settings, now_s: float | None = None) -> int | None:
     """Claim the fairest queued item for this worker; None if there is none (or the queue is paused)."""
     if await pause_queue(session, settings) is not None:

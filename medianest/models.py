@@ -271,6 +271,8 @@ class YoutubeDownload(SQLModel, table=True):
     keep_in_sync: bool = Field(default=False)
     synced_at: datetime | None = _ts(default=None)
     plex_attempts: int = Field(default=0)
+    # The Plex step is run by one task at a time: it holds this lease while it scans and collects.
+    plex_claimed_until: datetime | None = _ts(default=None)
     created_at: datetime = _ts(default_factory=utcnow, index=True)
     updated_at: datetime = _ts(default_factory=utcnow)
     finished_at: datetime | None = _ts(default=None)

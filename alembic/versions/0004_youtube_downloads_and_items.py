@@ -73,6 +73,7 @@ def upgrade() -> None:
     sa.Column('keep_in_sync', sa.Boolean(), nullable=False),
     sa.Column('synced_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('plex_attempts', sa.Integer(), nullable=False),
+    sa.Column('plex_claimed_until', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),

@@ -15,7 +15,14 @@ from starlette.responses import Response
 from .. import live
 from ..config import get_settings
 from ..db import session_scope
-from ..errors import IntegrationRejected, IntegrationUnavailable, InvalidToken, NotAuthenticated
+from ..errors import (
+    IntegrationRejected,
+    IntegrationUnavailable,
+    InvalidToken,
+    MediaNestError,
+    NotAuthenticated,
+    ValidationFailed,
+)
 from ..integrations.tmdb import TmdbImageClient, valid_image
 from ..integrations.web_images import fetch_image
 from ..services import auth, system
@@ -133,10 +140,10 @@ async def video_thumb(request: Request) -> Response:
         body, content_type, cached = await image_cache().get_or_fetch(
             f"thumb:{url}", lambda: fetch_image(url, allow_private=settings.downloads_allow_private,
                                                timeout_s=settings.http_timeout_s))
-    except ValueError:
+    except (ValueError, ValidationFailed):  # not a link it fetches (scheme, private or unknown host)
         return Response("not an image MediaNest serves", status_code=400)
     except IntegrationRejected:
         return Response(status_code=404)
-    except IntegrationUnavailable:
+    except (IntegrationUnavailable, MediaNestError):  # the site or its name server did not answer
         return Response(status_code=503, headers={"retry-after": "30"})
     return _image(body, content_type, cached)

@@ -51,13 +51,14 @@ class DownloadsState(SessionMixin, rx.State):
         """Preview the pasted link (nothing is saved). In the background: a playlist can take
         yt-dlp many seconds, longer than a tab's lock may be held."""
         async with self:
-            await self._require_user()
+            user = await self._require_user()
             if self.previewing:
                 return
             self.previewing, self.error, self.preview, self._found = True, "", None, None
             url = self.url
         try:
-            found = await members.preview(url, settings=get_settings())
+            found = await members.preview(url, settings=get_settings(), limiter=get_registry().rate_limiter(),
+                                          user_id=user.id)
         except MediaNestError as exc:
             async with self:
                 self.previewing, self.error = False, exc.user_message
@@ -125,10 +126,18 @@ class DownloadsState(SessionMixin, rx.State):
             self.submitting = False
             yield toasts.error(exc.user_message)
             return
-        await queue_items(item_ids)
-        await _announce(user.id, saved.id or 0)
+        except Exception:
+            logger.exception("a download could not be saved")
+            self.submitting = False
+            yield toasts.error("MediaNest could not save this download. Nothing was sent; try again.")
+            return
         self.submitting = False
         self.url, self.preview, self._found, self.chosen = "", None, None, []
+        try:
+            await queue_items(item_ids)
+            await _announce(user.id, saved.id or 0)
+        except Exception:  # saved: the watchdog queues what no task took up
+            logger.exception("download %s saved, its tasks not queued yet", saved.id)
         yield toasts.success(f"{saved.title} is on its way to Plex.")
 
     @rx.event

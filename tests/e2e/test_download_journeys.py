@@ -27,7 +27,7 @@ from tests.e2e.test_handler_authorization import send_all
 
 LIVE = 10_000  # ms: a change reaches an open page through the live feed
 FINISHED = 60_000  # ms: downloading a few small clips, then Plex's scan
-ARCHIVE = ".downloaded.txt"
+ARCHIVES = ".archives"
 
 
 def _member(journeys, name: str) -> Journey:
@@ -109,7 +109,7 @@ def _card(page: Page, download_id: int) -> Locator:
 
 def _files(root: Path) -> list[str]:
     """Every file under the downloads root but the members' download archives."""
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.name != ARCHIVE)
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and ARCHIVES not in p.parts)
 
 
 def _videos(root: Path) -> list[str]:

@@ -151,7 +151,7 @@ async def test_cancel_a_running_download_stops_within_two_seconds_and_leaves_no_
     assert time.monotonic() - started < 2.5
     assert outcome.state == ItemState.CANCELLED.value
     root = settings.downloads_dir
-    leftovers = [p for p in root.rglob("*") if p.is_file() and p.name != ".downloaded.txt"]
+    leftovers = [p for p in root.rglob("*") if p.is_file() and ".archives" not in p.parts]
     assert leftovers == []
     async with session_scope() as session:
         assert (await session.get(YoutubeDownload, download.id)).status == DownloadState.CANCELLED.value
@@ -231,7 +231,7 @@ async def test_a_playlist_kept_in_sync_gets_only_its_new_entry(db, site, setting
         assert (await runner.run_next(settings)).state == ""  # nothing else was queued
         folder = settings.downloads_dir / "bob" / found.title
         assert len([p for p in folder.iterdir() if p.suffix == ".mp4"]) == 4
-        archive = (settings.downloads_dir / "bob" / ".downloaded.txt").read_text().split()
+        archive = (settings.downloads_dir / ".archives" / f"member-{bob.id}.txt").read_text().split()
         assert len([line for line in archive if line.startswith("demo-")]) == 4
     finally:
         site.site.reset()
@@ -336,3 +336,42 @@ async def test_plex_down_pauses_the_queue_with_the_reason_and_it_resumes_by_itse
     async with session_scope() as session:
         assert await runner.watchdog(session, settings=settings) == [item_id]
         assert await runner.claim(session, settings=settings) == item_id
+
+
+async def test_a_video_twice_in_a_playlist_is_downloaded_once(db, settings):
+    bob = await _member(db, "bob")
+    found = _fake_preview(2, "dup")
+    twice = found.entries + (found.entries[0],)
+    found = ytdlp.Preview(**{**found.__dict__, "entries": twice, "total_count": 3})
+    _download, item_ids = await members.submit(db, user_id=bob.id, username="bob", found=found,
+                                               choice=members.Choice(entry_ids=("dup-1", "dup-2")), settings=settings)
+    assert len(item_ids) == 2
+
+
+async def test_removing_downloads_does_not_reset_the_hourly_limit(db, settings):
+    carol = await _member(db, "carol")
+    for n in range(5):
+        download, _ = await members.submit(db, user_id=carol.id, username="carol", found=_fake_preview(1, f"r{n}"),
+                                           choice=members.Choice(entry_ids=(f"r{n}-1",)), settings=settings)
+        await members.cancel(db, download.id, user_id=carol.id, is_admin=False)
+        await members.forget(db, download.id, user_id=carol.id, is_admin=False, settings=settings)
+    assert (await db.exec(select(YoutubeDownload))).all() == []
+    with pytest.raises(RateLimited):
+        await members.submit(db, user_id=carol.id, username="carol", found=_fake_preview(1, "r5"),
+                             choice=members.Choice(entry_ids=("r5-1",)), settings=settings)
+
+
+async def test_each_members_next_item_competes_however_long_a_queue_is(db, settings):
+    alice, bob = await _member(db, "alice"), await _member(db, "bob")
+    many = settings.model_copy(update={"downloads_max_entries": 600, "downloads_per_hour": 50})
+    for n in range(3):
+        await members.submit(db, user_id=alice.id, username="alice", found=_fake_preview(200, f"a{n}"),
+                             choice=members.Choice(entry_ids=tuple(f"a{n}-{i}" for i in range(1, 201))),
+                             settings=many)
+    await members.submit(db, user_id=bob.id, username="bob", found=_fake_preview(1, "b"),
+                         choice=members.Choice(entry_ids=("b-1",)), settings=many)
+    async with session_scope() as session:
+        first = await runner.claim(session, settings=many)
+        second = await runner.claim(session, settings=many)
+        owners = [(await session.get(YoutubeDownloadItem, i)).user_id for i in (first, second)]
+    assert owners == [alice.id, bob.id]  # bob's single video is not behind alice's 600

@@ -94,7 +94,8 @@ async def test_removing_a_download_deletes_its_files_rows_archive_lines_and_plex
 
     settings = get_settings().model_copy(update={"downloads_root": downloads_root})
     download = await _finished_download(db, downloads_root, "dave", "Old list", 2)
-    archive = downloads_root / "dave" / ".downloaded.txt"
+    archive = downloads_root / ".archives" / f"member-{download.user_id}.txt"
+    archive.parent.mkdir(exist_ok=True)
     archive.write_text("html5mediaembed Old list-1\nhtml5mediaembed Old list-2\nhtml5mediaembed kept-1\n")
     plex = _client(pms.pms_url)
     assert await to_plex.finish(db, download.id, plex=plex, settings=settings, machine_id="abc") == "done"
@@ -114,3 +115,22 @@ async def test_removing_a_download_deletes_its_files_rows_archive_lines_and_plex
             break
         await asyncio.sleep(0.1)
     assert left == ()
+
+
+async def test_two_plex_steps_at_once_make_one_collection(db, pms, downloads_root):
+    settings = get_settings().model_copy(update={"downloads_root": downloads_root})
+    download = await _finished_download(db, downloads_root, "erin", "Twice", 2)
+    from medianest.db import session_scope
+
+    async def step():
+        async with session_scope() as session:
+            return await to_plex.finish(session, download.id, plex=_client(pms.pms_url), settings=settings,
+                                        machine_id="abc")
+
+    states = await asyncio.gather(step(), step())
+    assert sorted(states) == ["adding_to_plex", "done"]  # the second found the step taken
+    plex = _client(pms.pms_url)
+    section = next(s for s in await plex.sections() if s.title == "YouTube")
+    assert [c.title for c in await plex.collections(section.key)].count("Twice") == 1
+    notices = (await db.exec(select(Notification).where(Notification.user_id == download.user_id))).all()
+    assert len(notices) == 1

@@ -260,7 +260,7 @@ async def test_a_worker_killed_mid_item_leaves_nothing_stuck_and_the_item_finish
     assert abs(float(probe.stdout) - site.site.entry(entry.id).clip.duration) < 0.5
     leftovers = [p for p in settings.downloads_dir.rglob("*") if p.name.endswith((".part", ".ytdl", ".temp"))]
     assert leftovers == [] and not temp.exists()
-    archive = (settings.downloads_dir / "bob" / ".downloaded.txt").read_text().splitlines()
+    archive = (settings.downloads_dir / ".archives" / f"member-{row.user_id}.txt").read_text().splitlines()
     assert [line.split()[-1] for line in archive] == [entry.id]
     async with stack.session() as session:
         open_rows = (await session.exec(select(sa.func.count()).select_from(YoutubeDownloadItem).where(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-ARCHIVE_NAME = ".downloaded.txt"
+ARCHIVES = ".archives"
 TEMP_NAME = ".tmp"
 
 
@@ -29,8 +29,10 @@ def download_path(root: Path, folder: str) -> Path | None:
     return path if inside(root, path) and folder.strip() else None
 
 
-def archive_path(root: Path, member_folder: str) -> Path:
-    return root / member_folder / ARCHIVE_NAME
+def archive_path(root: Path, user_id: int) -> Path:
+    """The member's download archive (yt-dlp's ``download_archive``), by id: a member folder
+    follows the Plex name, which can change or be shared by two accounts."""
+    return root / ARCHIVES / f"member-{int(user_id)}.txt"
 
 
 def temp_dir(root: Path, item_id: int) -> Path:
@@ -65,9 +67,9 @@ def remove_item_files(root: Path, file_path: str | None) -> int:
     return removed
 
 
-def archive_forget(root: Path, member_folder: str, entry_ids: Iterable[str]) -> None:
+def archive_forget(root: Path, user_id: int, entry_ids: Iterable[str]) -> None:
     """Drop these ids from the member's archive, so a removed video can be downloaded again."""
-    path = archive_path(root, member_folder)
+    path = archive_path(root, user_id)
     ids = set(entry_ids)
     if not ids or not path.is_file():
         return

@@ -4,6 +4,7 @@ only on their own (someone else's id is "not found", never "forbidden", so ids r
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import shutil
@@ -21,6 +22,7 @@ from ...errors import NotFound, RateLimited, ValidationFailed
 from ...integrations import ytdlp
 from ...models import (
     OPEN_ITEM_STATES,
+    AuditLog,
     DownloadState,
     ItemState,
     User,
@@ -29,7 +31,7 @@ from ...models import (
     utcnow,
 )
 from .. import audit
-from ..ratelimit import humanize_wait
+from ..ratelimit import Limit, RateLimiter, humanize_wait
 from . import rules
 from .files import archive_forget, download_path, remove_item_files
 
@@ -37,6 +39,9 @@ logger = logging.getLogger(__name__)
 
 #: What a preview found (kept server-side by the page between preview and download).
 Found = ytdlp.Preview
+PREVIEW_LIMIT = Limit("download-preview", 20, 60)
+PREVIEWS_AT_ONCE = 4
+_preview_slots: dict[int, asyncio.Semaphore] = {}
 
 
 @dataclass(frozen=True)
@@ -52,15 +57,32 @@ def link_rules(settings: Settings) -> dict[str, object]:
     return {"allowed_hosts": settings.downloads_hosts, "allow_private": settings.downloads_allow_private}
 
 
-async def preview(url: str, *, settings: Settings) -> ytdlp.Preview:
-    """Look at a link without downloading anything.
+async def preview(url: str, *, settings: Settings, limiter: RateLimiter | None = None,
+                  user_id: int = 0) -> ytdlp.Preview:
+    """Look at a link without downloading anything. Each preview starts a yt-dlp process, so a
+    member gets ``PREVIEW_LIMIT`` of them a minute, and a process runs at most ``PREVIEWS_AT_ONCE``.
 
     Raises:
         ValidationFailed: a plain sentence (bad or refused link, private or removed video…).
+        RateLimited: too many previews.
     """
     url = (url or "").strip()
     if not url:
         raise ValidationFailed("Paste a link to a video or a playlist.")
+    if limiter is not None:
+        await limiter.hit(PREVIEW_LIMIT, f"user:{user_id}", message="You previewed many links in a short time.")
+    async with _previews():
+        return await _preview(url, settings=settings)
+
+
+def _previews() -> asyncio.Semaphore:
+    loop_id = id(asyncio.get_running_loop())
+    if loop_id not in _preview_slots:
+        _preview_slots[loop_id] = asyncio.Semaphore(PREVIEWS_AT_ONCE)
+    return _preview_slots[loop_id]
+
+
+async def _preview(url: str, *, settings: Settings) -> ytdlp.Preview:
     if len(url) > 2048:
         raise ValidationFailed("That link is too long to be a video or playlist link.")
     try:
@@ -77,12 +99,13 @@ async def preview(url: str, *, settings: Settings) -> ytdlp.Preview:
 
 async def check_hourly_limit(session: AsyncSession, user_id: int, limit: int) -> None:
     """At most ``limit`` downloads per member per hour (``DOWNLOAD_LIMIT_PER_HOUR``), counted
-    from the rows, so the count survives restarts and is the same in every process."""
+    from the audit log's ``download.created`` rows: they survive a removed download, restarts,
+    and are the same in every process."""
     since = utcnow() - timedelta(hours=1)
     stamps = (await session.exec(
-        select(YoutubeDownload.created_at).where(YoutubeDownload.user_id == user_id,
-                                                 YoutubeDownload.created_at > since)
-        .order_by(col(YoutubeDownload.created_at)))).all()
+        select(AuditLog.created_at).where(AuditLog.actor_user_id == user_id, AuditLog.action == "download.created",
+                                          AuditLog.created_at > since)
+        .order_by(col(AuditLog.created_at)))).all()
     if len(stamps) >= limit:
         oldest = as_utc(stamps[len(stamps) - limit])
         assert oldest is not None
@@ -105,7 +128,12 @@ async def submit(session: AsyncSession, *, user_id: int, username: str, found: y
     if choice.quality not in rules.QUALITIES:
         raise ValidationFailed("Choose one of the qualities offered.")
     by_id = {e.id: e for e in found.entries}
-    chosen = [e for e in found.entries if e.id in set(choice.entry_ids)]
+    wanted = set(choice.entry_ids)
+    chosen, seen = [], set()
+    for entry in found.entries:  # a playlist may hold one video twice: it is downloaded once
+        if entry.id in wanted and entry.id not in seen and 0 < len(entry.id) <= 255:
+            seen.add(entry.id)
+            chosen.append(entry)
     if not chosen:
         raise ValidationFailed("Tick at least one video to download.")
     if len(set(choice.entry_ids) - set(by_id)) > 0:
@@ -124,12 +152,13 @@ async def submit(session: AsyncSession, *, user_id: int, username: str, found: y
         raise ValidationFailed(f"You already sent this {what} to Plex ({same.title}). "
                                + ("Turn on “Keep in sync” there to get its new videos."
                                   if found.kind == "playlist" else "Remove it first to download it again."))
-    taken = (await session.exec(select(YoutubeDownload.folder).where(YoutubeDownload.user_id == user_id))).all()
+    # Unique among everyone's folders: two accounts may share a name (and so a member folder).
+    taken = (await session.exec(select(YoutubeDownload.folder))).all()
     is_playlist = found.kind == "playlist"
     title = (found.title or found.id or "Video").strip()
     folder = rules.download_folder(username, user_id, title, taken)
     download = YoutubeDownload(
-        user_id=user_id, url=found.webpage_url, kind=found.kind, source_id=found.id, title=title[:512],
+        user_id=user_id, url=found.webpage_url, kind=found.kind, source_id=found.id[:255], title=title[:512],
         uploader=(found.uploader or None) and found.uploader[:255], thumbnail_url=found.thumbnail_url,
         quality=choice.quality, folder=folder, make_collection=is_playlist and choice.make_collection,
         status=DownloadState.QUEUED.value)
@@ -255,8 +284,10 @@ async def forget(session: AsyncSession, download_id: int, *, user_id: int, is_ad
     items = await items_of(session, download.id or 0)
     if any(i.status in OPEN_ITEM_STATES for i in items):
         raise ValidationFailed("This download is still running: cancel it first, then remove it.")
+    claimed = as_utc(download.plex_claimed_until)
+    if download.status == DownloadState.ADDING.value or (claimed is not None and claimed > utcnow()):
+        raise ValidationFailed("This download is being added to Plex right now; remove it in a minute.")
     root = settings.downloads_dir
-    member = (await session.get(User, download.user_id))
     folder = download_path(root, download.folder)
     # Only this download's own files: a video it shares with another of the member's downloads
     # lives in that one's folder and stays (and stays in the archive).
@@ -265,9 +296,11 @@ async def forget(session: AsyncSession, download_id: int, *, user_id: int, is_ad
         remove_item_files(root, item.file_path)
     if folder is not None and folder.is_dir() and not any(folder.iterdir()):
         shutil.rmtree(folder, ignore_errors=True)
-    if member is not None:
-        gone = [i.entry_id for i in items if i in own or not i.file_path]
-        archive_forget(root, rules.member_folder(member.username, member.id or 0), gone)
+    # Forget only what no other finished download of the member still holds.
+    held = set((await session.exec(select(YoutubeDownloadItem.entry_id).where(
+        YoutubeDownloadItem.user_id == download.user_id, col(YoutubeDownloadItem.download_id) != download.id,
+        YoutubeDownloadItem.status == ItemState.DONE.value))).all())
+    archive_forget(root, download.user_id, [i.entry_id for i in items if i.entry_id not in held])
     await session.exec(sa.delete(YoutubeDownloadItem).where(
         col(YoutubeDownloadItem.download_id) == download.id))
     await session.delete(download)

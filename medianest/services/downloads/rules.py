@@ -40,21 +40,33 @@ _UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 
 
-def safe_name(text: str, *, fallback: str, max_len: int = 80) -> str:
+def fit_bytes(text: str, max_bytes: int) -> str:
+    """``text`` cut on a character boundary so that its UTF-8 form fits ``max_bytes`` (file
+    systems limit a name to 255 bytes, not characters: 60 CJK characters are 180 bytes)."""
+    encoded = text.encode("utf-8")
+    if len(encoded) <= max_bytes:
+        return text
+    return encoded[:max_bytes].decode("utf-8", errors="ignore")
+
+
+def safe_name(text: str, *, fallback: str, max_bytes: int = 120) -> str:
     """A file or folder name that every file system accepts and that cannot leave its folder:
-    no separators or reserved characters, no leading dots, no trailing dots or spaces, no
-    Windows device names, at most ``max_len`` characters (cut on a character boundary)."""
+    no separators or reserved characters, no invisible formatting characters (bidi overrides,
+    zero-width), no leading dots, no trailing dots or spaces, no Windows device names, at most
+    ``max_bytes`` bytes of UTF-8 (cut on a character boundary)."""
     cleaned = unicodedata.normalize("NFC", text or "")
+    cleaned = "".join(ch for ch in cleaned if unicodedata.category(ch) != "Cf")
     cleaned = _UNSAFE.sub(" ", cleaned)
-    cleaned = re.sub(r"\s+", " ", cleaned).strip().lstrip(".").strip()
-    cleaned = cleaned[:max_len].rstrip(" .")
-    if not cleaned or cleaned.split(".")[0].upper() in _RESERVED or set(cleaned) <= {"."}:
+    cleaned = re.sub(r"\s+", " ", cleaned).lstrip(". ").strip()
+    cleaned = fit_bytes(cleaned, max_bytes).rstrip(" .")
+    device = cleaned.split(".")[0].strip().upper()
+    if not cleaned or device in _RESERVED or set(cleaned) <= {"."}:
         return fallback
     return cleaned
 
 
 def member_folder(username: str, user_id: int) -> str:
-    return safe_name(username, fallback=f"member-{user_id}", max_len=64)
+    return safe_name(username, fallback=f"member-{user_id}", max_bytes=64)
 
 
 def download_folder(username: str, user_id: int, title: str, taken: Iterable[str]) -> str:
@@ -69,17 +81,23 @@ def download_folder(username: str, user_id: int, title: str, taken: Iterable[str
 
 def item_stem(position: int, title: str, entry_id: str, *, numbered: bool) -> str:
     """``NN - <title> [<id>]`` for a playlist entry, ``<title> [<id>]`` for a single video."""
-    ident = safe_name(entry_id, fallback="video", max_len=40)
-    name = safe_name(title, fallback=ident, max_len=120)
+    ident = safe_name(entry_id, fallback="video", max_bytes=40)
+    name = safe_name(title, fallback=ident, max_bytes=120)
     stem = f"{name} [{ident}]"
     return f"{position:02d} - {stem}" if numbered else stem
 
 
-def collection_title(title: str, username: str, *, taken_by_another: bool) -> str:
-    """A playlist's collection is named after it; if another member already has a collection
-    of that name, this member's gets their name added."""
-    base = (title or "YouTube").strip()[:200]
-    return f"{base} ({username})" if taken_by_another else base
+def collection_title(title: str, username: str, *, taken: set[str]) -> str:
+    """A playlist's collection is named after it; if that name is taken (another member's
+    collection, or one of the member's own earlier playlists of the same name), the member's
+    name is added, then a number."""
+    base = fit_bytes((title or "YouTube").strip(), 150) or "YouTube"
+    if base not in taken:
+        return base
+    candidate, n = f"{base} ({username})", 2
+    while candidate in taken:
+        candidate, n = f"{base} ({username} {n})", n + 1
+    return candidate
 
 
 def download_state(item_states: Iterable[str]) -> str:

@@ -35,6 +35,7 @@ from ...config import Settings
 from ...db import as_utc, session_scope
 from ...integrations import ytdlp
 from ...models import (
+    OPEN_ITEM_STATES,
     DownloadState,
     ItemState,
     ServiceStatus,
@@ -152,11 +153,17 @@ async def claim(session: AsyncSession, *, settings: Settings, now_s: float | Non
         return None
     for _ in range(8):
         running = await running_counts(session)
+        # Each member's next item (however long anyone's queue is), then the fairest of those.
+        rank = sa.func.row_number().over(
+            partition_by=col(YoutubeDownloadItem.user_id),
+            order_by=(col(YoutubeDownloadItem.download_id), col(YoutubeDownloadItem.position))).label("rank")
+        heads = (sa.select(col(YoutubeDownloadItem.id).label("id"), col(YoutubeDownloadItem.user_id).label("user_id"),
+                           col(YoutubeDownloadItem.download_id).label("download_id"),
+                           col(YoutubeDownloadItem.position).label("position"), rank)
+                 .where(col(YoutubeDownloadItem.status) == ItemState.QUEUED.value).subquery())
         candidates = (await session.exec(
-            select(YoutubeDownloadItem.id, YoutubeDownloadItem.user_id, YoutubeDownloadItem.download_id,
-                   YoutubeDownloadItem.position)
-            .where(YoutubeDownloadItem.status == ItemState.QUEUED.value)
-            .order_by(col(YoutubeDownloadItem.download_id), col(YoutubeDownloadItem.position)).limit(500))).all()
+            select(heads.c.id, heads.c.user_id, heads.c.download_id, heads.c.position).where(heads.c.rank == 1)
+        )).all()
         if not candidates:
             return None
         pick = min(candidates, key=lambda c: (running.get(c[1], 0), c[2], c[3]))
@@ -211,20 +218,26 @@ async def run_claimed(item_id: int, settings: Settings) -> RunOutcome:
     await announce(member.id or 0, download.id or 0)
     root = settings.downloads_dir
     out_dir = download_path(root, download.folder)
-    member_dir = rules.member_folder(member.username, member.id or 0)
     stem = rules.item_stem(item.position, item.title, item.entry_id, numbered=download.kind == "playlist")
     if out_dir is None:
         return await _finish(mine, ItemState.FAILED.value, error="The download folder is not valid.",
                              kind="disk")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    clear_temp(root, item_id)
-    job = ytdlp.ItemJob(
-        url=item.url, playlist_url=download.url if download.kind == "playlist" else None,
-        playlist_index=item.position if download.kind == "playlist" else None, expected_id=item.entry_id,
-        output_dir=out_dir, stem=stem, temp_dir=temp_dir(root, item_id), quality=download.quality,
-        max_filesize=settings.downloads_max_file_mb * 1_000_000, archive_path=archive_path(root, member_dir),
-        allowed_hosts=settings.downloads_hosts, allow_private=settings.downloads_allow_private,
-        socket_timeout=settings.http_timeout_s, retries=3)
+    archive = archive_path(root, item.user_id)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        clear_temp(root, item_id)
+        job = ytdlp.ItemJob(
+            url=item.url, playlist_url=download.url if download.kind == "playlist" else None,
+            playlist_index=item.position if download.kind == "playlist" else None, expected_id=item.entry_id,
+            output_dir=out_dir, stem=stem, temp_dir=temp_dir(root, item_id), quality=download.quality,
+            max_filesize=settings.downloads_max_file_mb * 1_000_000, archive_path=archive,
+            allowed_hosts=settings.downloads_hosts, allow_private=settings.downloads_allow_private,
+            socket_timeout=settings.http_timeout_s, retries=3)
+    except (OSError, ValueError) as exc:  # the folder cannot be made, or a name the job refuses
+        logger.warning("download item %s cannot start: %r", item_id, exc)
+        return await _finish(mine, ItemState.FAILED.value, kind="disk",
+                             error="MediaNest could not prepare the download folder for this video.")
     cancel = asyncio.Event()
     latest: dict[str, ytdlp.Progress] = {}
     last_sent = [0.0]
@@ -340,7 +353,9 @@ async def _finish(mine: Claim, state: str, *, error: str | None = None, kind: st
         if size is not None:
             item.total_bytes = item.downloaded_bytes = size
         session.add(item)
-        download = await session.get(YoutubeDownload, item.download_id)
+        # Locked: two items of one download finishing at once must not each see the other still
+        # running (the download would stay "Downloading" for ever).
+        download = await session.get(YoutubeDownload, item.download_id, with_for_update=True)
         new = await settle(session, download) if download is not None else ""
         await session.commit()
         outcome = RunOutcome(item_id=item_id, download_id=item.download_id, user_id=item.user_id, state=state,
@@ -363,7 +378,10 @@ async def watchdog(session: AsyncSession, *, settings: Settings) -> list[int]:
     for item in stale:
         clear_temp(settings.downloads_dir, item.id or 0)
         touched.add(item.download_id)
-        if item.attempts >= MAX_ATTEMPTS:
+        if item.cancel_requested:  # cancelled while its worker was gone: stays cancelled
+            item.status, item.claimed_by, item.lease_until = ItemState.CANCELLED.value, None, None
+            item.cancel_requested, item.finished_at = False, now
+        elif item.attempts >= MAX_ATTEMPTS:
             item.status, item.error, item.error_kind = (ItemState.FAILED.value,
                                                         "The download stopped several times; retry it.", "stalled")
             item.finished_at = now
@@ -371,8 +389,7 @@ async def watchdog(session: AsyncSession, *, settings: Settings) -> list[int]:
             item.status, item.claimed_by, item.lease_until = ItemState.QUEUED.value, None, None
             again.append(item.id or 0)
         session.add(item)
-        logger.warning("download item %s: its worker vanished (lease ran out); %s", item.id,
-                       "queued again" if item.status == ItemState.QUEUED.value else "failed")
+        logger.warning("download item %s: its worker vanished (lease ran out); now %s", item.id, item.status)
     if await pause_reason(session, settings) is None:
         paused = (await session.exec(select(YoutubeDownloadItem).where(
             YoutubeDownloadItem.status == ItemState.PAUSED.value))).all()
@@ -381,6 +398,12 @@ async def watchdog(session: AsyncSession, *, settings: Settings) -> list[int]:
             session.add(item)
             again.append(item.id or 0)
             touched.add(item.download_id)
+    # A download whose items all ended but whose state did not follow (nothing else moves it).
+    stuck = (await session.exec(select(YoutubeDownload.id).where(
+        col(YoutubeDownload.status).in_([DownloadState.QUEUED.value, DownloadState.RUNNING.value]),
+        ~sa.exists().where(col(YoutubeDownloadItem.download_id) == YoutubeDownload.id,
+                           col(YoutubeDownloadItem.status).in_(OPEN_ITEM_STATES))))).all()
+    touched.update(int(d) for d in stuck if d is not None)
     owners: list[tuple[int, int]] = []
     for download_id in touched:
         download = await session.get(YoutubeDownload, download_id)

@@ -41,7 +41,11 @@ async def sync_one(session: AsyncSession, download_id: int, *, settings: Setting
         logger.info("sync of download %s: %s", download_id, exc)
         return []
     have = {i.entry_id for i in await items_of(session, download_id)}
-    new = [e for e in found.entries if e.id not in have]
+    new = []
+    for entry in found.entries:  # once each, like a new download
+        if entry.id not in have and 0 < len(entry.id) <= 255:
+            have.add(entry.id)
+            new.append(entry)
     if not new:
         return []
     items = [YoutubeDownloadItem(download_id=download_id, user_id=download.user_id, position=e.index,

@@ -8,8 +8,10 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path, PurePosixPath
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -25,43 +27,77 @@ logger = logging.getLogger(__name__)
 
 SCAN_WAIT_S = 60.0
 SCAN_POLL_S = 1.0
+#: The Plex step's lease: longer than one run can take (the scan wait plus the calls around it).
+PLEX_STEP_LEASE_S = SCAN_WAIT_S + 60
+#: After this many runs that found Plex answering but not listing the files, the download ends
+#: with a note instead of waiting for ever (a library that cannot read the folder).
+MAX_SCAN_ATTEMPTS = 10
 NO_PLEX_NOTE = "Saved on the server; no Plex server is set up yet."
+AUDIO_NOTE = "Saved as audio on the server; Plex's video library does not list audio files."
 
 
 @dataclass(frozen=True)
 class PlexPlace:
     section: LibrarySection
-    folder: str  # the download's folder as Plex sees it
+    folder: str    # the download's folder as Plex sees it
+    location: str  # the library folder that stands for the downloads root
 
 
-def plex_folder(section: LibrarySection, root: Path, folder: str) -> str:
+def plex_folder(location: str, folder: str) -> str:
     """Plex may see the downloads root under another path (a container mount): the section's
-    location stands for the root."""
-    location = section.locations[0] if section.locations else str(root)
+    location that stands for the root, plus the download's folder."""
     return str(PurePosixPath(location.rstrip("/") or "/") / PurePosixPath(folder))
 
 
 async def find_place(plex: PlexServerClient, settings: Settings, folder: str) -> PlexPlace | None:
+    """The library serving the downloads root (by folder, else by name) and the download's
+    folder as Plex sees it."""
     sections = await plex.sections()
-    root = str(settings.downloads_dir.resolve())
+    root = str(settings.downloads_dir.resolve()).rstrip("/")
     wanted = settings.plex_downloads_library.strip().casefold()
-    chosen = next((s for s in sections if any(loc.rstrip("/") == root.rstrip("/") for loc in s.locations)), None)
-    chosen = chosen or next((s for s in sections if s.title.strip().casefold() == wanted), None)
-    if chosen is None:
+    for section in sections:
+        for location in section.locations:
+            if location.rstrip("/") == root:
+                return PlexPlace(section, plex_folder(location, folder), location)
+    named = next((s for s in sections if s.title.strip().casefold() == wanted), None)
+    if named is None:
         return None
-    return PlexPlace(chosen, plex_folder(chosen, settings.downloads_dir, folder))
+    location = named.locations[0] if named.locations else root
+    return PlexPlace(named, plex_folder(location, folder), location)
+
+
+async def claim_plex_step(session: AsyncSession, download_id: int) -> bool:
+    """Take the download's Plex step (one task at a time: a second would make a second collection)."""
+    now = utcnow()
+    result = await session.exec(sa.update(YoutubeDownload).where(
+        col(YoutubeDownload.id) == download_id,
+        col(YoutubeDownload.status).in_([DownloadState.ADDING.value, DownloadState.WAITING_PLEX.value]),
+        sa.or_(col(YoutubeDownload.plex_claimed_until).is_(None), col(YoutubeDownload.plex_claimed_until) < now))
+        .values(plex_claimed_until=now + timedelta(seconds=PLEX_STEP_LEASE_S)))
+    await session.commit()
+    return bool(result.rowcount == 1)
 
 
 async def finish(session: AsyncSession, download_id: int, *, plex: PlexServerClient | None,
                  settings: Settings, machine_id: str | None) -> str:
     """Put a finished download into Plex. Returns the download's new state."""
+    if not await claim_plex_step(session, download_id):
+        row = await session.get(YoutubeDownload, download_id)
+        return row.status if row else ""
     download = await session.get(YoutubeDownload, download_id)
-    if download is None or download.status not in (DownloadState.ADDING.value, DownloadState.WAITING_PLEX.value):
-        return download.status if download else ""
+    if download is None:
+        return ""
+    await session.refresh(download)  # what the previous holder saved (collection key, title)
     items = [i for i in await items_of(session, download_id) if i.status == ItemState.DONE.value and i.file_path]
     member = await session.get(User, download.user_id)
+    await session.commit()  # no transaction is held across the calls to Plex
     if plex is None:
         return await _done(session, download, note=NO_PLEX_NOTE, link="/downloads")
+    if download.quality == "audio":
+        return await _done(session, download, note=AUDIO_NOTE, link="/downloads")
+    if not items:
+        return await _done(session, download, note="Nothing new reached Plex: no video of it was downloaded.",
+                           link="/downloads")
     try:
         place = await find_place(plex, settings, download.folder)
         if place is None:
@@ -73,7 +109,7 @@ async def finish(session: AsyncSession, download_id: int, *, plex: PlexServerCli
         for item in items:
             path = Path(item.file_path or "")
             by_folder.setdefault(_relative(settings, path.parent, download.folder), set()).add(path.name)
-        places = {rel: PlexPlace(place.section, plex_folder(place.section, settings.downloads_dir, rel))
+        places = {rel: PlexPlace(place.section, plex_folder(place.location, rel), place.location)
                   for rel in by_folder}
         for spot in places.values():
             await plex.scan(spot.section.key, path=spot.folder)
@@ -130,28 +166,31 @@ async def _collect(session: AsyncSession, plex: PlexServerClient, place: PlexPla
             await plex.add_to_collection(download.collection_key, missing)
         return download.collection_key
     title = download.collection_title
-    if not title:
-        others = (await session.exec(select(YoutubeDownload.id).where(
-            YoutubeDownload.collection_title == download.title, col(YoutubeDownload.user_id) != download.user_id,
-            col(YoutubeDownload.collection_key).is_not(None)))).first()
-        taken = others is not None or any(c.title == download.title for c in existing.values())
+    if title:  # chosen by an earlier run that may have made it before it could save the key
+        same = next((c for c in existing.values() if c.title == title), None)
+        if same is not None:
+            have = {i.rating_key for i in await plex.collection_items(same.rating_key)}
+            missing = [k for k in keys if k not in have]
+            if missing:
+                await plex.add_to_collection(same.rating_key, missing)
+            return same.rating_key
+    else:
+        others = set((await session.exec(select(YoutubeDownload.collection_title).where(
+            col(YoutubeDownload.id) != download.id, col(YoutubeDownload.collection_title).is_not(None)))).all())
         title = rules.collection_title(download.title, member.username if member else "member",
-                                       taken_by_another=taken)
+                                       taken={str(t) for t in others} | {c.title for c in existing.values()})
         download.collection_title = title
-    same = next((c for c in existing.values() if c.title == title), None)
-    if same is not None:
-        have = {i.rating_key for i in await plex.collection_items(same.rating_key)}
-        missing = [k for k in keys if k not in have]
-        if missing:
-            await plex.add_to_collection(same.rating_key, missing)
-        return same.rating_key
+        session.add(download)
+        await session.commit()
     created = await plex.create_collection(place.section.key, title, keys)
     return created.rating_key
 
 
 async def _done(session: AsyncSession, download: YoutubeDownload, *, note: str | None, link: str) -> str:
+    """The download is finished; the member is told (once: the Plex step is claimed)."""
     download.status = DownloadState.DONE.value
     download.note = note
+    download.plex_claimed_until = None
     download.finished_at = download.updated_at = utcnow()
     session.add(download)
     await notifications.add(session, download.user_id, kind="download", title=f"{download.title} is in Plex"
@@ -164,6 +203,7 @@ async def _done(session: AsyncSession, download: YoutubeDownload, *, note: str |
 
 async def _wait(session: AsyncSession, download: YoutubeDownload, note: str) -> str:
     download.status = DownloadState.WAITING_PLEX.value
+    download.plex_claimed_until = None
     download.note = note[:512]
     download.plex_attempts += 1
     download.updated_at = utcnow()

@@ -11,13 +11,14 @@ from ..components.downloads import download_card
 from ..components.layout import shell
 from ..db import session_scope
 from ..errors import MediaNestError
-from ..models import Role
+from ..models import DownloadState, Role
 from ..services import request_views
 from ..services.downloads import members
 from ..services.downloads.rules import DOWNLOAD_LABELS
 from ..services.downloads.runner import announce
 from ..services.request_views import MemberChoice
 from ..state import DownloadsFeed, SessionMixin
+from ..tasks.downloads import add_to_plex
 
 
 class AdminDownloadsState(SessionMixin, rx.State):
@@ -54,6 +55,8 @@ class AdminDownloadsState(SessionMixin, rx.State):
                                            item_id=int(item_id) or None)
         except MediaNestError as exc:
             return toasts.error(exc.user_message)
+        if row.status == DownloadState.ADDING.value:  # what finished before the cancel goes to Plex
+            await add_to_plex.kiq(row.id)
         await announce(row.user_id, row.id or 0)
         return toasts.info(f"{row.title} was cancelled.")
 

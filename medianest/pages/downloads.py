@@ -12,6 +12,7 @@ from ..components.layout import shell
 from ..config import get_settings
 from ..db import session_scope
 from ..errors import MediaNestError
+from ..models import DownloadState
 from ..services.downloads import members, rules, to_plex
 from ..services.downloads.runner import announce
 from ..services.downloads.views import PreviewView, preview_view
@@ -150,6 +151,8 @@ class DownloadsState(SessionMixin, rx.State):
                                            item_id=int(item_id) or None)
         except MediaNestError as exc:
             return toasts.error(exc.user_message)
+        if row.status == DownloadState.ADDING.value:  # what finished before the cancel goes to Plex
+            await add_to_plex.kiq(row.id)
         await _announce(row.user_id, row.id or 0)
         return toasts.info("Cancelled.")
 

@@ -60,7 +60,7 @@ async def watchdog() -> int:
     async with session_scope() as session:
         again = await runner.watchdog(session, settings=settings)
         lost = await runner.queued_without_runner(session)
-        plex_turn = await to_plex.waiting(session, older_than_s=300)
+        plex_turn = await to_plex.waiting(session, older_than_s=60)
     await queue_items(again + [0] * max(0, lost - len(again)))
     for download_id in plex_turn:
         await add_to_plex.kiq(download_id)

@@ -32,6 +32,9 @@ default; further values are measured the same way after restarting the Taskiq wo
 - ``web_cpu_share``: user + system CPU time (``/proc/<pid>/stat``, children included) of the whole
   ``reflex run`` process tree from submit to done, divided by that wall time (target < 0.10).
 
+Also printed, to explain them: the CPU time of the Taskiq worker's process tree (its yt-dlp children
+included) and of the yt-dlp command, and the web processes' CPU share while only yt-dlp runs.
+
 Usage: .venv/bin/python bench/downloads.py [--rounds 3] [--concurrency 2 1]
 The last line is a JSON object: {"ratio_vs_ytdlp": …, "progress_p95_ms": …, "web_cpu_share": …, …}.
 """

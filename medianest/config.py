@@ -121,6 +121,8 @@ class Settings(BaseSettings):
     downloads_concurrency: int = Field(2, ge=1, le=16, validation_alias=_alias("DOWNLOAD_CONCURRENCY"))
     downloads_sync_hours: float = Field(6.0, gt=0, validation_alias=_alias("DOWNLOAD_SYNC_INTERVAL_HOURS"))
     plex_downloads_library: str = Field("YouTube", validation_alias=_alias("PLEX_DOWNLOADS_LIBRARY"))
+    downloads_quality: Literal["best", "1080", "720", "480", "audio"] = Field(
+        "best", validation_alias=_alias("DOWNLOAD_QUALITY_DEFAULT"))
 
     metrics_token: SecretStr | None = Field(None, validation_alias=_alias("METRICS_TOKEN"))
 

@@ -33,6 +33,7 @@ from .pages import (  # noqa: F401 - importing a page registers it (@rx.page)
     setup,
 )
 from .state import SignedOutTabs
+from .wiring import configuration_lifespan
 
 reflex_compat.install()
 
@@ -61,6 +62,7 @@ app = rx.App(
 )
 app.add_page(errors.not_found, route="404", title="Not found · MediaNest")
 app.add_middleware(HandlerArguments())  # crafted handler arguments never reach a handler
+app.register_lifespan_task(configuration_lifespan)  # the saved service settings, before anything uses them
 app.register_lifespan_task(live_updates)
 app.add_middleware(SignedOutTabs())
 reflex_compat.time_event_handlers(observe_event)

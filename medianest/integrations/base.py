@@ -29,6 +29,13 @@ def configure_breakers(*, fail_max: int, reset_timeout: float) -> None:
         breaker.fail_max, breaker.reset_timeout = fail_max, reset_timeout
 
 
+def reset_breakers(*names: str) -> None:
+    """Forget these services' breakers: the next client gets a closed one. Called when a
+    service's address or credentials change, so failures of the old values refuse nothing."""
+    for name in names:
+        _breakers.pop(name, None)
+
+
 def breaker_for(name: str, *, fail_max: int | None = None,
                 reset_timeout: float | None = None) -> pybreaker.CircuitBreaker:
     """One breaker per external system per process, shared by every client instance."""

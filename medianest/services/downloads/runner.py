@@ -40,14 +40,18 @@ PROGRESS_EVERY_S = 0.3
 MAX_ATTEMPTS = 3
 PAUSED_NOTE = "Paused: the download disk is almost full"
 
-_slots: dict[int, asyncio.Semaphore] = {}
+_slots: dict[int, tuple[int, asyncio.Semaphore]] = {}
 
 
 def _slot(settings: Settings) -> asyncio.Semaphore:
+    """This process's slots. A new ``DOWNLOAD_CONCURRENCY`` (Admin → Services) makes new ones:
+    videos already running keep theirs and finish; the next ones wait on the new count."""
     loop_id = id(asyncio.get_running_loop())
-    if loop_id not in _slots:
-        _slots[loop_id] = asyncio.Semaphore(settings.downloads_concurrency)
-    return _slots[loop_id]
+    size, slots = _slots.get(loop_id, (0, None))
+    if slots is None or size != settings.downloads_concurrency:
+        slots = asyncio.Semaphore(settings.downloads_concurrency)
+        _slots[loop_id] = (settings.downloads_concurrency, slots)
+    return slots
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from .pages import (  # noqa: F401 - importing a page registers it (@rx.page)
     admin,
     admin_downloads,
     admin_requests,
+    admin_services,
     callback,
     downloads,
     errors,

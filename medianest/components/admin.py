@@ -6,11 +6,11 @@ import reflex as rx
 
 
 def admin_tabs(current: str) -> rx.Component:
-    """The admin area's tabs (Users, Requests, Downloads)."""
+    """The admin area's tabs (Users, Requests, Downloads, Services)."""
     return rx.hstack(
         *[rx.link(rx.button(label, variant="solid" if href == current else "soft", size="2"), href=href,
                   id=f"admin-tab-{label.lower()}")
           for label, href in (("Users", "/admin"), ("Requests", "/admin/requests"),
-                              ("Downloads", "/admin/downloads"))],
+                              ("Downloads", "/admin/downloads"), ("Services", "/admin/services"))],
         spacing="2",
     )

@@ -174,8 +174,10 @@ def changes(service: str, form: Mapping[str, Any], *, env: Settings, stored: Sto
                 value = parse(spec, typed)
                 if value == current:
                     continue
-                found.append(Change(spec, None if value == fallback else value,
-                                    "replaced" if current else "set"))
+                if value == fallback:  # the environment's own value: nothing needs saving
+                    found.append(Change(spec, None, "back to the environment"))
+                else:
+                    found.append(Change(spec, value, "replaced" if current else "set"))
             elif clear and is_saved:
                 found.append(Change(spec, None, "cleared" if not fallback else "back to the environment"))
             continue

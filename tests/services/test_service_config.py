@@ -21,6 +21,7 @@ from medianest import config_version, wiring
 from medianest.config import get_settings
 from medianest.errors import Forbidden
 from medianest.integrations.base import breaker_for
+from medianest.log import redact
 from medianest.models import AuditLog, DownloadState, ServiceConfig, YoutubeDownload
 from medianest.security import Encryptor
 from medianest.services import service_config
@@ -73,6 +74,7 @@ async def test_a_saved_secret_is_encrypted_at_rest_and_read_back(db, env):
     assert stored.values == {"overseerr_api_key": KEY}
     effective = service_config.effective(env, stored)
     assert effective.secret_value("overseerr_api_key") == KEY
+    assert redact(f"sent {KEY} upstream") == "sent [redacted] upstream"  # no log line shows it
     assert effective.overseerr_url == "http://overseerr.env:5055"  # not saved: the environment's
 
 

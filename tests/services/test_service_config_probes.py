@@ -12,11 +12,13 @@ from sqlmodel import select
 from medianest import wiring
 from medianest.config import get_settings
 from medianest.integrations.base import breaker_for
+from medianest.integrations.plex import PlexTvClient
 from medianest.launcher import SIMULATED_KUMA
-from medianest.models import ServiceConfig
+from medianest.models import AuditLog, ServiceConfig
 from medianest.services import service_config, system
 from medianest.services.service_config import FieldInvalid
 from medianest.simulators import fixtures
+from tests.factories import as_member, make_user
 
 WRONG_OVERSEERR_KEY = "V3JvbmdLZXlGb3JUZXN0czAxMjM0NTY3ODlhYmNkZWZnaGlqa2xt"
 
@@ -125,3 +127,27 @@ async def test_a_test_takes_the_saved_secret_when_the_field_is_left_empty(db, ov
                                             "http_timeout_s": 3.0})
     result = await _try(db, "overseerr", {"overseerr_api_key": ""}, env)
     assert result.ok, result.message
+
+
+async def test_another_household_server_drops_the_address_saved_for_the_old_one(db, plex):
+    registry = wiring.Registry(get_settings())
+    encryptor = registry.encryptor
+    owner = plex.sim.owner
+    alice = make_user(db, username="alice", role="admin", plex_id=owner.id,
+                      plex_token_encrypted=encryptor.encrypt(owner.token))
+    await db.commit()
+    admin = as_member(alice)
+    await service_config.save(db, actor=admin, service="plex", form={"plex_url": plex.pms_url}, env=registry.settings,
+                              encryptor=encryptor)
+    await db.commit()
+    plex_tv = PlexTvClient(plex.plex_tv_url, client_id="medianest-test", timeout=3.0)
+    chosen = await service_config.choose_household(db, actor=admin, machine_id=fixtures.LAPTOP_MACHINE_ID,
+                                                   plex_tv=plex_tv, encryptor=encryptor)
+    await db.commit()
+    assert chosen.name == fixtures.LAPTOP_NAME
+    assert (await system.household_server(db)).machine_id == fixtures.LAPTOP_MACHINE_ID
+    assert (await service_config.load(db, encryptor)).values == {}
+    actions = [(r.action, r.target) for r in (await db.exec(select(AuditLog).order_by(AuditLog.id))).all()]
+    assert actions == [("service_config.changed", "plex.plex_url"),
+                       ("setup.household_server", fixtures.LAPTOP_MACHINE_ID),
+                       ("service_config.changed", "plex.plex_url")]

@@ -24,6 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ...config import Settings
 from ...errors import DecryptionError, Forbidden
 from ...integrations.plex import PlexTvClient
+from ...log import register_secrets
 from ...models import DownloadState, ServiceConfig, User, YoutubeDownload, utcnow
 from ...security import Encryptor
 from .. import audit, household
@@ -115,6 +116,7 @@ def _row_values(row: ServiceConfig, encryptor: Encryptor) -> tuple[dict[str, Any
             spec = BY_ATTR.get(attr)
             if spec is not None and spec.service == row.service_name and spec.secret and value:
                 values[attr] = str(value)
+                register_secrets([values[attr]], permanent=True)  # kept out of every log line from now on
     return values, readable
 
 
@@ -171,6 +173,7 @@ def changes(service: str, form: Mapping[str, Any], *, env: Settings, stored: Sto
             typed = str(form.get(spec.attr) or "")
             clear = str(form.get(CLEAR_PREFIX + spec.attr) or "").lower() in ("on", "true", "1")
             if typed:
+                register_secrets([typed])  # even a value that is refused never reaches a log line
                 value = parse(spec, typed)
                 if value == current:
                     continue

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from pydantic import SecretStr
 from sqlmodel import select
 
@@ -22,12 +23,13 @@ from medianest.config import get_settings
 from medianest.errors import Forbidden
 from medianest.integrations.base import breaker_for
 from medianest.log import redact
-from medianest.models import AuditLog, DownloadState, ServiceConfig, YoutubeDownload
+from medianest.models import AuditLog, DownloadState, MediaRequest, ServiceConfig, YoutubeDownload
 from medianest.security import Encryptor
-from medianest.services import service_config
+from medianest.services import media_requests, service_config
 from medianest.services.service_config import FieldInvalid
+from medianest.simulators import fixtures
 from tests.conftest import ROOT
-from tests.factories import as_member, make_user
+from tests.factories import as_member, make_request, make_user
 
 KEY = "MTczNTY4OTYwMDAwMGZyZXNoLWtleS1mb3ItdGVzdHMtMDEyMzQ1Njc4OTRm4f2a"
 OTHER_KEY = "MTczNTY4OTYwMDAwMG90aGVyLWtleS1mb3ItdGVzdHMtMDEyMzQ1Njc4OWJiYmI"
@@ -311,6 +313,29 @@ async def test_a_save_is_used_by_a_second_process_within_a_second_through_redis(
     finally:
         if child.poll() is None:
             child.kill()
+
+
+async def test_a_queued_request_survives_a_wrong_key_and_goes_out_with_the_right_one(db, overseerr_server):
+    """A configuration change never drops a member's queued request."""
+    overseerr_server.sim.reset()
+    env = get_settings().model_copy(update={"overseerr_url": overseerr_server.url, "http_timeout_s": 3.0,
+                                            "overseerr_api_key": SecretStr(fixtures.OVERSEERR_API_KEY)})
+    encryptor = wiring.get_registry().encryptor
+    admin = await _admin(db)
+    bob = make_user(db, username="bob", plex_id=1002)
+    await db.commit()
+    row = make_request(db, bob, title="Dune", tmdb_id=438631)
+    await db.commit()
+    await _save(db, admin, "overseerr", {"overseerr_api_key": OTHER_KEY}, env, encryptor)
+    wrong = wiring.Registry(service_config.effective(env, await service_config.load(db, encryptor)))
+    outcome = await media_requests.deliver(db, row.id, wrong.overseerr())
+    assert outcome.row.status == "queued" and "API key" in (outcome.row.last_error or "")
+    await _save(db, admin, "overseerr", {"overseerr_api_key": fixtures.OVERSEERR_API_KEY}, env, encryptor)
+    right = wiring.Registry(service_config.effective(env, await service_config.load(db, encryptor)))
+    await db.exec(sa.update(MediaRequest).where(MediaRequest.id == row.id).values(next_attempt_at=None))
+    await db.commit()
+    outcome = await media_requests.deliver(db, row.id, right.overseerr())
+    assert outcome.row.status == "pending" and outcome.row.overseerr_request_id
 
 
 async def test_the_env_example_lists_every_field():

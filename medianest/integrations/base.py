@@ -30,10 +30,13 @@ def configure_breakers(*, fail_max: int, reset_timeout: float) -> None:
 
 
 def reset_breakers(*names: str) -> None:
-    """Forget these services' breakers: the next client gets a closed one. Called when a
-    service's address or credentials change, so failures of the old values refuse nothing."""
+    """Close these services' breakers with their failure counts at zero. Called when a service's
+    address or credentials change, so that failures of the old values refuse nothing. The breaker
+    objects stay (with their listeners: closing one after an outage releases the waiting requests)."""
     for name in names:
-        _breakers.pop(name, None)
+        breaker = _breakers.get(name)
+        if breaker is not None:
+            breaker.close()
 
 
 def breaker_for(name: str, *, fail_max: int | None = None,

@@ -247,7 +247,7 @@ async def test_a_save_reaches_this_process_at_once_and_rebuilds_the_breaker(db, 
         config_version.remove_listener(listener)
     assert listener_runs and wiring.get_registry().settings.overseerr_url == "http://new.example:5055"
     assert "overseerr_url" in wiring.get_registry().saved
-    assert breaker_for("Overseerr") is not breaker and breaker_for("Overseerr").current_state == "closed"
+    assert breaker_for("Overseerr") is breaker and breaker.current_state == "closed" and breaker.fail_counter == 0
     assert wiring.get_registry().overseerr().base_url == "http://new.example:5055"
 
 

@@ -98,8 +98,11 @@ async def web_lag(url: str, secret: str, started: float) -> float:
 
 
 async def worker_lag(fake: FakeOverseerr, key: str, started: float) -> float:
-    from medianest.tasks.status import check_services
+    from medianest.tasks.registry import broker
 
+    check_services = broker.find_task("status.check")
+    if check_services is None:
+        raise SystemExit("the registry has no status.check task")
     while time.perf_counter() - started < TIMEOUT_S:
         seen = [at for at, used in list(fake.seen) if used == key and at >= started]
         if seen:

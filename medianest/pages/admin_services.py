@@ -71,7 +71,7 @@ class AdminServicesState(SessionMixin, rx.State):
         self.note_kinds = {**self.note_kinds, service: kind}
 
     @rx.event
-    async def submit(self, form: dict[str, Any]):
+    async def submit(self, form: dict):
         """A card's form: test its values, or save them (whichever button sent it)."""
         actor = await self._require_user(Role.ADMIN)
         action, self._intent = self._intent or "save", ""

@@ -122,6 +122,8 @@ class Settings(BaseSettings):
     downloads_sync_hours: float = Field(6.0, gt=0, validation_alias=_alias("DOWNLOAD_SYNC_INTERVAL_HOURS"))
     downloads_lease_s: float = Field(60.0, ge=5, validation_alias=_alias("DOWNLOAD_LEASE_SECONDS"))
     plex_downloads_library: str = Field("YouTube", validation_alias=_alias("PLEX_DOWNLOADS_LIBRARY"))
+    downloads_quality: Literal["best", "1080", "720", "480", "audio"] = Field(
+        "best", validation_alias=_alias("DOWNLOAD_QUALITY_DEFAULT"))
 
     metrics_token: SecretStr | None = Field(None, validation_alias=_alias("METRICS_TOKEN"))
 

@@ -23,6 +23,7 @@ from .pages import (  # noqa: F401 - importing a page registers it (@rx.page)
     admin_audit,
     admin_downloads,
     admin_requests,
+    admin_services,
     admin_system,
     callback,
     downloads,
@@ -35,6 +36,7 @@ from .pages import (  # noqa: F401 - importing a page registers it (@rx.page)
     setup,
 )
 from .state import SignedOutTabs
+from .wiring import configuration_lifespan
 
 reflex_compat.install()
 
@@ -63,6 +65,7 @@ app = rx.App(
 )
 app.add_page(errors.not_found, route="404", title="Not found · MediaNest")
 app.add_middleware(HandlerArguments())  # crafted handler arguments never reach a handler
+app.register_lifespan_task(configuration_lifespan)  # the saved service settings, before anything uses them
 app.register_lifespan_task(live_updates)
 app.register_lifespan_task(breaker_sync.following_resets)  # Reset reaches every web process
 app.add_middleware(SignedOutTabs())

@@ -83,7 +83,8 @@ class Encryptor:
         items = [k.strip() for k in (keys.split(",") if isinstance(keys, str) else keys) if k.strip()]
         if not items:
             raise ValueError("at least one encryption key is required")
-        self._fernet = MultiFernet([_fernet_for(k) for k in items])
+        self._primary = _fernet_for(items[0])
+        self._fernet = MultiFernet([self._primary, *(_fernet_for(k) for k in items[1:])])
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()
@@ -93,6 +94,14 @@ class Encryptor:
             return self._fernet.decrypt(ciphertext.encode()).decode()
         except (FernetInvalidToken, ValueError, TypeError) as exc:
             raise DecryptionError(detail="ciphertext rejected by every key") from exc
+
+    def is_current(self, ciphertext: str) -> bool:
+        """Whether the newest key (the first) reads this; if not, it is due for ``rotate``."""
+        try:
+            self._primary.decrypt(ciphertext.encode())
+        except (FernetInvalidToken, ValueError, TypeError):
+            return False
+        return True
 
     def rotate(self, ciphertext: str) -> str:
         """Re-encrypt with the newest key."""

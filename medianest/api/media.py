@@ -133,7 +133,7 @@ async def video_thumb(request: Request) -> Response:
     if not await _signed_in(request):
         return Response(status_code=401)
     url = request.query_params.get("u", "")
-    settings = get_settings()
+    settings = get_registry().settings
     if len(url) > 2048 or not thumbs.may_fetch(url, settings):
         return Response("not an image MediaNest serves", status_code=400)
     try:

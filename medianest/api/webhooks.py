@@ -11,7 +11,6 @@ import logging
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..config import get_settings
 from ..db import session_scope
 from ..errors import IntegrationUnavailable
 from ..integrations.overseerr import OverseerrNotFound
@@ -46,8 +45,7 @@ async def _json_object(request: Request) -> tuple[dict, Response | None]:
 
 async def overseerr_webhook(request: Request) -> Response:
     """``POST /webhooks/overseerr`` from Overseerr's webhook agent."""
-    settings = get_settings()
-    secret = settings.secret_value("overseerr_webhook_secret")
+    secret = get_registry().settings.secret_value("overseerr_webhook_secret")
     if not secret:
         return JSONResponse({"error": "webhook not enabled"}, status_code=404)
     given = request.headers.get("authorization", "")

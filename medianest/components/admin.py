@@ -6,12 +6,13 @@ import reflex as rx
 
 
 def admin_tabs(current: str) -> rx.Component:
-    """The admin area's tabs (Users, Requests, Downloads, Audit, System)."""
+    """The admin area's tabs (Users, Requests, Downloads, Services, Audit, System)."""
     return rx.hstack(
         *[rx.link(rx.button(label, variant="solid" if href == current else "soft", size="2"), href=href,
                   id=f"admin-tab-{label.lower()}")
           for label, href in (("Users", "/admin"), ("Requests", "/admin/requests"),
                               ("Downloads", "/admin/downloads"),
+                              ("Services", "/admin/services"),
                               ("Audit", "/admin/audit"),
                               ("System", "/admin/system"))],
         spacing="2", wrap="wrap",

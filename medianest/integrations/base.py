@@ -33,6 +33,16 @@ def configure_breakers(*, fail_max: int, reset_timeout: float) -> None:
         breaker.fail_max, breaker.reset_timeout = fail_max, reset_timeout
 
 
+def reset_breakers(*names: str) -> None:
+    """Close these services' breakers with their failure counts at zero. Called when a service's
+    address or credentials change, so that failures of the old values refuse nothing. The breaker
+    objects stay (with their listeners: closing one after an outage releases the waiting requests)."""
+    for name in names:
+        breaker = _breakers.get(name)
+        if breaker is not None:
+            breaker.close()
+
+
 def breaker_for(name: str, *, fail_max: int | None = None,
                 reset_timeout: float | None = None) -> pybreaker.CircuitBreaker:
     """One breaker per external system per process, shared by every client instance."""

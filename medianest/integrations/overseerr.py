@@ -6,9 +6,10 @@ Requests on behalf of a member are sent with ``X-Api-User`` so that the member's
 permissions, quota and auto-approve rights apply (the API key alone acts as the admin
 and would auto-approve everything, §3.7).
 
-Errors: 409 → ``AlreadyRequested``, 403 on requests → ``RequestNotAllowed``, an unknown
-TMDB id (500 "Unable to retrieve …", §3.6) or request (404) → ``OverseerrNotFound``; all three
-are ``IntegrationRejected`` with a plain ``user_message`` and do not trip the breaker.
+Errors (``overseerr_errors.py``): 409 → ``AlreadyRequested``, 403 on requests →
+``RequestNotAllowed``, an unknown TMDB id (500 "Unable to retrieve …", §3.6) or request (404) →
+``OverseerrNotFound``, the API key refused on a call made as MediaNest itself → ``ApiKeyRefused``;
+all are ``IntegrationRejected`` with a plain ``user_message`` and do not trip the breaker.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ import pybreaker
 
 from ..errors import IntegrationRejected, IntegrationUnavailable
 from .base import BaseClient, ClientOptions, breaker_error, int_or_none
+from .overseerr_errors import (
+    AlreadyRequested,
+    ApiKeyRefused,
+    OverseerrNotFound,
+    OverseerrRejected,
+    RequestNotAllowed,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -56,42 +64,6 @@ def search_query_string(query: str, page: int = 1) -> str:
     (§3.2), and httpx's ``params=`` would send them, so the string is built here.
     """
     return f"query={quote(query, safe='')}&page={int(page)}"
-
-
-# --------------------------------------------------------------------------------------
-# Errors
-# --------------------------------------------------------------------------------------
-
-
-class _OverseerrRejected(IntegrationRejected):
-    default_user_message = "Overseerr refused the request."
-
-    def __init__(self, service: str, status_code: int, detail: str = "", *, user_message: str | None = None) -> None:
-        super().__init__(service, status_code, detail)
-        self.server_message = detail
-        self.user_message = user_message or self.default_user_message
-
-
-class AlreadyRequested(_OverseerrRejected):
-    """The title (or every asked season) is already requested or available."""
-
-    default_user_message = "This title has already been requested."
-
-
-class RequestNotAllowed(_OverseerrRejected):
-    """Overseerr said no: missing permission or quota used up (``quota_exceeded``)."""
-
-    default_user_message = "You are not allowed to request this right now."
-
-    @property
-    def quota_exceeded(self) -> bool:
-        return "quota" in self.server_message.lower()
-
-
-class OverseerrNotFound(_OverseerrRejected):
-    """Unknown TMDB id, request or user."""
-
-    default_user_message = "That title could not be found."
 
 
 # --------------------------------------------------------------------------------------
@@ -280,6 +252,18 @@ def _error_message(response: httpx.Response) -> str:
     return ""
 
 
+def _refused_key(status: int, response: httpx.Response) -> bool:
+    """Overseerr's answer to an unauthenticated caller: 401 without any key (the OpenAPI
+    validator), 403 from the permission middleware for a wrong one (§3.1, §3.15)."""
+    if status == 401:
+        return True
+    try:
+        data = response.json()
+    except ValueError:
+        return False
+    return status == 403 and isinstance(data, dict) and "access this endpoint" in str(data.get("error") or "")
+
+
 _NOT_FOUND_500 = ("Unable to retrieve movie", "Unable to retrieve series", "Unable to retrieve tv",
                   "status code 404")
 
@@ -308,10 +292,18 @@ class OverseerrClient(BaseClient):
             raise IntegrationUnavailable(self.service, "status without version")
         return OverseerrStatus(version=str(data["version"]), commit_tag=data.get("commitTag"))
 
+    async def me(self) -> OverseerrUser:
+        """``GET /api/v1/auth/me``: the user the API key acts as (the admin, user 1).
+
+        Raises:
+            ApiKeyRefused: the key is missing or wrong.
+        """
+        return parse_user(_dict(await self._get_json("/api/v1/auth/me")))
+
     # ---- transport -----------------------------------------------------------------
 
     async def _call(self, method: str, path: str, *, expected: tuple[int, ...] = (200,), as_user: int | None = None,
-                    reject: Mapping[int, type[_OverseerrRejected]] | None = None, not_found_500: bool = False,
+                    reject: Mapping[int, type[OverseerrRejected]] | None = None, not_found_500: bool = False,
                     **kwargs: Any) -> httpx.Response:
         """Like ``BaseClient._request`` but maps Overseerr's answers to typed errors.
 
@@ -337,6 +329,8 @@ class OverseerrClient(BaseClient):
                     if not_found_500 and any(m.lower() in message.lower() for m in _NOT_FOUND_500):
                         raise OverseerrNotFound(self.service, status, message)
                     raise IntegrationUnavailable(self.service, f"HTTP {status}", status_code=status)
+                if as_user is None and _refused_key(status, response):
+                    raise ApiKeyRefused(self.service, status, message)
                 error = (reject or {}).get(status)
                 if error is not None:
                     raise error(self.service, status, message)

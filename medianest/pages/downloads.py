@@ -9,7 +9,6 @@ import reflex as rx
 from ..components import toasts
 from ..components.downloads import download_card, preview_panel
 from ..components.layout import shell
-from ..config import get_settings
 from ..db import session_scope
 from ..errors import MediaNestError
 from ..models import DownloadState
@@ -40,6 +39,8 @@ class DownloadsState(SessionMixin, rx.State):
     async def load(self):
         user = await self._load_user()
         await self._link_downloads(user.id)
+        if self._found is None:  # the admin's default quality, unless a preview is being chosen from
+            self.quality = get_registry().settings.downloads_quality
 
     @rx.event
     async def set_url(self, value: str):
@@ -58,7 +59,8 @@ class DownloadsState(SessionMixin, rx.State):
             self.previewing, self.error, self.preview, self._found = True, "", None, None
             url = self.url
         try:
-            found = await members.preview(url, settings=get_settings(), limiter=get_registry().rate_limiter(),
+            registry = get_registry()
+            found = await members.preview(url, settings=registry.settings, limiter=registry.rate_limiter(),
                                           user_id=user.id)
         except MediaNestError as exc:
             async with self:
@@ -122,7 +124,8 @@ class DownloadsState(SessionMixin, rx.State):
         try:
             async with session_scope() as session:
                 saved, item_ids = await members.submit(session, user_id=user.id, username=user.username,
-                                                       found=self._found, choice=choice, settings=get_settings())
+                                                       found=self._found, choice=choice,
+                                                       settings=get_registry().settings)
         except MediaNestError as exc:
             self.submitting = False
             yield toasts.error(exc.user_message)
@@ -134,6 +137,7 @@ class DownloadsState(SessionMixin, rx.State):
             return
         self.submitting = False
         self.url, self.preview, self._found, self.chosen = "", None, None, []
+        self.quality = get_registry().settings.downloads_quality
         try:
             await queue_items(item_ids)
             await _announce(user.id, saved.id or 0)
@@ -178,11 +182,11 @@ class DownloadsState(SessionMixin, rx.State):
         try:
             async with session_scope() as session:
                 row, _items = await members.forget(session, int(download_id), user_id=user.id,
-                                                   is_admin=user.is_admin, settings=get_settings())
+                                                   is_admin=user.is_admin, settings=get_registry().settings)
                 plex = await get_registry().plex_server(session)
         except MediaNestError as exc:
             return toasts.error(exc.user_message)
-        await to_plex.tidy_removed(plex, get_settings(), row.folder, row.collection_key)
+        await to_plex.tidy_removed(plex, get_registry().settings, row.folder, row.collection_key)
         await _announce(row.user_id, row.id or 0)
         return toasts.success(f"{row.title} was removed.")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..errors import IntegrationUnavailable, MediaNestError
+from ..errors import IntegrationRejected, IntegrationUnavailable, MediaNestError
 from ..integrations.overseerr import OverseerrClient, OverseerrNotFound, SearchResult
 from . import media_requests, search
 from .auth import CurrentUser
@@ -71,12 +71,12 @@ class SeasonsUnavailable(MediaNestError):
 async def cannot_request(session: AsyncSession, user: CurrentUser, overseerr: OverseerrClient | None) -> bool:
     """Whether to tell the member up front that nothing can be requested for them: their Plex
     account has no Overseerr user (a local admin's requests go out as the admin key's owner).
-    Overseerr not answering is not a reason: the search itself says so."""
+    Overseerr not answering (or refusing MediaNest's key) is not a reason: the search itself says so."""
     if overseerr is None or user.is_local:
         return False
     try:
         return await media_requests.overseerr_user_id(session, user.id, overseerr) is None
-    except IntegrationUnavailable:
+    except (IntegrationUnavailable, IntegrationRejected):
         return False
 
 

@@ -5,6 +5,9 @@ process competes for a Redis lock and the holder keeps the connection (another t
 seconds if it dies). A heartbeat that changes a monitor is recorded and published at once;
 ``/metrics`` polling by the ``status.check`` task goes on underneath, and is all there is when no
 Kuma username/password is configured or Kuma refuses the socket login.
+
+The address and credentials are the ones in force (``wiring``): when an admin changes them on
+the Services page the connection is dropped within a second and made again with the new ones.
 """
 
 from __future__ import annotations
@@ -17,24 +20,34 @@ import socket
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from ..config import get_settings
+from ..config import Settings
 from ..db import session_scope
 from ..integrations.uptime_kuma import KumaLiveConnection, KumaLoginRefused, LiveEvent
 from ..live import publish, wait_or_stop
 from ..services import service_status
+from ..wiring import get_registry
 
 logger = logging.getLogger(__name__)
 LOCK_TTL_MS = 15_000
 UPTIME_PUBLISH_DELAY_S = 1.0
 
 
+def _live_login(settings: Settings) -> tuple[str, str, str, float] | None:
+    """What the live connection is made with; None while Kuma or its username/password is not set."""
+    if not settings.uptime_kuma_url or not settings.uptime_kuma_username or settings.uptime_kuma_password is None:
+        return None
+    return (settings.uptime_kuma_url, settings.uptime_kuma_username, settings.secret_value("uptime_kuma_password"),
+            settings.http_timeout_s)
+
+
 async def watch_kuma(stop: asyncio.Event) -> None:
     """Run until ``stop``: hold the connection while this process is the elected holder."""
-    settings = get_settings()
-    if not settings.uptime_kuma_url or not settings.uptime_kuma_username or settings.uptime_kuma_password is None:
-        return
+    settings = get_registry().settings
     if not settings.redis_url:
         while not stop.is_set():
+            if _live_login(get_registry().settings) is None:
+                await wait_or_stop(stop, 1)
+                continue
             await _hold(stop)
         return
     lock_key = f"{settings.redis_prefix}kuma-live-holder"
@@ -42,6 +55,9 @@ async def watch_kuma(stop: asyncio.Event) -> None:
     client = aioredis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
     try:
         while not stop.is_set():
+            if _live_login(get_registry().settings) is None:
+                await wait_or_stop(stop, 1)
+                continue
             try:
                 if await client.set(lock_key, me, nx=True, px=LOCK_TTL_MS):
                     logger.info("this process holds the live Uptime Kuma connection")
@@ -61,7 +77,10 @@ async def _renew(client: aioredis.Redis, key: str, me: str) -> bool:
 
 
 async def _hold(stop: asyncio.Event, renew=None) -> None:
-    settings = get_settings()
+    settings = get_registry().settings
+    login = _live_login(settings)
+    if login is None:
+        return
     names: dict[int, tuple[str, str | None]] = {}
     uptimes: dict[int, tuple[float | None, float | None]] = {}
     uptime_publish: list[asyncio.Task] = []
@@ -114,20 +133,27 @@ async def _hold(stop: asyncio.Event, renew=None) -> None:
             {"key": c.key, "name": c.name, "old": c.old, "new": c.new, "since": c.since.isoformat()}
             for c in changes]})
 
-    connection = KumaLiveConnection(settings.uptime_kuma_url, on_event=on_event,
-                                    username=settings.uptime_kuma_username,
-                                    password=settings.secret_value("uptime_kuma_password"),
-                                    timeout=settings.http_timeout_s)
+    url, username, password, timeout = login
+    connection = KumaLiveConnection(url, on_event=on_event, username=username, password=password, timeout=timeout)
     runner = asyncio.create_task(connection.run())
+    ticks = 0
     try:
         while not stop.is_set() and not runner.done():
-            if not await wait_or_stop(stop, 5) and renew is not None and not await renew():
+            if await wait_or_stop(stop, 1):
+                break
+            if _live_login(get_registry().settings) != login:
+                logger.info("the Uptime Kuma settings changed: making the live connection again")
+                break
+            ticks += 1
+            if ticks % 5 == 0 and renew is not None and not await renew():
                 logger.warning("lost the live Uptime Kuma lock; letting go of the connection")
                 break
         if runner.done() and not runner.cancelled() and isinstance(runner.exception(), KumaLoginRefused):
             # Kuma allows 20 logins a minute; try again much later, /metrics polling goes on meanwhile.
             logger.warning("Uptime Kuma refused the socket login: live updates off, polling /metrics instead")
-            await wait_or_stop(stop, 300)
+            for _ in range(300):  # unless an admin enters other credentials meanwhile
+                if await wait_or_stop(stop, 1) or _live_login(get_registry().settings) != login:
+                    break
     finally:
         await connection.stop()
         runner.cancel()

@@ -14,10 +14,11 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from taskiq import ScheduledTask, ScheduleSource, TaskiqScheduler
+from taskiq import ScheduledTask, ScheduleSource, TaskiqEvents, TaskiqScheduler, TaskiqState
 
 from ..config import get_settings
 from ..live import wait_or_stop
+from ..wiring import keep_current, start_configuration
 from . import breakers, downloads, requests, status
 from .broker import broker
 
@@ -59,6 +60,26 @@ class MediaNestScheduleSource(ScheduleSource):
 
 
 scheduler = TaskiqScheduler(broker=broker, sources=[MediaNestScheduleSource()])
+
+
+@broker.on_event(TaskiqEvents.WORKER_STARTUP)
+async def follow_configuration(state: TaskiqState) -> None:
+    """A task worker loads the values saved on the Services page before its first task and
+    follows every change (``wiring.keep_current``). Embedded mode's in-memory broker never
+    starts as a worker: there the web process's lifespan does this."""
+    await start_configuration()
+    state.configuration_stop = asyncio.Event()
+    state.configuration_task = asyncio.create_task(keep_current(state.configuration_stop), name="configuration")
+
+
+@broker.on_event(TaskiqEvents.WORKER_SHUTDOWN)
+async def stop_following_configuration(state: TaskiqState) -> None:
+    stop = getattr(state, "configuration_stop", None)
+    task = getattr(state, "configuration_task", None)
+    if stop is not None and task is not None:
+        stop.set()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def run_embedded_schedules(stop: asyncio.Event) -> None:

@@ -132,7 +132,7 @@ async def test_webhook_needs_the_secret_and_syncs_the_request(configured, db, ov
 
 async def test_webhook_is_off_without_a_secret(monkeypatch, db):
     settings = get_settings().model_copy(update={"overseerr_webhook_secret": None})
-    use_settings(monkeypatch, settings)
+    use_settings(monkeypatch, settings, Registry(settings))
     async with _client() as client:
         response = await client.post("/webhooks/overseerr", json={}, headers={"Authorization": ""})
     assert response.status_code == 404

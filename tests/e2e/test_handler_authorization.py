@@ -23,6 +23,7 @@ from medianest.pages import (  # noqa: F401
     admin_audit,
     admin_downloads,
     admin_requests,
+    admin_services,
     admin_system,
     callback,
     downloads,
@@ -55,7 +56,9 @@ ADMIN = {"SetupState.load", "SetupState.choose", "AdminUsersState.load",
              "load", "set_time_zone", "set_action_filter", "set_user_filter", "set_date_from", "set_date_to",
              "clear_filters", "go_to_page")),
          *(f"AdminSystemState.{name}" for name in (
-             "load", "refresh", "reset_breaker", "open_sign_out", "close_sign_out", "confirm_sign_out"))}
+             "load", "refresh", "reset_breaker", "open_sign_out", "close_sign_out", "confirm_sign_out")),
+         *(f"AdminServicesState.{name}" for name in ("load", "intend", "submit", "forget", "list_servers",
+                                                     "choose_server"))}
 MEMBER = {"SessionState.guard", "SessionState.sign_out", "SessionState.keepalive", "PasswordState.load",
           "PasswordState.change_password", "SessionState.dismiss_notice", "SessionState.dismiss_all_notices",
           *(f"SearchState.{name}" for name in (

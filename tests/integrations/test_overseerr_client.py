@@ -12,6 +12,7 @@ import pytest
 from medianest.errors import IntegrationRejected, IntegrationUnavailable
 from medianest.integrations.overseerr import (
     AlreadyRequested,
+    ApiKeyRefused,
     OverseerrClient,
     OverseerrNotFound,
     RequestNotAllowed,
@@ -152,8 +153,22 @@ async def test_error_mapping_409_403_500(client: OverseerrClient, sim: Overseerr
         await client.create_request("movie", 1, as_user=1)
     with pytest.raises(OverseerrNotFound):
         await client.request(999)
-    with pytest.raises(RequestNotAllowed):  # the key is not accepted: no permission to approve
+    with pytest.raises(ApiKeyRefused) as refused:  # a wrong key is anonymous to Overseerr (§3.1)
         await _client(sim, api_key="wrong").approve(1)
+    assert refused.value.status_code == 403 and "API key" in refused.value.user_message
+    assert not isinstance(refused.value, RequestNotAllowed)  # the member is not the one refused
+
+
+async def test_the_key_is_refused_on_calls_as_medianest_not_on_calls_as_a_member(sim: OverseerrHandle) -> None:
+    wrong = _client(sim, api_key="wrong")
+    with pytest.raises(ApiKeyRefused):
+        await wrong.search("dune")
+    with pytest.raises(ApiKeyRefused):
+        await _client(sim, api_key=None).me()  # no key at all: 401
+    me = await _client(sim).me()
+    assert (me.id, me.display_name, me.is_admin) == (1, "alice", True)
+    with pytest.raises(RequestNotAllowed):  # as a member: Overseerr's answer is about that member
+        await wrong.create_request("movie", DUNE, as_user=BOB)
 
 
 async def test_requests_paging_filter_and_requested_by(client: OverseerrClient) -> None:

@@ -16,6 +16,7 @@ from medianest.config import get_settings
 from medianest.launcher import SIMULATED_KUMA
 from medianest.models import ServiceStatus
 from medianest.tasks import kuma_live
+from medianest.wiring import Registry
 
 
 @pytest.fixture
@@ -32,7 +33,8 @@ def kuma_settings(kuma, monkeypatch):
     settings = get_settings().model_copy(update={
         "uptime_kuma_url": kuma.url, "uptime_kuma_username": SIMULATED_KUMA["UPTIME_KUMA_USERNAME"],
         "uptime_kuma_password": SecretStr(SIMULATED_KUMA["UPTIME_KUMA_PASSWORD"])})
-    monkeypatch.setattr(kuma_live, "get_settings", lambda: settings)
+    registry = Registry(settings)
+    monkeypatch.setattr(kuma_live, "get_registry", lambda: registry)
     return settings
 
 

@@ -148,6 +148,22 @@ class KumaLiveConnection:
         self._stop.set()
         await self._close()
 
+    async def check_login(self) -> str | None:
+        """Connect and log in once, then close (an admin's "Test connection").
+
+        Returns:
+            Kuma's version as its ``info`` event gave it (None when it sent none).
+
+        Raises:
+            KumaLoginRefused: the username or password was refused.
+            IntegrationUnavailable: nothing speaks Kuma's socket at that address.
+        """
+        try:
+            await self._connect_and_login()
+            return self.server_version
+        finally:
+            await self._close()
+
     async def run(self) -> None:
         """Stay connected until ``stop()``.
 

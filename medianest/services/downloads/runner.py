@@ -59,14 +59,18 @@ PAUSED_NOTE = "Paused: the download disk is almost full"
 #: MediaNest's own status check of Plex (``service_status``).
 PLEX_STATUS_KEY = "plex"
 
-_slots: dict[int, asyncio.Semaphore] = {}
+_slots: dict[int, tuple[int, asyncio.Semaphore]] = {}
 
 
 def _slot(settings: Settings) -> asyncio.Semaphore:
+    """This process's slots. A new ``DOWNLOAD_CONCURRENCY`` (Admin → Services) makes new ones:
+    videos already running keep theirs and finish; the next ones wait on the new count."""
     loop_id = id(asyncio.get_running_loop())
-    if loop_id not in _slots:
-        _slots[loop_id] = asyncio.Semaphore(settings.downloads_concurrency)
-    return _slots[loop_id]
+    size, slots = _slots.get(loop_id, (0, None))
+    if slots is None or size != settings.downloads_concurrency:
+        slots = asyncio.Semaphore(settings.downloads_concurrency)
+        _slots[loop_id] = (settings.downloads_concurrency, slots)
+    return slots
 
 
 def lease(settings: Settings) -> timedelta:

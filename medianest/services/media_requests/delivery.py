@@ -19,6 +19,7 @@ from ...db import SessionFactory, as_utc
 from ...errors import CircuitOpen, IntegrationRejected, IntegrationUnavailable, NotFound, RateLimited, ValidationFailed
 from ...integrations.overseerr import (
     AlreadyRequested,
+    ApiKeyRefused,
     MediaDetails,
     OverseerrClient,
     OverseerrNotFound,
@@ -242,6 +243,9 @@ async def deliver(session: AsyncSession, row_id: int, overseerr: OverseerrClient
     except AlreadyRequested as exc:
         ending = (RequestStatus.DUPLICATE, "Someone else has already requested this. Follow it to be told "
                   "when it is available." if row.media_type == "movie" else exc.user_message)
+    except ApiKeyRefused:  # a look-up as MediaNest met a wrong or missing key (an admin may be changing it)
+        retry_note = "Overseerr did not accept MediaNest's API key; MediaNest will try again."
+        logger.warning("request %s: Overseerr refused the API key; will retry", row.id)
     except RequestNotAllowed as exc:
         if "access this endpoint" in exc.server_message.lower():  # MediaNest's API key, not the member
             retry_note = "Overseerr did not accept MediaNest's API key; MediaNest will try again."

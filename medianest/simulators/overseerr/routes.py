@@ -156,6 +156,11 @@ async def users(request: Request, acting: Any) -> Response:
     return JSONResponse(_sim(request).list_users(acting, request.query_params))
 
 
+async def me(request: Request, acting: Any) -> Response:
+    """``GET /auth/me``: the caller (the API key alone acts as user 1, §3.1, §3.11)."""
+    return JSONResponse(_sim(request).get_user(acting, int(acting["id"])))
+
+
 async def user(request: Request, acting: Any) -> Response:
     return JSONResponse(_sim(request).get_user(acting, request.path_params["user_id"]))
 
@@ -232,6 +237,7 @@ async def tmdb_image(request: Request) -> Response:
 
 ROUTES = [
     Route("/api/v1/status", _api(status, auth=False), methods=["GET"]),
+    Route("/api/v1/auth/me", _api(me), methods=["GET"]),
     Route("/api/v1/search", _api(search), methods=["GET"]),
     Route("/api/v1/movie/{tmdb_id:int}", _api(movie), methods=["GET"]),
     Route("/api/v1/tv/{tmdb_id:int}", _api(tv), methods=["GET"]),

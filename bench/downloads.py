@@ -406,8 +406,10 @@ def stop_worker(stack: Stack, proc: subprocess.Popen) -> None:
 
 async def worker_ready() -> None:
     """A download task with nothing queued runs through and ends: the worker is listening."""
-    from medianest.tasks.downloads import run_item
+    from medianest.tasks.registry import broker
 
+    run_item = broker.find_task("downloads.item")
+    assert run_item is not None
     task = await run_item.kiq()
     await task.wait_result(timeout=300)
 
@@ -419,7 +421,7 @@ def summary(name: str, values: list[float]) -> None:
 
 async def run(args: argparse.Namespace, stack: Stack, site: VideoSite, root: Path) -> dict:
     from medianest.db import dispose_engines
-    from medianest.tasks.broker import broker
+    from medianest.tasks.registry import broker
 
     link = f"{site.url}{PLAYLIST}"
     members = await make_members(args.rounds * len(args.concurrency))

@@ -21,6 +21,7 @@ from .pages import (  # noqa: F401 - importing a page registers it (@rx.page)
     account,
     admin,
     admin_downloads,
+    admin_jobs,
     admin_requests,
     callback,
     downloads,

@@ -23,7 +23,7 @@ from .db import session_scope
 from .errors import Forbidden, NotAuthenticated, PasswordChangeRequired
 from .log import new_correlation_id
 from .models import Role
-from .services import auth, notifications, service_status, status_board, system
+from .services import auth, jobs, notifications, service_status, status_board, system
 from .services.downloads import views as download_views
 from .services.downloads.views import DownloadCard
 from .services.status_board import CardView
@@ -149,6 +149,30 @@ class DownloadsFeed(rx.SharedState):
 
 def _num(value: Any) -> Any:
     return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def jobs_board_token() -> str:
+    return f"jobs{hashlib.sha1(get_settings().redis_prefix.encode()).hexdigest()[:12]}"
+
+
+class JobsBoard(rx.SharedState):
+    """The admins' Jobs page (schedules, queue, failed work), reloaded by the live bridge whenever
+    a task is sent, starts or ends; written only by the server."""
+
+    schedules: list[jobs.ScheduleRow] = []
+    queue: list[jobs.QueueRow] = []
+    queue_note: str = ""
+    deliveries: list[jobs.FailedDelivery] = []
+    downloads: list[jobs.FailedDownload] = []
+    loaded: bool = False
+
+    async def _reload(self) -> None:
+        async with session_scope() as session:
+            found = await jobs.overview(session, settings=get_settings())
+        for name in ("schedules", "queue", "queue_note", "deliveries", "downloads"):
+            if getattr(self, name) != getattr(found, name):  # only what changed goes to the admins' tabs
+                setattr(self, name, getattr(found, name))
+        self.loaded = True
 
 
 class SessionMixin(rx.State, mixin=True):

@@ -6,11 +6,11 @@ import reflex as rx
 
 
 def admin_tabs(current: str) -> rx.Component:
-    """The admin area's tabs (Users, Requests, Downloads)."""
+    """The admin area's tabs (Users, Requests, Downloads, Jobs)."""
     return rx.hstack(
         *[rx.link(rx.button(label, variant="solid" if href == current else "soft", size="2"), href=href,
                   id=f"admin-tab-{label.lower()}")
           for label, href in (("Users", "/admin"), ("Requests", "/admin/requests"),
-                              ("Downloads", "/admin/downloads"))],
-        spacing="2",
+                              ("Downloads", "/admin/downloads"), ("Jobs", "/admin/jobs"))],
+        spacing="2", wrap="wrap",
     )

@@ -21,6 +21,7 @@ from medianest.pages import (  # noqa: F401
     account,
     admin,
     admin_downloads,
+    admin_jobs,
     admin_requests,
     callback,
     downloads,
@@ -48,7 +49,8 @@ ADMIN = {"SetupState.load", "SetupState.choose", "AdminUsersState.load",
          *(f"AdminRequestsState.{name}" for name in (
              "load", "reload", "set_status_filter", "set_type_filter", "set_member_filter", "go_to_page", "approve",
              "open_decline", "set_decline_reason", "close_decline", "confirm_decline")),
-         *(f"AdminDownloadsState.{name}" for name in ("load", "set_member_filter", "set_state_filter", "cancel"))}
+         *(f"AdminDownloadsState.{name}" for name in ("load", "set_member_filter", "set_state_filter", "cancel")),
+         *(f"AdminJobsState.{name}" for name in ("load", "run_now", "retry_delivery", "retry_download"))}
 MEMBER = {"SessionState.guard", "SessionState.sign_out", "SessionState.keepalive", "PasswordState.load",
           "PasswordState.change_password", "SessionState.dismiss_notice", "SessionState.dismiss_all_notices",
           *(f"SearchState.{name}" for name in (

@@ -26,7 +26,7 @@ _STATE_BADGES = {
 
 
 class AdminJobsState(SessionMixin, rx.State):
-    busy: str = ""
+    """Holds nothing of its own: the page shows the shared ``JobsBoard``."""
 
     async def _board(self) -> JobsBoard:
         return await reflex_compat.link(await self.get_state(JobsBoard), jobs_board_token())

@@ -1,7 +1,7 @@
 """The live bridge in every web process: events from the tasks (``live.py``'s Redis stream) become
 changes of the shared Reflex states, which Reflex then pushes to the linked tabs; revoked
-sessions have their tabs cut; the admin console's Jobs board is kept live (``live_console.py``).
-In embedded mode it also runs the broker and the schedules.
+sessions have their tabs cut; the admin console's Jobs board and announcement banner are kept
+live (``live_console.py``). In embedded mode it also runs the broker and the schedules.
 
 The app file registers :func:`live_updates` as a lifespan task; nothing here builds the app.
 """
@@ -169,7 +169,7 @@ async def live_updates(app: rx.App):
     _serving.append(app)
 
     last_status = [time.monotonic()]
-    console = live_console.Console(app)  # the admin console's Jobs board
+    console = live_console.Console(app)  # the Jobs board and the announcement banner
 
     async def apply(event: dict) -> None:
         await console.apply(event)

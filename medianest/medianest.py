@@ -20,6 +20,7 @@ from .metrics import observe_event
 from .pages import (  # noqa: F401 - importing a page registers it (@rx.page)
     account,
     admin,
+    admin_announcement,
     admin_downloads,
     admin_jobs,
     admin_requests,

@@ -6,11 +6,12 @@ import reflex as rx
 
 
 def admin_tabs(current: str) -> rx.Component:
-    """The admin area's tabs (Users, Requests, Downloads, Jobs)."""
+    """The admin area's tabs (Users, Requests, Downloads, Jobs, Announcement)."""
     return rx.hstack(
         *[rx.link(rx.button(label, variant="solid" if href == current else "soft", size="2"), href=href,
                   id=f"admin-tab-{label.lower()}")
           for label, href in (("Users", "/admin"), ("Requests", "/admin/requests"),
-                              ("Downloads", "/admin/downloads"), ("Jobs", "/admin/jobs"))],
+                              ("Downloads", "/admin/downloads"), ("Jobs", "/admin/jobs"),
+                              ("Announcement", "/admin/announcement"))],
         spacing="2", wrap="wrap",
     )

@@ -244,7 +244,7 @@ def fresh(app_url, plex_sims, overseerr_sim, private_redis) -> str:
     The feeds are Reflex shared states in Redis keyed by user id; the database restarts its ids,
     so without this bob's feed would still show the previous journey's notifications (a real
     install never reuses a user id)."""
-    from medianest.state import user_feed_token
+    from medianest.state import announcement_token, user_feed_token
 
     _reset_database()
     plex_sims.sim.reset()
@@ -252,9 +252,10 @@ def fresh(app_url, plex_sims, overseerr_sim, private_redis) -> str:
     overseerr_sim.sim.reset()
     client = redis.Redis.from_url(private_redis.url)
     feeds = user_feed_token(0)[:-1]  # "user<install>u", then the id
+    banners = announcement_token(0)[:-1]  # the announcement banner's shards
     keys = [*client.scan_iter(match=f"{REDIS_PREFIX}rl:*", count=1000),
             *client.scan_iter(match=f"{REDIS_PREFIX}search:*", count=1000),
-            *client.scan_iter(match=f"{feeds}*", count=1000)]
+            *client.scan_iter(match=f"{feeds}*", count=1000), *client.scan_iter(match=f"{banners}*", count=1000)]
     if keys:
         client.delete(*keys)
     return app_url

@@ -1,11 +1,15 @@
-"""The admin console's Jobs page in a real Chromium, in production mode (Redis, two web workers, a
-Taskiq worker and the scheduler): Run now on the request sync shows the run running and finished
-live."""
+"""The admin console's Jobs page and announcement in a real Chromium, in production mode (Redis,
+two web workers, a Taskiq worker and the scheduler): Run now on the request sync shows the run
+waiting, running and finished live; an announcement reaches a member's open page live and leaves
+it at its end time, decided by the server (the admin and the member are in other time zones)."""
 
 from __future__ import annotations
 
 import os
+import re
+import time
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import psycopg
 from playwright.sync_api import expect
@@ -70,4 +74,52 @@ def test_run_now_on_the_request_sync(journeys, overseerr_sim):
     for task in ("status-check", "requests-sync", "requests-deliver", "downloads-sync", "status-prune",
                  "sessions-prune", "downloads-watchdog"):
         expect(page.locator(f"#job-{task}")).to_have_count(1)
-    expect(page.locator("#queue-note")).to_contain_text("From the task stream: 1 worker(s)")
+    expect(page.locator("#queue-note")).to_contain_text(re.compile(r"From the task stream: [1-9]\d* worker"))
+
+
+def test_an_announcement_appears_live_on_bobs_open_page_and_disappears_at_its_end_time(journeys):
+    alice = journeys(timezone_id="America/New_York")
+    setup_household(alice)
+    bob = _member(journeys, "bob", timezone_id="Asia/Tokyo")
+    banner = bob.page.locator("#announcement-banner")
+    expect(banner).to_have_count(0)
+    bob.page.evaluate("window.__marker = 'no reload'")
+
+    page = alice.page
+    page.goto("/admin/announcement")
+    page.locator("#announcement-message").fill("Plex restarts for an update.")
+    page.locator("#announcement-level").click()
+    page.get_by_role("option", name="Warning").click()
+    # Alice picks the end in her own local time, as the field shows it.
+    ends = (datetime.now(ZoneInfo("America/New_York")) + timedelta(seconds=25)).replace(microsecond=0)
+    page.locator("#announcement-ends").fill(ends.strftime("%Y-%m-%dT%H:%M:%S"))
+    page.locator("#announcement-post").click()
+    expect(page.get_by_text("The announcement is showing on every page.")).to_be_visible()
+    posted_at = time.time()
+
+    expect(banner).to_contain_text("Plex restarts for an update.", timeout=3_000)
+    assert time.time() - posted_at < 3
+    expect(banner).to_have_class(re.compile(r"announcement-warning"))
+    # Bob sees the end in his own local time.
+    expect(banner.locator(".announcement-until")).to_contain_text(
+        ends.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%H:%M"))
+    with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
+        (stored,) = conn.execute("SELECT ends_at FROM announcements WHERE removed_at IS NULL").fetchone()
+    assert stored == ends.astimezone(UTC)
+    expect(page.locator("#announcement-banner")).to_be_visible()  # the admin's own page too
+
+    # Still there shortly before the end, gone at the end, without a reload.
+    time.sleep(max(0.0, ends.timestamp() - 3 - time.time()))
+    expect(banner).to_be_visible()
+    expect(banner).to_have_count(0, timeout=15_000)
+    late = time.time() - ends.timestamp()
+    assert -1.0 <= late < 4.0, f"the banner left {late:.1f} s after its end"
+    assert bob.page.evaluate("window.__marker") == "no reload"
+    expect(page.locator("#announcement-banner")).to_have_count(0)
+
+    # A page opened after the end shows no banner; the admin's list says it ended.
+    carol = _member(journeys, "carol")
+    expect(carol.page.locator("#announcement-banner")).to_have_count(0)
+    page.reload()
+    expect(page.locator("#announcement-history .announcement-state").first).to_have_text("ended", timeout=15_000)
+    assert [a for a, _t in _audit("announcement.post")] == ["announcement.post"]

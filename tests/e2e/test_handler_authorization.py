@@ -20,6 +20,7 @@ from playwright.sync_api import expect
 from medianest.pages import (  # noqa: F401
     account,
     admin,
+    admin_announcement,
     admin_downloads,
     admin_jobs,
     admin_requests,
@@ -50,7 +51,9 @@ ADMIN = {"SetupState.load", "SetupState.choose", "AdminUsersState.load",
              "load", "reload", "set_status_filter", "set_type_filter", "set_member_filter", "go_to_page", "approve",
              "open_decline", "set_decline_reason", "close_decline", "confirm_decline")),
          *(f"AdminDownloadsState.{name}" for name in ("load", "set_member_filter", "set_state_filter", "cancel")),
-         *(f"AdminJobsState.{name}" for name in ("load", "run_now", "retry_delivery", "retry_download"))}
+         *(f"AdminJobsState.{name}" for name in ("load", "run_now", "retry_delivery", "retry_download")),
+         *(f"AdminAnnouncementState.{name}" for name in (
+             "load", "set_message", "set_level", "set_ends", "post", "remove"))}
 MEMBER = {"SessionState.guard", "SessionState.sign_out", "SessionState.keepalive", "PasswordState.load",
           "PasswordState.change_password", "SessionState.dismiss_notice", "SessionState.dismiss_all_notices",
           *(f"SearchState.{name}" for name in (

@@ -1,8 +1,9 @@
 """The admin console's live parts, run by the live bridge in every web process:
 
 - the Jobs board: every ``jobs`` event (a task sent by the scheduler or by "Run now", started,
-  finished) and every download change marks it stale; it is reloaded at most a few times a
-  second, and only while some admin's tab is linked to it;
+  finished; the task processes publish them only while the board is read) and every download
+  change marks it stale; it is reloaded at most four times a second, and only while some admin's
+  tab is linked to it;
 - the announcement banner: an ``announcement`` event (posted, removed, ended) is written into
   every shard of the banner, each shard reading the database under its own lock (so two events
   applied by two processes at once cannot leave an older state behind);
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 import reflex as rx
@@ -37,6 +37,9 @@ logger = logging.getLogger(__name__)
 
 #: Bursts of task events are applied as one reload of the Jobs board.
 JOBS_COALESCE_S = 0.25
+#: Without events the board is still reloaded this often while linked (next runs fall due, and the
+#: reload keeps the task processes publishing: ``job_runs.WATCH_TTL_S``).
+JOBS_IDLE_S = 20.0
 #: The clock re-reads the newest announcement at least this often (another process may have posted one).
 CLOCK_POLL_S = 30.0
 PRUNE_EVERY_S = 60.0
@@ -55,11 +58,12 @@ async def write_banners(app: rx.App, *, ended: int | None = None) -> None:
     await asyncio.gather(*(one(shard) for shard in range(STATUS_BOARD_SHARDS)))
 
 
-async def refresh_jobs(app: rx.App, *, prune: bool = False) -> None:
-    """Reload the Jobs board if an admin's tab is linked to it (only what changed is sent)."""
+async def refresh_jobs(app: rx.App) -> None:
+    """Reload the Jobs board if an admin's tab is open on it (only what changed is sent). Closed
+    tabs are dropped first (a handful of admin tabs at most): once the last one closes, the board
+    is no longer read and the task processes stop publishing."""
     async with reflex_compat.change_shared(app, JobsBoard, jobs_board_token()) as board:
-        if prune:
-            await forget_closed_tabs(app, board)
+        await forget_closed_tabs(app, board)
         if reflex_compat.linked_tabs(board):
             await board._reload()
 
@@ -96,7 +100,6 @@ class Console:
         self.app = app
         self.jobs_stale = asyncio.Event()
         self.clock_wake = asyncio.Event()
-        self._pruned = 0.0
 
     async def apply(self, event: dict[str, Any]) -> None:
         """Called with every live event; acts on its own kinds, ignores the rest."""
@@ -114,15 +117,12 @@ class Console:
 
     async def _jobs_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            await _wait([self.jobs_stale, stop], PRUNE_EVERY_S)
+            await _wait([self.jobs_stale, stop], JOBS_IDLE_S)
             if stop.is_set():
                 return
             self.jobs_stale.clear()
-            prune = time.monotonic() - self._pruned > PRUNE_EVERY_S
-            if prune:
-                self._pruned = time.monotonic()
             try:
-                await refresh_jobs(self.app, prune=prune)
+                await refresh_jobs(self.app)
             except Exception as exc:  # the next event tries again
                 logger.warning("jobs board not refreshed: %r", exc)
             await live.wait_or_stop(stop, JOBS_COALESCE_S)

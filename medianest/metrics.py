@@ -116,8 +116,8 @@ def _task_key(prefix: str) -> str:
 
 class TaskMetricsMiddleware(TaskiqMiddleware):
     """Counts task runs and their durations by task and outcome, where the task runs, and records
-    their activity for the Jobs page (``services.job_runs``); each change of that activity is
-    published as a ``jobs`` live event. Nothing here may fail a task or a send."""
+    their activity for the Jobs page (``services.job_runs``); while an admin watches that page each
+    change of it is published as a ``jobs`` live event. Nothing here may fail a task or a send."""
 
     def __init__(self, redis_url: str | None, prefix: str) -> None:
         super().__init__()
@@ -174,31 +174,40 @@ class TaskMetricsMiddleware(TaskiqMiddleware):
     def _trigger(message: TaskiqMessage) -> str:
         return str(message.labels.get("trigger") or "")
 
-    async def post_send(self, message: TaskiqMessage) -> None:
+    async def pre_send(self, message: TaskiqMessage) -> TaskiqMessage:
+        """Recorded before the message is sent, not after: a worker may take and start it at once,
+        and a "waiting" written after its "running" would hide the run."""
         trigger = self._trigger(message)
+        watched = False
         try:
             async with self._redis() as client:
                 await job_runs.sent(client, self._prefix, task=message.task_name, trigger=trigger)
+                watched = await job_runs.watched(client, self._prefix)
         except Exception as exc:
             logger.debug("task send not recorded: %s", exc)
-        if trigger in (job_runs.SCHEDULE, job_runs.MANUAL):
+        if watched and trigger in (job_runs.SCHEDULE, job_runs.MANUAL):
             await live.publish({"type": "jobs"})
+        return message
 
     async def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
         self._started[message.task_id] = time.perf_counter()
+        watched = False
         try:
             async with self._redis() as client:
                 await job_runs.started(client, self._prefix, task_id=message.task_id, task=message.task_name,
                                        trigger=self._trigger(message), worker=self._worker())
+                watched = await job_runs.watched(client, self._prefix)
         except Exception as exc:
             logger.debug("task start not recorded: %s", exc)
-        await live.publish({"type": "jobs"})
+        if watched:
+            await live.publish({"type": "jobs"})
         return message
 
     async def post_execute(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
         seconds = time.perf_counter() - self._started.pop(message.task_id, time.perf_counter())
         outcome = "error" if result.is_err else "success"
         shown = job_runs.describe_error(result.error) if result.is_err else job_runs.describe(result.return_value)
+        watched = False
         try:
             async with self._redis() as client:
                 if client is None:
@@ -213,9 +222,11 @@ class TaskMetricsMiddleware(TaskiqMiddleware):
                 await job_runs.finished(client, self._prefix, task_id=message.task_id, task=message.task_name,
                                         trigger=self._trigger(message), seconds=seconds, ok=not result.is_err,
                                         result=shown)
+                watched = await job_runs.watched(client, self._prefix)
         except Exception as exc:  # metrics must never fail a task
             logger.debug("task metrics not recorded: %s", exc)
-        await live.publish({"type": "jobs"})
+        if watched:
+            await live.publish({"type": "jobs"})
 
 
 async def render() -> tuple[bytes, str]:

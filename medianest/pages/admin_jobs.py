@@ -26,15 +26,14 @@ _STATE_BADGES = {
 
 
 class AdminJobsState(SessionMixin, rx.State):
-    """Holds nothing of its own: the page shows the shared ``JobsBoard``."""
-
-    async def _board(self) -> JobsBoard:
-        return await reflex_compat.link(await self.get_state(JobsBoard), jobs_board_token())
+    """Holds nothing of its own: the page shows the shared ``JobsBoard``. The actions leave the
+    board to the live bridge, so an action's event never holds the board's lock."""
 
     @rx.event
     async def load(self):
         await self._load_user(Role.ADMIN)
-        await (await self._board())._reload()
+        board = await reflex_compat.link(await self.get_state(JobsBoard), jobs_board_token())
+        await board._reload()
 
     @rx.event
     async def run_now(self, task_name: str):
@@ -46,8 +45,7 @@ class AdminJobsState(SessionMixin, rx.State):
                                           kick=run_now_task.kick, client_ip=self._client_ip())
         except MediaNestError as exc:
             return toasts.error(exc.user_message)
-        await (await self._board())._reload()
-        return toasts.success(text)
+        return toasts.success(text)  # the board follows through the live bridge (a jobs event)
 
     @rx.event
     async def retry_delivery(self, request_id: int):
@@ -59,8 +57,7 @@ class AdminJobsState(SessionMixin, rx.State):
                                                  client_ip=self._client_ip())
         except MediaNestError as exc:
             return toasts.error(exc.user_message)
-        await (await self._board())._reload()
-        return toasts.success(text)
+        return toasts.success(text)  # the board follows through the live bridge (a jobs event)
 
     @rx.event
     async def retry_download(self, item_id: int):
@@ -71,8 +68,7 @@ class AdminJobsState(SessionMixin, rx.State):
                                                  client_ip=self._client_ip())
         except MediaNestError as exc:
             return toasts.error(exc.user_message)
-        await (await self._board())._reload()
-        return toasts.success(text)
+        return toasts.success(text)  # the board follows through the live bridge (a jobs event)
 
 
 def _badge(state: rx.Var, class_name: str) -> rx.Component:

@@ -2,7 +2,7 @@
 long, its outcome and result), the runs in progress, the admin's last "Run now" of each task, the
 scheduler's last send of each schedule, and the queue per kind of task.
 
-Written where tasks are sent and run (``metrics.TaskMetricsMiddleware``): into Redis in
+Written where tasks are sent (just before) and run (``metrics.TaskMetricsMiddleware``): into Redis in
 production (the worker and scheduler processes are not the web processes), into this process in
 embedded mode (where the web process sends and runs every task). Nothing here may fail a task:
 the callers swallow errors. Each worker process also beats a heartbeat: a run recorded by a worker
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -43,6 +44,8 @@ SCAN_LIMIT = 1000
 HEARTBEAT_S = 10
 #: ...and one silent for this long is gone: the runs it recorded are not running any more.
 WORKER_GONE_S = 35
+#: The Jobs board was read this recently: task events are worth publishing (see ``watch``).
+WATCH_TTL_S = 60
 
 
 def task_stream(prefix: str) -> str:
@@ -51,7 +54,7 @@ def task_stream(prefix: str) -> str:
 
 
 def _keys(prefix: str) -> dict[str, str]:
-    return {name: f"{prefix}jobs:{name}" for name in ("last", "manual", "running", "sent", "workers")}
+    return {name: f"{prefix}jobs:{name}" for name in ("last", "manual", "running", "sent", "workers", "watched")}
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,7 @@ class StreamQueue:
 _local: dict[str, dict[str, Run]] = {"last": {}, "manual": {}, "running": {}}
 _local_sent: dict[str, str] = {}
 _local_waiting: dict[str, int] = defaultdict(int)
+_local_watched_until = [0.0]
 
 
 def reset_local() -> None:
@@ -110,6 +114,7 @@ def reset_local() -> None:
         table.clear()
     _local_sent.clear()
     _local_waiting.clear()
+    _local_watched_until[0] = 0.0
 
 
 def _dump(run: Run) -> str:
@@ -222,6 +227,27 @@ async def worker_stopped(client: aioredis.Redis, prefix: str, worker: str) -> No
     async with client.pipeline(transaction=False) as pipe:
         pipe.hdel(_keys(prefix)["workers"], worker)
         await pipe.execute()
+
+
+async def watch(client: aioredis.Redis | None, prefix: str) -> None:
+    """Someone reads the Jobs board (an admin's tab is linked to it): for ``WATCH_TTL_S`` the task
+    processes publish a live event whenever a task is sent, starts or ends. Nobody watching, they
+    publish nothing (the status checks alone would add several events a second in a busy setup)."""
+    if client is None:
+        _local_watched_until[0] = time.monotonic() + WATCH_TTL_S
+        return
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.set(_keys(prefix)["watched"], "1", ex=WATCH_TTL_S)
+        await pipe.execute()
+
+
+async def watched(client: aioredis.Redis | None, prefix: str) -> bool:
+    if client is None:
+        return _local_watched_until[0] > time.monotonic()
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.exists(_keys(prefix)["watched"])
+        (found,) = await pipe.execute()
+    return bool(found)
 
 
 # ---- reading ---------------------------------------------------------------------------------

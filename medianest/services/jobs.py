@@ -232,10 +232,13 @@ def _queue_note(settings: Settings, stream: job_runs.StreamQueue | None, known: 
 
 
 async def _activity(settings: Settings) -> tuple[job_runs.Activity, job_runs.StreamQueue | None]:
+    """What the task processes report; reading it is watching (the task events are published)."""
     if not settings.redis_url:
+        await job_runs.watch(None, settings.redis_prefix)
         return await job_runs.activity(None, settings.redis_prefix), None
     client = aioredis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
     try:
+        await job_runs.watch(client, settings.redis_prefix)
         return (await job_runs.activity(client, settings.redis_prefix),
                 await job_runs.stream_queue(client, settings.redis_prefix))
     except (RedisError, OSError) as exc:
@@ -311,6 +314,7 @@ async def run_now(session: AsyncSession, *, actor: CurrentUser, task_name: str, 
     await audit.record(session, "job.run_now", actor_user_id=actor.id, target=f"task:{item.task_name}",
                        client_ip=client_ip)
     await session.commit()
+    await live.publish({"type": "jobs"})
     return f"{item.label} was started."
 
 

@@ -53,16 +53,16 @@ def test_run_now_on_the_request_sync(journeys, overseerr_sim):
     expect(row.locator(".job-manual")).to_have_count(0)
     page.evaluate("window.__marker = 'no reload'")
 
-    # Overseerr answers slowly now, so each sync runs for a few seconds and "running" can be seen.
-    overseerr_sim.sim.set_faults(latency_ms=3000, path_prefix="/api/v1/request")
+    # Overseerr answers slowly now, so each sync runs for seconds and "running" can be seen.
+    overseerr_sim.sim.set_faults(latency_ms=5000, path_prefix="/api/v1/request")
     try:
         clicked = datetime.now(UTC)
         row.locator(".job-run-now").click()
         expect(page.get_by_text("Request sync was started.")).to_be_visible()
         manual = row.locator(".job-manual")
-        expect(manual).to_have_attribute("data-state", "running", timeout=10_000)
+        expect(manual).to_have_attribute("data-state", "running", timeout=12_000)
         expect(manual.locator(".job-manual-state")).to_have_text("Running")
-        expect(manual).to_have_attribute("data-state", "success", timeout=20_000)
+        expect(manual).to_have_attribute("data-state", "success", timeout=30_000)
         expect(manual.locator(".job-manual-state")).to_have_text("Success")
     finally:
         overseerr_sim.sim.clear_faults()

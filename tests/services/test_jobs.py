@@ -5,6 +5,7 @@ kind from the task stream, and Retry of a failed delivery or download through th
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import timedelta
 
@@ -16,6 +17,7 @@ from taskiq import TaskiqMessage, TaskiqResult
 from taskiq.kicker import AsyncKicker
 from taskiq_redis import RedisStreamBroker
 
+from medianest import live
 from medianest.config import get_settings
 from medianest.db import as_utc, session_scope
 from medianest.errors import IntegrationRejected, IntegrationUnavailable, NotFound, ValidationFailed
@@ -71,7 +73,7 @@ async def test_the_middleware_records_each_run_its_outcome_and_a_run_now(redis_c
     middleware = _middleware(prefix, "worker-a")
 
     scheduled = _message("requests.sync", job_runs.SCHEDULE)
-    await middleware.post_send(scheduled)
+    await middleware.pre_send(scheduled)
     await middleware.pre_execute(scheduled)
     during = await job_runs.activity(redis_client, prefix)
     assert [r.state for r in during.running["requests.sync"]] == ["running"]
@@ -79,7 +81,7 @@ async def test_the_middleware_records_each_run_its_outcome_and_a_run_now(redis_c
     await middleware.post_execute(scheduled, TaskiqResult(is_err=False, return_value=3, execution_time=0.1))
 
     manual = _message("requests.sync", job_runs.MANUAL)
-    await middleware.post_send(manual)
+    await middleware.pre_send(manual)
     assert (await job_runs.activity(redis_client, prefix)).manual["requests.sync"].state == "waiting"
     await middleware.pre_execute(manual)
     assert (await job_runs.activity(redis_client, prefix)).manual["requests.sync"].state == "running"
@@ -303,7 +305,7 @@ async def test_the_overview_reads_redis_and_the_database(db, redis_client):
         await redis_client.delete(*keys)
     middleware = TaskMetricsMiddleware(settings.redis_url, settings.redis_prefix)
     message = _message("status.prune", job_runs.SCHEDULE)
-    await middleware.post_send(message)
+    await middleware.pre_send(message)
     await middleware.pre_execute(message)
     await middleware.post_execute(message, TaskiqResult(is_err=False, return_value=7, execution_time=0.01))
     found = await jobs.overview(db, settings=settings)
@@ -330,3 +332,26 @@ async def test_a_worker_beats_while_it_runs_and_a_silent_one_is_gone(redis_clien
     stale = (utcnow() - timedelta(seconds=job_runs.WORKER_GONE_S + 5)).isoformat()
     await redis_client.hset(f"{prefix}jobs:workers", "worker-b", stale)
     assert (await job_runs.stream_queue(redis_client, prefix)).workers == 0
+
+
+async def test_task_events_are_published_only_while_the_jobs_board_is_read(redis_client, prefix):
+    """Nobody on the Jobs page: the status checks and the rest add nothing to the live stream."""
+    await _worker(redis_client, prefix, "worker-a")
+    middleware = _middleware(prefix, "worker-a")
+
+    async def jobs_events_during(run) -> int:
+        last = (await redis_client.xrevrange(live.stream_key(), count=1) or [(b"0-0", {})])[0][0]
+        await run()
+        found = await redis_client.xrange(live.stream_key(), min=f"({last.decode()}")
+        return sum(1 for _, fields in found if json.loads(fields[b"data"]).get("type") == "jobs")
+
+    async def one_run() -> None:
+        message = _message("status.check", job_runs.SCHEDULE)
+        await middleware.pre_send(message)
+        await middleware.pre_execute(message)
+        await middleware.post_execute(message, TaskiqResult(is_err=False, return_value=0, execution_time=0.01))
+
+    assert await jobs_events_during(one_run) == 0
+    await job_runs.watch(redis_client, prefix)  # what reading the board does (jobs.overview)
+    assert await jobs_events_during(one_run) == 3  # sent, started, finished
+    assert 0 < await redis_client.ttl(f"{prefix}jobs:watched") <= job_runs.WATCH_TTL_S

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -95,6 +96,29 @@ async def revocation_marker(client: aioredis.Redis | None) -> str | None:
         logger.warning("revocation marker unreadable: %s", exc)
         return None
     return value.decode() if isinstance(value, bytes) else (value or "")
+
+
+_local_claims: dict[str, float] = {}
+
+
+async def first_to_claim(name: str, ttl_s: int) -> bool:
+    """True for exactly one caller across the web processes within ``ttl_s`` (e.g. one of them
+    publishes that an announcement ended, not each). When Redis does not answer, every caller is."""
+    settings = get_settings()
+    if not settings.redis_url:
+        now = time.monotonic()
+        if _local_claims.get(name, 0.0) > now:
+            return False
+        _local_claims[name] = now + ttl_s
+        return True
+    client = aioredis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        return bool(await client.set(f"{settings.redis_prefix}claim:{name}", "1", nx=True, ex=ttl_s))
+    except RedisError as exc:
+        logger.warning("claim %s: Redis unavailable (%s)", name, exc)
+        return True
+    finally:
+        await client.aclose()
 
 
 Apply = Callable[[dict[str, Any]], Awaitable[None]]

@@ -1,6 +1,7 @@
 """The live bridge in every web process: events from the tasks (``live.py``'s Redis stream) become
 changes of the shared Reflex states, which Reflex then pushes to the linked tabs; revoked
-sessions have their tabs cut. In embedded mode it also runs the broker and the schedules.
+sessions have their tabs cut; the admin console's Jobs board and announcement banner are kept
+live (``live_console.py``). In embedded mode it also runs the broker and the schedules.
 
 The app file registers :func:`live_updates` as a lifespan task; nothing here builds the app.
 """
@@ -16,7 +17,7 @@ from typing import Any
 
 import reflex as rx
 
-from . import live, reflex_compat
+from . import live, live_console, reflex_compat
 from .config import get_settings
 from .db import session_scope
 from .services import service_status
@@ -168,8 +169,10 @@ async def live_updates(app: rx.App):
     _serving.append(app)
 
     last_status = [time.monotonic()]
+    console = live_console.Console(app)  # the Jobs board and the announcement banner
 
     async def apply(event: dict) -> None:
+        await console.apply(event)
         if event.get("type") == "status":
             last_status[0] = time.monotonic()
             await fan_out_status()
@@ -194,7 +197,7 @@ async def live_updates(app: rx.App):
 
     tasks = [asyncio.create_task(live.bridge(apply, stop), name="live-bridge"),
              asyncio.create_task(watch_kuma(stop), name="kuma-live"),
-             asyncio.create_task(stale_watchdog(), name="stale-watchdog")]
+             asyncio.create_task(stale_watchdog(), name="stale-watchdog"), *console.start(stop)]
     embedded = not get_settings().redis_url
     if embedded:
         # Only here: in production the tasks run in the worker processes, and a web process that

@@ -20,8 +20,10 @@ from .metrics import observe_event
 from .pages import (  # noqa: F401 - importing a page registers it (@rx.page)
     account,
     admin,
+    admin_announcement,
     admin_audit,
     admin_downloads,
+    admin_jobs,
     admin_requests,
     admin_services,
     admin_system,

@@ -4,16 +4,21 @@
   processes set ``PROMETHEUS_MULTIPROC_DIR`` (the launcher, the tests and the Docker image do)
   so that one scrape adds up every process.
 - Task runs and durations are recorded by the process that runs the task (a Taskiq middleware)
-  into Redis, or into this process in embedded mode, and read back at scrape time.
+  into Redis, or into this process in embedded mode, and read back at scrape time. The same
+  middleware records what the admin's Jobs page shows (``services.job_runs``): each task's last
+  run and outcome, the runs in progress, the scheduler's sends and the admin's "Run now".
 - Service status, breaker state, queue depth and active sessions are read at scrape time.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import time
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -29,12 +34,14 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func
 from sqlmodel import select
-from taskiq import TaskiqMessage, TaskiqMiddleware, TaskiqResult
+from taskiq import AsyncBroker, TaskiqEvents, TaskiqMessage, TaskiqMiddleware, TaskiqResult, TaskiqState
 
+from . import live
 from .config import get_settings
 from .db import session_scope
 from .integrations.base import breaker_states
 from .models import ServiceStatus, UserSession, utcnow
+from .services import job_runs
 
 logger = logging.getLogger(__name__)
 
@@ -108,36 +115,118 @@ def _task_key(prefix: str) -> str:
 
 
 class TaskMetricsMiddleware(TaskiqMiddleware):
-    """Counts task runs and their durations by task and outcome, where the task runs."""
+    """Counts task runs and their durations by task and outcome, where the task runs, and records
+    their activity for the Jobs page (``services.job_runs``); while an admin watches that page each
+    change of it is published as a ``jobs`` live event. Nothing here may fail a task or a send."""
 
     def __init__(self, redis_url: str | None, prefix: str) -> None:
         super().__init__()
         self._redis_url = redis_url
         self._prefix = prefix
         self._started: dict[str, float] = {}
+        self._heartbeat: asyncio.Task | None = None
 
-    def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
+    def set_broker(self, broker: AsyncBroker) -> None:
+        super().set_broker(broker)
+        # Only ``taskiq worker`` processes (and embedded mode) start the broker as a worker.
+        broker.add_event_handler(TaskiqEvents.WORKER_STARTUP, self._start_heartbeat)
+        broker.add_event_handler(TaskiqEvents.WORKER_SHUTDOWN, self._stop_heartbeat)
+
+    def _worker(self) -> str:
+        """This worker's consumer name on the task stream ("" for the in-memory broker)."""
+        return str(getattr(self.broker, "consumer_name", "") or "")
+
+    async def _start_heartbeat(self, _state: TaskiqState) -> None:
+        if self._redis_url and self._worker() and self._heartbeat is None:
+            self._heartbeat = asyncio.create_task(self._beat(), name="worker-heartbeat")
+
+    async def _stop_heartbeat(self, _state: TaskiqState) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._heartbeat = None
+            with contextlib.suppress(Exception):
+                async with self._redis() as client:
+                    if client is not None:
+                        await job_runs.worker_stopped(client, self._prefix, self._worker())
+
+    async def _beat(self) -> None:
+        while True:
+            try:
+                async with self._redis() as client:
+                    if client is not None:
+                        await job_runs.heartbeat(client, self._prefix, self._worker())
+            except Exception as exc:  # Redis away: the next beat tries again
+                logger.debug("worker heartbeat not recorded: %s", exc)
+            await asyncio.sleep(job_runs.HEARTBEAT_S)
+
+    @contextlib.asynccontextmanager
+    async def _redis(self) -> AsyncIterator[aioredis.Redis | None]:
+        if not self._redis_url:
+            yield None
+            return
+        client = aioredis.from_url(self._redis_url, socket_timeout=2, socket_connect_timeout=2)
+        try:
+            yield client
+        finally:
+            await client.aclose()
+
+    @staticmethod
+    def _trigger(message: TaskiqMessage) -> str:
+        return str(message.labels.get("trigger") or "")
+
+    async def pre_send(self, message: TaskiqMessage) -> TaskiqMessage:
+        """Recorded before the message is sent, not after: a worker may take and start it at once,
+        and a "waiting" written after its "running" would hide the run."""
+        trigger = self._trigger(message)
+        watched = False
+        try:
+            async with self._redis() as client:
+                await job_runs.sent(client, self._prefix, task=message.task_name, trigger=trigger)
+                watched = await job_runs.watched(client, self._prefix)
+        except Exception as exc:
+            logger.debug("task send not recorded: %s", exc)
+        if watched and trigger in (job_runs.SCHEDULE, job_runs.MANUAL):
+            await live.publish({"type": "jobs"})
+        return message
+
+    async def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
         self._started[message.task_id] = time.perf_counter()
+        watched = False
+        try:
+            async with self._redis() as client:
+                await job_runs.started(client, self._prefix, task_id=message.task_id, task=message.task_name,
+                                       trigger=self._trigger(message), worker=self._worker())
+                watched = await job_runs.watched(client, self._prefix)
+        except Exception as exc:
+            logger.debug("task start not recorded: %s", exc)
+        if watched:
+            await live.publish({"type": "jobs"})
         return message
 
     async def post_execute(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
         seconds = time.perf_counter() - self._started.pop(message.task_id, time.perf_counter())
         outcome = "error" if result.is_err else "success"
-        if not self._redis_url:
-            stats = _local_task_stats[(message.task_name, outcome)]
-            stats[0] += 1
-            stats[1] += seconds
-            return
-        client = aioredis.from_url(self._redis_url, socket_timeout=2, socket_connect_timeout=2)
+        shown = job_runs.describe_error(result.error) if result.is_err else job_runs.describe(result.return_value)
+        watched = False
         try:
-            async with client.pipeline(transaction=False) as pipe:
-                pipe.hincrby(_task_key(self._prefix), f"{message.task_name}|{outcome}|count", 1)
-                pipe.hincrbyfloat(_task_key(self._prefix), f"{message.task_name}|{outcome}|seconds", seconds)
-                await pipe.execute()
+            async with self._redis() as client:
+                if client is None:
+                    stats = _local_task_stats[(message.task_name, outcome)]
+                    stats[0] += 1
+                    stats[1] += seconds
+                else:
+                    async with client.pipeline(transaction=False) as pipe:
+                        pipe.hincrby(_task_key(self._prefix), f"{message.task_name}|{outcome}|count", 1)
+                        pipe.hincrbyfloat(_task_key(self._prefix), f"{message.task_name}|{outcome}|seconds", seconds)
+                        await pipe.execute()
+                await job_runs.finished(client, self._prefix, task_id=message.task_id, task=message.task_name,
+                                        trigger=self._trigger(message), seconds=seconds, ok=not result.is_err,
+                                        result=shown)
+                watched = await job_runs.watched(client, self._prefix)
         except Exception as exc:  # metrics must never fail a task
             logger.debug("task metrics not recorded: %s", exc)
-        finally:
-            await client.aclose()
+        if watched:
+            await live.publish({"type": "jobs"})
 
 
 async def render() -> tuple[bytes, str]:
@@ -187,7 +276,7 @@ async def _snapshot() -> list:
     if settings.redis_url:
         client = aioredis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
         try:
-            for group in await client.xinfo_groups(f"{settings.redis_prefix}tasks"):
+            for group in await client.xinfo_groups(job_runs.task_stream(settings.redis_prefix)):
                 queue.add_metric([], float((group.get("lag") or 0) + (group.get("pending") or 0)))
             raw = await client.hgetall(_task_key(settings.redis_prefix))
             for field, value in raw.items():

@@ -326,6 +326,22 @@ class AuditLog(SQLModel, table=True):
     details: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
 
 
+class Announcement(SQLModel, table=True):
+    """A short message from an admin, shown on every signed-in page until ``ends_at`` or until it is
+    removed (posting a new one removes the one before: one shows at a time)."""
+
+    __tablename__ = "announcements"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message: str = Field(max_length=500)
+    level: str = Field(default="info", max_length=16)
+    created_at: datetime = _ts(default_factory=utcnow)
+    created_by: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    ends_at: datetime | None = _ts(default=None)
+    removed_at: datetime | None = _ts(default=None)
+    removed_by: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+
+
 class SystemSetting(SQLModel, table=True):
     """Small install-wide values (Plex client identifier, household server)."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import zlib
+from datetime import datetime
 from typing import Any
 
 import reflex as rx
@@ -22,8 +23,9 @@ from .config import get_settings
 from .db import session_scope
 from .errors import Forbidden, NotAuthenticated, PasswordChangeRequired
 from .log import new_correlation_id
-from .models import Role
-from .services import auth, notifications, service_status, status_board, system
+from .models import Role, utcnow
+from .services import announcements, auth, jobs, notifications, service_status, status_board, system
+from .services.announcements import AnnouncementView
 from .services.downloads import views as download_views
 from .services.downloads.views import DownloadCard
 from .services.status_board import CardView
@@ -151,6 +153,56 @@ def _num(value: Any) -> Any:
     return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def announcement_token(shard: int) -> str:
+    """One shard of the announcement banner (tabs are spread over the status board's shards)."""
+    return f"notice{hashlib.sha1(get_settings().redis_prefix.encode()).hexdigest()[:12]}s{shard}"
+
+
+class AnnouncementBanner(rx.SharedState):
+    """The admin's announcement as every signed-in page shows it; written only by the server (the
+    live bridge, which also clears it at its end time, and a tab's first load)."""
+
+    message: str = ""
+    level: str = "info"
+    ends_at: str = ""
+    loaded: bool = False
+
+    def _show(self, view: AnnouncementView | None) -> None:
+        shown = (view.message, view.level, view.ends_at) if view is not None else ("", "info", "")
+        if (self.message, self.level, self.ends_at) != shown:  # unchanged: no delta to any tab
+            self.message, self.level, self.ends_at = shown
+        if not self.loaded:
+            self.loaded = True
+
+    def _over(self) -> bool:
+        """Its end time passed on the server's clock (the bridge's clearing may not have reached it)."""
+        return bool(self.ends_at) and datetime.fromisoformat(self.ends_at) <= utcnow()
+
+
+def jobs_board_token() -> str:
+    return f"jobs{hashlib.sha1(get_settings().redis_prefix.encode()).hexdigest()[:12]}"
+
+
+class JobsBoard(rx.SharedState):
+    """The admins' Jobs page (schedules, queue, failed work), reloaded by the live bridge whenever
+    a task is sent, starts or ends; written only by the server."""
+
+    schedules: list[jobs.ScheduleRow] = []
+    queue: list[jobs.QueueRow] = []
+    queue_note: str = ""
+    deliveries: list[jobs.FailedDelivery] = []
+    downloads: list[jobs.FailedDownload] = []
+    loaded: bool = False
+
+    async def _reload(self) -> None:
+        async with session_scope() as session:
+            found = await jobs.overview(session, settings=get_settings())
+        for name in ("schedules", "queue", "queue_note", "deliveries", "downloads"):
+            if getattr(self, name) != getattr(found, name):  # only what changed goes to the admins' tabs
+                setattr(self, name, getattr(found, name))
+        self.loaded = True
+
+
 class SessionMixin(rx.State, mixin=True):
     """The session helpers of every member page state: ``class SearchState(SessionMixin, rx.State)``
     (``rx.State`` named too: a class whose only state base is a mixin is a mixin itself).
@@ -206,6 +258,16 @@ class SessionMixin(rx.State, mixin=True):
         if not feed.loaded:
             await feed._reload(owner)
 
+    async def _link_announcement(self, shard: int) -> None:
+        """Link the tab to its shard of the banner, unless it is (a keepalive then loads nothing more)."""
+        token = announcement_token(shard)
+        if reflex_compat.linked_state_names(self._get_root_state()).get(AnnouncementBanner.get_full_name()) == token:
+            return
+        banner = await reflex_compat.link(await self.get_state(AnnouncementBanner), token)
+        if not banner.loaded or banner._over():
+            async with session_scope() as session:
+                banner._show(await announcements.current(session))
+
     async def _load_user(self, role: Role | None = None, *, allow_password_change: bool = False) -> auth.CurrentUser:
         """``_require_user``, then link the tab to the live feeds and show the member in the shell."""
         user = await self._require_user(role, allow_password_change=allow_password_change)
@@ -214,6 +276,7 @@ class SessionMixin(rx.State, mixin=True):
         if not board.loaded:
             async with session_scope() as session:
                 board._show(await service_status.board(session, interval_s=get_settings().status_check_interval_s))
+        await self._link_announcement(shard)
         feed = await reflex_compat.link(await self.get_state(UserFeed), user_feed_token(user.id))
         tab = self.router.session.client_token
         if feed._tabs.get(tab) != user.session_id:

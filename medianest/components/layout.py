@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from ..state import SessionState
+from .announcement import announcement_banner
 from .native import auto_submit_form
 from .notices import bell, notice_stack
 from .status import outage_banner
@@ -102,7 +103,8 @@ def shell(*children: rx.Component, title: str = "") -> rx.Component:
         rx.box(
             rx.cond(
                 SessionState.checked,
-                rx.vstack(outage_banner(), *([rx.heading(title, size="7", id="page-title")] if title else []),
+                rx.vstack(announcement_banner(), outage_banner(),
+                          *([rx.heading(title, size="7", id="page-title")] if title else []),
                           *children, spacing="5", width="100%"),
                 rx.center(rx.spinner(size="3"), padding="4em", id="page-loading"),
             ),

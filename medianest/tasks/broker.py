@@ -19,6 +19,7 @@ from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
 from ..config import Settings, get_settings
 from ..log import install_scrubbing
 from ..metrics import TaskMetricsMiddleware
+from ..services.job_runs import WORKER_GROUP, task_stream
 
 logger = logging.getLogger(__name__)
 # Worker and scheduler processes log through Taskiq's own handlers: scrub them too.
@@ -51,7 +52,7 @@ def build_broker(settings: Settings) -> AsyncBroker:
         return InMemoryBroker()
     consumer = f"{socket.gethostname()}-{os.getpid()}"
     return RedisStreamBroker(
-        settings.redis_url, queue_name=f"{settings.redis_prefix}tasks", consumer_group_name="medianest-workers",
+        settings.redis_url, queue_name=task_stream(settings.redis_prefix), consumer_group_name=WORKER_GROUP,
         consumer_name=consumer, maxlen=10_000, idle_timeout=RECLAIM_IDLE_S * 1000,
         # When the first worker ever creates the group, it starts at the beginning of the stream
         # (not at its end, "$"): tasks sent before any worker had started are not skipped.

@@ -2,6 +2,8 @@
 worker``, ``taskiq scheduler`` (``make worker``/``make scheduler``, docker-compose.yml), the e2e
 stack and the benchmarks name only this module (``medianest.tasks.registry:broker`` / ``:scheduler``).
 ``tasks/kuma_live.py`` is no Taskiq task: the web processes hold that connection (live_bridge.py).
+The admin's "Run now" (``tasks/run_now.py``) sends a task by name, so the production web
+processes need not import this module.
 
 Embedded mode (no ``REDIS_URL``): the schedules run as a small loop inside the single web process.
 Production: ``taskiq worker`` processes run the tasks and exactly one ``taskiq scheduler`` process
@@ -12,51 +14,36 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 
 from taskiq import ScheduledTask, ScheduleSource, TaskiqEvents, TaskiqScheduler, TaskiqState
 
 from ..config import get_settings
 from ..live import wait_or_stop
+from ..services import jobs
+from ..services.job_runs import SCHEDULE
 from ..wiring import keep_current, start_configuration
-from . import breakers, downloads, requests, status
+from . import breakers, downloads, maintenance, requests, status
 from .broker import broker
 
 logger = logging.getLogger(__name__)
 
 #: Importing a task module registers its tasks with the broker.
-TASK_MODULES = (downloads, requests, status)
+TASK_MODULES = (downloads, maintenance, requests, status)
 #: Importing these registers what a worker process does when it starts and stops.
 WORKER_HOOKS = (breakers,)
 
-
-@dataclass(frozen=True)
-class Schedule:
-    task_name: str
-    interval_s: int
-    why: str
-
-
-def schedules() -> list[Schedule]:
-    """Every recurring job MediaNest runs."""
-    settings = get_settings()
-    return [
-        Schedule("status.check", settings.status_check_interval_s, "check every service's status"),
-        Schedule("status.prune", 6 * 3600, f"drop status history older than {settings.status_history_days} days"),
-        Schedule("requests.deliver", settings.request_retry_interval_s, "send queued requests to Overseerr"),
-        Schedule("requests.sync", settings.request_sync_interval_s, "follow the status of open requests"),
-        Schedule("downloads.watchdog", 30, "requeue downloads of vanished workers, resume paused ones, "
-                                           "finish those waiting for Plex"),
-        Schedule("downloads.sync", 15 * 60, "download new entries of playlists kept in sync"),
-    ]
+def schedules() -> list[jobs.Schedule]:
+    """Every recurring job MediaNest runs (listed in ``services/jobs.py``, which the Jobs page shows)."""
+    return jobs.schedules(get_settings())
 
 
 class MediaNestScheduleSource(ScheduleSource):
-    """Feeds :func:`schedules` to ``taskiq scheduler``."""
+    """Feeds :func:`schedules` to ``taskiq scheduler``; each send is labelled as the scheduler's
+    (the Jobs page's next run is the last send plus the interval)."""
 
     async def get_schedules(self) -> list[ScheduledTask]:
-        return [ScheduledTask(task_name=s.task_name, labels={}, args=[], kwargs={}, interval=s.interval_s,
-                              schedule_id=s.task_name) for s in schedules()]
+        return [ScheduledTask(task_name=s.task_name, labels={"trigger": SCHEDULE}, args=[], kwargs={},
+                              interval=s.interval_s, schedule_id=s.task_name) for s in schedules()]
 
 
 scheduler = TaskiqScheduler(broker=broker, sources=[MediaNestScheduleSource()])
@@ -84,14 +71,14 @@ async def stop_following_configuration(state: TaskiqState) -> None:
 
 async def run_embedded_schedules(stop: asyncio.Event) -> None:
     """Embedded mode's scheduler: one loop per schedule inside the single web process."""
-    async def every(item: Schedule) -> None:
+    async def every(item: jobs.Schedule) -> None:
         while not stop.is_set():
             task = broker.find_task(item.task_name)
             if task is None:
                 logger.error("schedule %s names no task", item.task_name)
                 return
             try:
-                await task.kiq()
+                await task.kicker().with_labels(trigger=SCHEDULE).kiq()
             except Exception:  # a failed send must not end the schedule
                 logger.exception("could not start %s", item.task_name)
             await wait_or_stop(stop, item.interval_s)

@@ -282,7 +282,7 @@ def fresh(app_url, plex_sims, overseerr_sim, video_site, downloads_root, private
     downloads (a real install never reuses a user id). The downloads folder holds each member's
     download archive too: left there, the next journey's bob would find his videos "already
     downloaded"."""
-    from medianest.state import downloads_feed_token, user_feed_token
+    from medianest.state import announcement_token, downloads_feed_token, user_feed_token
 
     _reset_database()
     plex_sims.sim.reset()
@@ -297,10 +297,12 @@ def fresh(app_url, plex_sims, overseerr_sim, video_site, downloads_root, private
     client = redis.Redis.from_url(private_redis.url)
     feeds = user_feed_token(0)[:-1]  # "user<install>u", then the id
     download_feeds = downloads_feed_token(0)[:-2]  # "dl<install>", then "u<id>" or "all"
+    banners = announcement_token(0)[:-1]  # the announcement banner's shards
     keys = [*client.scan_iter(match=f"{REDIS_PREFIX}rl:*", count=1000),
             *client.scan_iter(match=f"{REDIS_PREFIX}search:*", count=1000),
             *client.scan_iter(match=f"{feeds}*", count=1000),
-            *client.scan_iter(match=f"{download_feeds}*", count=1000)]
+            *client.scan_iter(match=f"{download_feeds}*", count=1000),
+            *client.scan_iter(match=f"{banners}*", count=1000)]
     if keys:
         client.delete(*keys)
     return app_url

@@ -20,8 +20,10 @@ from playwright.sync_api import expect
 from medianest.pages import (  # noqa: F401
     account,
     admin,
+    admin_announcement,
     admin_audit,
     admin_downloads,
+    admin_jobs,
     admin_requests,
     admin_services,
     admin_system,
@@ -58,7 +60,10 @@ ADMIN = {"SetupState.load", "SetupState.choose", "AdminUsersState.load",
          *(f"AdminSystemState.{name}" for name in (
              "load", "refresh", "reset_breaker", "open_sign_out", "close_sign_out", "confirm_sign_out")),
          *(f"AdminServicesState.{name}" for name in ("load", "intend", "submit", "forget", "list_servers",
-                                                     "choose_server"))}
+                                                     "choose_server")),
+         *(f"AdminJobsState.{name}" for name in ("load", "run_now", "retry_delivery", "retry_download")),
+         *(f"AdminAnnouncementState.{name}" for name in (
+             "load", "set_message", "set_level", "set_ends", "post", "remove"))}
 MEMBER = {"SessionState.guard", "SessionState.sign_out", "SessionState.keepalive", "PasswordState.load",
           "PasswordState.change_password", "SessionState.dismiss_notice", "SessionState.dismiss_all_notices",
           *(f"SearchState.{name}" for name in (

@@ -232,7 +232,7 @@ class DownloadsTab:
         try:
             await asyncio.wait_for(self.loaded.wait(), timeout=60)
             await self.emit("set_url", {"value": link})
-            await self.emit("look", {})
+            await self.emit("look", {"form": {"url": link}})
             await asyncio.wait_for(self.previewed.wait(), timeout=120)
         except TimeoutError:
             raise SystemExit(f"/downloads did not load or preview; last update: {self.last_update}") from None

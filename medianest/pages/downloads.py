@@ -49,15 +49,16 @@ class DownloadsState(SessionMixin, rx.State):
         self.error = ""
 
     @rx.event(background=True)
-    async def look(self):
-        """Preview the pasted link (nothing is saved). In the background: a playlist can take
-        yt-dlp many seconds, longer than a tab's lock may be held."""
+    async def look(self, form: dict):
+        """Preview the pasted link (the form's ``url``; nothing is saved). In the background: a
+        playlist can take yt-dlp many seconds, longer than a tab's lock may be held."""
         async with self:
             user = await self._require_user()
             if self.previewing:
                 return
+            url = str(form.get("url") or "")[:4096] if isinstance(form, dict) else ""
+            self.url = url
             self.previewing, self.error, self.preview, self._found = True, "", None, None
-            url = self.url
         try:
             registry = get_registry()
             found = await members.preview(url, settings=registry.settings, limiter=registry.rate_limiter(),
@@ -224,7 +225,7 @@ def downloads_page() -> rx.Component:
                               disabled=DownloadsState.previewing | (DownloadsState.url == "")),
                     width="100%", spacing="2",
                 ),
-                on_submit=lambda _form: DownloadsState.look(), width="100%", reset_on_submit=False,
+                on_submit=DownloadsState.look, width="100%", reset_on_submit=False,
             ),
             rx.cond(DownloadsState.error != "",
                     rx.callout(DownloadsState.error, icon="triangle-alert", color_scheme="red", id="download-error",

@@ -299,7 +299,8 @@ def test_hostile_links_are_refused_and_nothing_is_saved(journeys, video_site, ap
     # The same through hand-made socket messages: preview, then download without a preview found.
     events = [f"{DownloadsState.get_full_name()}.{name}" for name in ("set_url", "look", "download")]
     results = send_all(app_url, bob.session_cookie()["value"], [
-        (events[0], {"value": "file:///etc/passwd"}), (events[1], {}), (events[2], {})])
+        (events[0], {"value": "file:///etc/passwd"}), (events[1], {"form": {"url": "file:///etc/passwd"}}),
+        (events[2], {})])
     said = json.dumps(results)
     assert "Only web links" in said and "Preview the link first." in said
 

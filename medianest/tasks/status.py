@@ -7,8 +7,10 @@ import logging
 from ..db import session_scope
 from ..live import publish
 from ..services import service_status
+from ..services.downloads import runner
 from ..wiring import get_registry
 from .broker import broker
+from .downloads import watchdog
 from .requests import overseerr_answers_again
 
 logger = logging.getLogger(__name__)
@@ -42,6 +44,15 @@ async def check_services() -> int:
     # their backoff.
     if any(r.key == "overseerr" and r.status == "up" for r in every):
         await overseerr_answers_again(only_unreachable=True)
+    # And of Plex: while it does not answer, new downloads wait ("Paused: Plex is not answering");
+    # when it answers again they resume at once.
+    own_plex = next((r for r in every if r.key == "plex"), None)
+    if own_plex is not None:
+        async with session_scope() as session:
+            changed = await runner.record_plex_reach(session, up=own_plex.status == "up")
+            await session.commit()
+        if changed and own_plex.status == "up":
+            await watchdog.kiq()
     return len(changes)
 
 

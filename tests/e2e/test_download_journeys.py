@@ -419,3 +419,33 @@ def test_admin_sees_and_cancels_a_members_download_and_members_see_only_their_ow
     expect(_card(bob_page, bobs).locator(".download-state")).to_have_text("Cancelled", timeout=LIVE)
     expect(page.locator("#queue-empty")).to_be_visible(timeout=LIVE)
     _eventually(lambda: _files(downloads_root) == [])
+
+
+def test_plex_stopped_pauses_new_downloads_with_the_reason_and_they_resume_when_it_is_back(
+        journeys, video_site, plex_sims, downloads_root):
+    alice = journeys()
+    setup_household(alice)
+    bob = _member(journeys, "bob")
+    page = _downloads_page(bob)
+    plex_sims.sim.set_faults("pms", status=503, path_prefix="/")  # Plex stops answering at all
+    try:
+        # MediaNest's own status check (every second here) finds Plex not answering.
+        _eventually(lambda: _sql("SELECT value->>'up' FROM system_settings WHERE key = 'plex_reachability'")
+                    == [("false",)], timeout_s=30)
+        download_id = _send(page, f"{video_site.url}/videos/sunrise", "Sunrise (1)")
+        card = _card(page, download_id)
+        expect(card.locator(".download-state")).to_have_text("Paused", timeout=LIVE)
+        expect(card.locator(".download-note")).to_have_text(
+            re.compile(r"^Paused: Plex is not answering since \d\d:\d\d UTC$"))
+        assert _sql("SELECT status FROM youtube_download_items") == [("paused",)]
+        assert _videos(downloads_root) == []  # nothing was fetched while Plex was down
+        # The admin's System page says what waits and why.
+        alice.page.goto("/admin/system")
+        expect(alice.page.locator("#paused-downloads-paused")).to_have_text(
+            re.compile(r"^1 video waiting\. Paused: Plex is not answering since \d\d:\d\d UTC\.$"), timeout=30_000)
+    finally:
+        plex_sims.sim.clear_faults()
+    # Plex is back: the next status check sees it, the watchdog (every 30 s) resumes the queue.
+    expect(card.locator(".download-state")).to_have_text("Done", timeout=90_000)
+    assert _videos(downloads_root) == ["bob/Sunrise (1)/Sunrise (1) [sunrise-1].mp4"]
+    expect(page.locator(".notice", has_text="Sunrise (1) is in Plex")).to_be_visible(timeout=LIVE)

@@ -17,7 +17,7 @@ from medianest.db import session_scope
 from medianest.errors import NotFound, RateLimited, ValidationFailed
 from medianest.integrations import ytdlp
 from medianest.models import DownloadState, ItemState, User, YoutubeDownload, YoutubeDownloadItem, utcnow
-from medianest.services.downloads import members, runner
+from medianest.services.downloads import members, runner, views
 from medianest.simulators.video_site import serve_in_thread
 from tests.factories import make_user
 
@@ -315,24 +315,25 @@ async def test_an_item_whose_file_landed_before_its_worker_died_adopts_that_file
 
 
 async def test_plex_down_pauses_the_queue_with_the_reason_and_it_resumes_by_itself(db, settings):
-    from medianest.models import ServiceStatus
+    import re
 
     bob = await _member(db, "bob")
     _download, (item_id,) = await members.submit(db, user_id=bob.id, username="bob", found=_fake_preview(1),
                                                  choice=members.Choice(entry_ids=("pl-1",)), settings=settings)
-    since = utcnow().replace(hour=14, minute=2)
-    row = ServiceStatus(service_name="plex", display_name="Plex", status="down", status_since=since)
-    db.add(row)
-    await db.commit()
+    async with session_scope() as session:  # MediaNest's own status check found Plex not answering
+        assert await runner.record_plex_reach(session, up=False)
+        assert not await runner.record_plex_reach(session, up=False)  # no change, "since" kept
+        await session.commit()
     async with session_scope() as session:
         assert await runner.claim(session, settings=settings) is None
         item = await session.get(YoutubeDownloadItem, item_id)
         assert item.status == ItemState.PAUSED.value
-        assert item.error == "Paused: Plex is not answering since 14:02 UTC"
+        assert re.fullmatch(r"Paused: Plex is not answering since \d\d:\d\d UTC", item.error)
+        card = (await views.cards_for(session, user_id=bob.id))[0]
+        assert card.label == "Paused" and card.note == item.error
         assert await runner.watchdog(session, settings=settings) == []  # still down
-    row.status = "up"
-    db.add(row)
-    await db.commit()
+        assert await runner.record_plex_reach(session, up=True)
+        await session.commit()
     async with session_scope() as session:
         assert await runner.watchdog(session, settings=settings) == [item_id]
         assert await runner.claim(session, settings=settings) == item_id

@@ -23,7 +23,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -38,12 +38,12 @@ from ...models import (
     OPEN_ITEM_STATES,
     DownloadState,
     ItemState,
-    ServiceStatus,
     User,
     YoutubeDownload,
     YoutubeDownloadItem,
     utcnow,
 )
+from .. import system
 from . import rules
 from .files import archive_path, clear_temp, download_path, existing_download, temp_dir
 from .members import disk_free_bytes, settle
@@ -56,8 +56,8 @@ CANCEL_POLL_S = 0.25
 PROGRESS_EVERY_S = 0.3
 MAX_ATTEMPTS = 3
 PAUSED_NOTE = "Paused: the download disk is almost full"
-#: MediaNest's own status check of Plex (``service_status``).
-PLEX_STATUS_KEY = "plex"
+#: Where MediaNest's own status check of Plex is remembered (``system_settings``).
+PLEX_REACH_KEY = "plex_reachability"
 
 _slots: dict[int, tuple[int, asyncio.Semaphore]] = {}
 
@@ -118,11 +118,28 @@ async def pause_reason(session: AsyncSession, settings: Settings) -> str | None:
     free = disk_free_bytes(settings.downloads_dir)
     if free is not None and free < settings.downloads_min_free_mb * 1_000_000:
         return PAUSED_NOTE
-    plex = (await session.exec(select(ServiceStatus).where(ServiceStatus.service_name == PLEX_STATUS_KEY))).first()
-    if plex is not None and plex.status == "down":
-        since = as_utc(plex.status_since)
+    reach = await system.get_value(session, PLEX_REACH_KEY)
+    if reach is not None and reach.get("up") is False:
+        since = _parse_time(reach.get("since"))
         return f"Paused: Plex is not answering since {since:%H:%M} UTC" if since else "Paused: Plex is not answering"
     return None
+
+
+async def record_plex_reach(session: AsyncSession, *, up: bool) -> bool:
+    """MediaNest's own check of Plex (made even when an Uptime Kuma monitor shows Plex's card):
+    remembered for :func:`pause_reason`. Returns True when it changed (the caller commits)."""
+    reach = await system.get_value(session, PLEX_REACH_KEY)
+    if reach is not None and reach.get("up") is up:
+        return False
+    await system.put_value(session, PLEX_REACH_KEY, {"up": up, "since": utcnow().isoformat()})
+    return True
+
+
+def _parse_time(value: object) -> datetime | None:
+    try:
+        return as_utc(datetime.fromisoformat(str(value))) if value else None
+    except ValueError:
+        return None
 
 
 async def pause_queue(session: AsyncSession, settings: Settings) -> str | None:
@@ -137,6 +154,10 @@ async def pause_queue(session: AsyncSession, settings: Settings) -> str | None:
     await session.exec(sa.update(YoutubeDownloadItem)
                        .where(col(YoutubeDownloadItem.status).in_([ItemState.QUEUED.value, ItemState.PAUSED.value]))
                        .values(status=ItemState.PAUSED.value, error=reason))
+    for download_id in {d for _, d in changed}:  # a download not started yet now waits, and says so
+        download = await session.get(YoutubeDownload, download_id)
+        if download is not None:
+            await settle(session, download)
     await session.commit()
     for user_id, download_id in changed:  # their cards now say why they wait
         await announce(user_id, download_id)

@@ -505,7 +505,7 @@ def main() -> None:
                 stack.__enter__()
                 print(f"MediaNest (reflex run --env prod, {stack.env['GRANIAN_WORKERS']} Granian workers, one Taskiq "
                       f"worker) up at {stack.url} after {time.monotonic() - started:.1f} s; video site {site.url}; "
-                      f"logs in {stack.tmp}", flush=True)
+                      f"logs in {stack.tmp} (removed at the end unless the run fails)", flush=True)
                 result = asyncio.run(run(args, stack, site, root))
             finally:
                 stack.__exit__(None, None, None)

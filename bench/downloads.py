@@ -72,6 +72,7 @@ from medianest.integrations.ytdlp import ytdlp_cli_command
 PLAYLIST = "/playlists/big"
 ENTRIES = 10
 DONE_TIMEOUT_S = 600.0
+SETTLE_TIMEOUT_S = 30.0
 POLL_S = 0.1
 TICKS = os.sysconf("SC_CLK_TCK")
 # The video site in a process of its own: serving 200 MB at full speed must not share this
@@ -347,6 +348,9 @@ async def wait_done(user_id: int, root: Path) -> tuple[float, float]:
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)
             return end, observed
+        if end and time.time() - observed > SETTLE_TIMEOUT_S:
+            raise SystemExit(f"every item is done but the download is still {download.status!r} after "
+                             f"{SETTLE_TIMEOUT_S:.0f} s: it never reached the Plex step")
         await asyncio.sleep(POLL_S)
     raise SystemExit(f"the download of member {user_id} did not finish within {DONE_TIMEOUT_S:.0f} s")
 
@@ -406,9 +410,9 @@ def stop_worker(stack: Stack, proc: subprocess.Popen) -> None:
 
 async def worker_ready() -> None:
     """A download task with nothing queued runs through and ends: the worker is listening."""
-    from medianest.tasks.downloads import run_item
+    from medianest.tasks import registry
 
-    task = await run_item.kiq()
+    task = await registry.broker.find_task("downloads.item").kiq()
     await task.wait_result(timeout=300)
 
 
@@ -419,7 +423,7 @@ def summary(name: str, values: list[float]) -> None:
 
 async def run(args: argparse.Namespace, stack: Stack, site: VideoSite, root: Path) -> dict:
     from medianest.db import dispose_engines
-    from medianest.tasks.broker import broker
+    from medianest.tasks.registry import broker
 
     link = f"{site.url}{PLAYLIST}"
     members = await make_members(args.rounds * len(args.concurrency))

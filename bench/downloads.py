@@ -482,6 +482,10 @@ async def run(args: argparse.Namespace, stack: Stack, site: VideoSite, root: Pat
             **{f"concurrency_{c}": f for c, f in figures.items() if c != args.concurrency[0]}}
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="rounds per side, best counted (default 3)")
@@ -491,6 +495,9 @@ def main() -> None:
     if args.rounds < 1 or min(args.concurrency) < 1:
         parser.error("--rounds and --concurrency must be at least 1")
 
+    # A SIGTERM (a shared machine's clean-up, a timeout) unwinds like Ctrl-C, so the processes, the
+    # database, the Redis keys and the folders still go.
+    signal.signal(signal.SIGTERM, _interrupt)
     stack = Stack()
     root = stack.tmp / "downloads"
     stack.env.update({"DOWNLOADS_ROOT": str(root), "DOWNLOADS_ALLOWED_HOSTS": "127.0.0.1",

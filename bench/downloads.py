@@ -72,6 +72,7 @@ from medianest.integrations.ytdlp import ytdlp_cli_command
 PLAYLIST = "/playlists/big"
 ENTRIES = 10
 DONE_TIMEOUT_S = 600.0
+SETTLE_TIMEOUT_S = 30.0
 POLL_S = 0.1
 TICKS = os.sysconf("SC_CLK_TCK")
 # The video site in a process of its own: serving 200 MB at full speed must not share this
@@ -347,6 +348,9 @@ async def wait_done(user_id: int, root: Path) -> tuple[float, float]:
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)
             return end, observed
+        if end and time.time() - observed > SETTLE_TIMEOUT_S:
+            raise SystemExit(f"every item is done but the download is still {download.status!r} after "
+                             f"{SETTLE_TIMEOUT_S:.0f} s: it never reached the Plex step")
         await asyncio.sleep(POLL_S)
     raise SystemExit(f"the download of member {user_id} did not finish within {DONE_TIMEOUT_S:.0f} s")
 
@@ -480,6 +484,10 @@ async def run(args: argparse.Namespace, stack: Stack, site: VideoSite, root: Pat
             **{f"concurrency_{c}": f for c, f in figures.items() if c != args.concurrency[0]}}
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="rounds per side, best counted (default 3)")
@@ -489,6 +497,9 @@ def main() -> None:
     if args.rounds < 1 or min(args.concurrency) < 1:
         parser.error("--rounds and --concurrency must be at least 1")
 
+    # A SIGTERM (a shared machine's clean-up, a timeout) unwinds like Ctrl-C, so the processes, the
+    # database, the Redis keys and the folders still go.
+    signal.signal(signal.SIGTERM, _interrupt)
     stack = Stack()
     root = stack.tmp / "downloads"
     stack.env.update({"DOWNLOADS_ROOT": str(root), "DOWNLOADS_ALLOWED_HOSTS": "127.0.0.1",
@@ -507,7 +518,7 @@ def main() -> None:
                 stack.__enter__()
                 print(f"MediaNest (reflex run --env prod, {stack.env['GRANIAN_WORKERS']} Granian workers, one Taskiq "
                       f"worker) up at {stack.url} after {time.monotonic() - started:.1f} s; video site {site.url}; "
-                      f"logs in {stack.tmp}", flush=True)
+                      f"logs in {stack.tmp} (removed at the end unless the run fails)", flush=True)
                 result = asyncio.run(run(args, stack, site, root))
             finally:
                 stack.__exit__(None, None, None)

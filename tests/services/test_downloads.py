@@ -376,3 +376,35 @@ async def test_each_members_next_item_competes_however_long_a_queue_is(db, setti
         second = await runner.claim(session, settings=many)
         owners = [(await session.get(YoutubeDownloadItem, i)).user_id for i in (first, second)]
     assert owners == [alice.id, bob.id]  # bob's single video is not behind alice's 600
+
+
+async def test_the_last_two_items_ending_together_still_complete_the_download(db, settings, monkeypatch):
+    """With two slots the last two items of a playlist may end in the same instant: each settles the
+    download from all its items, and the later must see the earlier's item done (found by
+    bench/downloads.py: the download stayed "running" for good)."""
+    bob = await _member(db, "bob")
+    download, item_ids = await members.submit(db, user_id=bob.id, username="bob", found=_fake_preview(2),
+                                              choice=members.Choice(entry_ids=("pl-1", "pl-2")), settings=settings)
+    async with session_scope() as session:
+        assert {await runner.claim(session, settings=settings) for _ in item_ids} == set(item_ids)
+    # Hold each ending just after it has read the items, until the other one has read them too
+    # (or 1 s has passed): without the download's row lock both read before either commits.
+    real_items_of, arrived, both = members.items_of, [], asyncio.Event()
+
+    async def items_of_then_wait(session, download_id):
+        items = await real_items_of(session, download_id)
+        arrived.append(download_id)
+        if len(arrived) == 2:
+            both.set()
+        try:
+            await asyncio.wait_for(both.wait(), 1.0)
+        except TimeoutError:
+            pass
+        return items
+
+    monkeypatch.setattr(members, "items_of", items_of_then_wait)
+    outcomes = await asyncio.gather(*(runner._finish(runner.Claim(i, 1), ItemState.DONE.value) for i in item_ids))
+    async with session_scope() as other:
+        saved = await other.get(YoutubeDownload, download.id)
+    assert saved.status == DownloadState.ADDING.value
+    assert [o.ready_for_plex for o in outcomes].count(True) == 1

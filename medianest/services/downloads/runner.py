@@ -378,13 +378,19 @@ async def _finish(mine: Claim, state: str, *, error: str | None = None, kind: st
         if size is not None:
             item.total_bytes = item.downloaded_bytes = size
         session.add(item)
-        # Locked: two items of one download finishing at once must not each see the other still
-        # running (the download would stay "Downloading" for ever).
+        await session.flush()
+        # Items of one download end at the same moment (DOWNLOAD_CONCURRENCY > 1) and each settles the
+        # download from all its items: under the download's row lock (taken after the item's, as
+        # cancel does) the later one sees the earlier one's item. Without it both saw the other still
+        # running and the download stayed "running" for good, never reaching Plex.
         download = await session.get(YoutubeDownload, item.download_id, with_for_update=True)
+        before = download.status if download is not None else ""
         new = await settle(session, download) if download is not None else ""
         await session.commit()
+        # Plex's turn comes once: to the item whose end completed the download.
+        ready = new == DownloadState.ADDING.value and before != DownloadState.ADDING.value
         outcome = RunOutcome(item_id=item_id, download_id=item.download_id, user_id=item.user_id, state=state,
-                             ready_for_plex=new == DownloadState.ADDING.value)
+                             ready_for_plex=ready)
     await announce(outcome.user_id or 0, outcome.download_id or 0)
     return outcome
 

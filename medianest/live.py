@@ -16,6 +16,7 @@ import os
 import socket
 import time
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,6 +29,10 @@ logger = logging.getLogger(__name__)
 
 GROUP = "medianest-web"
 _local: asyncio.Queue | None = None
+# One publishing client per event loop (and Redis URL): a download's progress publishes several
+# events a second, and a connection per event cost more than the event.
+_publishers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[str, aioredis.Redis]] = \
+    weakref.WeakKeyDictionary()
 # Embedded mode has one web process: its revocation marker lives here.
 _local_marker = ""
 
@@ -53,13 +58,22 @@ async def publish(event: dict[str, Any]) -> None:
         except asyncio.QueueFull:
             logger.warning("live event dropped: in-process queue full")
         return
-    client = aioredis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+    client = _publisher(settings.redis_url)
     try:
         await client.xadd(stream_key(), {"data": json.dumps(event)}, maxlen=1000, approximate=True)
-    except RedisError as exc:
+    except (RedisError, OSError) as exc:
         logger.warning("live event not published (Redis unavailable): %s", exc)
-    finally:
-        await client.aclose()
+
+
+def _publisher(url: str) -> aioredis.Redis:
+    """This loop's publishing client (its pool reconnects by itself after Redis restarts)."""
+    loop = asyncio.get_running_loop()
+    known = _publishers.get(loop)
+    if known is not None and known[0] == url:
+        return known[1]
+    client = aioredis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    _publishers[loop] = (url, client)
+    return client
 
 
 def revocations_key() -> str:

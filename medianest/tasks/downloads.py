@@ -104,6 +104,7 @@ async def watchdog_at_start(_state: TaskiqState) -> None:
 async def stop_watchdog_at_start(_state: TaskiqState) -> None:
     for task in list(_at_start):
         task.cancel()
+    await runner.close_children()
 
 
 async def _watchdog_at_start(lease_s: float) -> None:

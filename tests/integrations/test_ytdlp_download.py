@@ -487,14 +487,23 @@ def test_the_child_gets_no_secrets(monkeypatch):
 
 
 def test_the_address_guard_refuses_private_answers_in_a_child_interpreter():
+    # One guard per child; each request sets whether private answers may pass, and it falls back
+    # to refusing them after the request.
     code = ("import socket\n"
-            "from medianest.integrations.ytdlp.child import install_address_guard\n"
-            "install_address_guard(allow_private=False)\n"
-            "try:\n    socket.getaddrinfo('localhost', 80)\nexcept OSError as exc:\n    print(type(exc).__name__)\n"
+            "from medianest.integrations.ytdlp.child import AddressGuard\n"
+            "guard = AddressGuard()\n"
+            "def look():\n"
+            "    try:\n        return socket.getaddrinfo('localhost', 80)[0][4][0]\n"
+            "    except OSError as exc:\n        return type(exc).__name__\n"
+            "print(look())\n"
+            "guard.allow_private = True\n"
+            "print(look() in ('127.0.0.1', '::1'))\n"
+            "guard.allow_private = False\n"
+            "print(look())\n"
             "print(socket.getaddrinfo('8.8.8.8', 53)[0][4][0])\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30,
                          cwd=Path(__file__).resolve().parents[2]).stdout.split()
-    assert out == ["AddressRefused", "8.8.8.8"]
+    assert out == ["AddressRefused", "True", "AddressRefused", "8.8.8.8"]
 
 
 # ---- the classifier, fed with real yt-dlp exceptions -----------------------------------------

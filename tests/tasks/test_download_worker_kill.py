@@ -234,7 +234,7 @@ async def test_a_worker_killed_mid_item_leaves_nothing_stuck_and_the_item_finish
     await _until("the lease runs out", lambda: utcnow() > stuck.lease_until.replace(tzinfo=utcnow().tzinfo),
                  LEASE_S + 1)
     restarted = time.monotonic()
-    _second, second_worker = stack.start_worker("worker-2")
+    second, second_worker = stack.start_worker("worker-2")
 
     async def done() -> YoutubeDownload | None:
         async with stack.session() as session:
@@ -268,7 +268,11 @@ async def test_a_worker_killed_mid_item_leaves_nothing_stuck_and_the_item_finish
                                                  ItemState.PROCESSING.value, ItemState.PAUSED.value])
             | col(YoutubeDownloadItem.lease_until).is_not(None)))).one()
     assert open_rows == 0
-    assert _alive(second_worker) and _children(second_worker, running=CHILD_MODULE) == []
+    assert _alive(second_worker)
+    # Its yt-dlp child waits warm for the next video (at most one per slot), idle: nothing under it.
+    warm = _children(second_worker, running=CHILD_MODULE)
+    assert len(warm) <= settings.downloads_concurrency
+    assert all(_children(pid, running="") == [] for pid in warm)
 
     # The stream: what is still pending is the killed worker's (its item's message at least; not
     # re-delivered for hours); the new worker acknowledged everything it ran.
@@ -281,5 +285,9 @@ async def test_a_worker_killed_mid_item_leaves_nothing_stuck_and_the_item_finish
         await _until("only the killed worker's messages are pending", pending_of_the_dead_only, 5)
     finally:
         await client.aclose()
+    # A worker that stops takes its warm children with it.
+    second.terminate()
+    second.wait(timeout=20)
+    await _until("the warm yt-dlp children end with their worker", lambda: not any(_alive(p) for p in warm), 5)
     print(f"\nbytes flowing after {killed - began:.1f} s; yt-dlp child gone {child_gone_s:.2f} s after the kill; "
           f"done {done_s:.1f} s after the new worker started; {time.monotonic() - began:.1f} s in all")

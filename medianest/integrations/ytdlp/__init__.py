@@ -6,7 +6,8 @@
 * ``preview``: :func:`preview`, what a video or playlist link holds (entries on refused hosts
   are dropped and counted).
 * ``download``: :func:`download_item`, one video into ``output_dir`` in a killable child
-  process, with progress reports, cancelling, the size limit and the download archive.
+  process, with progress reports, cancelling, the size limit and the download archive;
+  ``pool``: :class:`ChildPool`, children kept warm from one video to the next.
 * ``errors``: :class:`LinkRefused` and the :class:`DownloadFailed` family, each with a plain
   sentence (``user_message``) and yt-dlp's own text (``raw``, for the log).
 * ``options``: the yt-dlp options, and :func:`ytdlp_cli_command` for benchmarks.
@@ -37,10 +38,12 @@ from .errors import (
 from .jobs import QUALITIES, ItemJob, ItemResult, Progress
 from .links import YOUTUBE_HOSTS, Link, check_link, inspect_link
 from .options import ytdlp_cli_command
+from .pool import ChildPool
 from .preview import Preview, PreviewEntry, preview
 
 __all__ = [
-    "CANCEL_GRACE_S", "QUALITIES", "YOUTUBE_HOSTS", "Cancelled", "DiskFull", "DownloadFailed", "GeoBlocked",
+    "CANCEL_GRACE_S", "QUALITIES", "YOUTUBE_HOSTS", "Cancelled", "ChildPool", "DiskFull", "DownloadFailed",
+    "GeoBlocked",
     "HttpError", "ItemJob", "ItemResult", "Link", "LinkRefused", "NetworkError", "PostProcessingFailed",
     "Preview", "PreviewEntry", "PrivateVideo", "Progress", "ProgressCallback", "SignInRequired", "TooLarge",
     "UnsupportedLink", "VideoUnavailable", "check_link", "download_item", "inspect_link", "preview",

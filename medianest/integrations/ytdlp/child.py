@@ -6,18 +6,25 @@ whole process group (ffmpeg included) at any moment; the child gets exactly the 
 we hand it (no database URL, no API keys), and nothing of the parent's ``__main__`` (a Reflex
 or Taskiq worker) is imported again. See ``process.py`` for the JSON-lines protocol.
 
+A child serves requests one after the other: a download worker keeps it warm for the next item
+(``pool.py``), so yt-dlp's start (imports, matching a link against its extractors, compiling the
+generic extractor's patterns: more than a second of CPU) is paid once per child, not per video.
+Started with ``--once`` (previews) it serves one request and exits. A warm child that gets no
+request for :data:`IDLE_EXIT_S` (or ``--idle-exit``) exits by itself.
+
 Inside the child:
 
-* a reader thread turns ``{"op": "cancel"}`` (or the end of stdin) into a ``threading.Event``;
-  the progress hook, the post-processor hook and the match filter raise ``DownloadCancelled``
-  when it is set. The end of stdin also means the parent is done with us or has died (even by
+* a reader thread hands requests to the main thread and turns ``{"op": "cancel"}`` (or the end of
+  stdin) into the current request's ``threading.Event``; the progress hook, the post-processor
+  hook and the match filter raise ``DownloadCancelled`` when it is set. A cancelled child takes no
+  further request. The end of stdin also means the parent is done with us or has died (even by
   SIGKILL, as the kernel closes its end of the pipe): if the child has not stopped
   :data:`ORPHAN_GRACE_S` later, it kills its own process group (ffmpeg included);
 * the hooks only put small dicts on a queue (throttled to 4 per second, plus every
   ``finished``); a writer thread serialises them to the protocol pipe;
 * ``socket.getaddrinfo`` is wrapped so that every connection yt-dlp opens skips private,
-  loopback, link-local, multicast and reserved addresses (unless the job allows them), which
-  also covers redirects and DNS answers that change after the parent's check.
+  loopback, link-local, multicast and reserved addresses (unless the current request allows
+  them), which also covers redirects and DNS answers that change after the parent's check.
 """
 
 from __future__ import annotations
@@ -41,6 +48,8 @@ from .worker import run_download, run_preview
 
 #: After the end of stdin, how long the child may take to stop on its own before it is killed.
 ORPHAN_GRACE_S = 2.0
+#: A warm child with no request for this long exits by itself (the pool drops it sooner).
+IDLE_EXIT_S = 600.0
 
 
 class Emitter:
@@ -71,40 +80,72 @@ class Emitter:
                 return
 
 
-def install_address_guard(*, allow_private: bool) -> None:
-    """Wrap ``socket.getaddrinfo`` for this process: private answers are dropped, and a name
-    with only private answers fails with :class:`AddressRefused`."""
-    if allow_private:
-        return
-    real = socket.getaddrinfo
+class AddressGuard:
+    """``socket.getaddrinfo`` of this process, wrapped once: while :attr:`allow_private` is false
+    (set per request), private answers are dropped, and a name with only private answers fails
+    with :class:`AddressRefused`."""
 
-    def guarded(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
-        infos = real(host, port, *args, **kwargs)
+    def __init__(self) -> None:
+        self.allow_private = False
+        self._real = socket.getaddrinfo
+        socket.getaddrinfo = self._guarded
+
+    def _guarded(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        infos = self._real(host, port, *args, **kwargs)
+        if self.allow_private:
+            return infos
         kept = [info for info in infos
                 if not address_is_private(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]))]
         if not kept:
             raise AddressRefused(f"{host} resolves only to private or local addresses")
         return kept
 
-    socket.getaddrinfo = guarded
 
+class Commands:
+    """What the parent sends: requests for the main thread, cancels for the request running now."""
 
-def _read_commands(stream: BinaryIO, cancel: threading.Event) -> None:
-    for line in stream:
+    def __init__(self) -> None:
+        self.requests: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self.cancel = threading.Event()
+        self._lock = threading.Lock()
+
+    def next_request(self, idle_s: float) -> tuple[dict[str, Any], threading.Event] | None:
+        """The next request with a fresh cancel flag; None at the end of stdin or after ``idle_s``."""
         try:
-            message = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(message, dict) and message.get("op") == "cancel":
-            cancel.set()
-    # The parent closed our stdin: it is done with us, or it died (a worker killed with SIGKILL
-    # cannot stop us; the kernel closes its end of the pipe). Stop at the next hook; if no hook
-    # comes (a page being fetched, ffmpeg running), end the whole process group soon after, so
-    # nothing keeps downloading for a worker that is gone.
-    cancel.set()
-    timer = threading.Timer(ORPHAN_GRACE_S, _end_process_group)
-    timer.daemon = True
-    timer.start()
+            request = self.requests.get(timeout=idle_s)
+        except queue.Empty:
+            return None
+        if request is None:
+            return None
+        with self._lock:
+            if self.cancel.is_set():  # stdin ended (or a cancel came) before this request started
+                return None
+            self.cancel = threading.Event()
+            return request, self.cancel
+
+    def read(self, stream: BinaryIO) -> None:
+        for line in stream:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(message, dict):
+                continue
+            if message.get("op") == "cancel":
+                with self._lock:
+                    self.cancel.set()
+            else:
+                self.requests.put(message)
+        # The parent closed our stdin: it is done with us, or it died (a worker killed with SIGKILL
+        # cannot stop us; the kernel closes its end of the pipe). Stop at the next hook; if no hook
+        # comes (a page being fetched, ffmpeg running), end the whole process group soon after, so
+        # nothing keeps downloading for a worker that is gone.
+        with self._lock:
+            self.cancel.set()
+        self.requests.put(None)
+        timer = threading.Timer(ORPHAN_GRACE_S, _end_process_group)
+        timer.daemon = True
+        timer.start()
 
 
 def _end_process_group() -> None:
@@ -115,33 +156,45 @@ def _end_process_group() -> None:
     os._exit(1)
 
 
-def main() -> int:
+def handle(request: dict[str, Any], *, guard: AddressGuard, emitter: Emitter,
+           cancel: threading.Event) -> dict[str, Any]:
+    """One request to its last event (``done``, ``preview`` or ``error``)."""
+    try:
+        op = request.get("op")
+        if op == "download":
+            job = ItemJob.from_json(request["job"])
+            guard.allow_private = job.allow_private
+            return run_download(job, emitter=emitter, cancel=cancel)
+        if op == "preview":
+            guard.allow_private = bool(request.get("allow_private"))
+            return run_preview(request, cancel=cancel)
+        return {"event": "error", **error_parts(DownloadFailed(raw=f"unknown op {op!r}"))}
+    except BaseException as exc:  # the parent must always hear why the request ended
+        traceback.print_exc(file=sys.stderr)
+        failure = classify(exc) if isinstance(exc, Exception) else DownloadFailed(raw=repr(exc))
+        return {"event": "error", **error_parts(failure)}
+    finally:
+        guard.allow_private = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    once = "--once" in args
+    idle_s = float(args[args.index("--idle-exit") + 1]) if "--idle-exit" in args else IDLE_EXIT_S
     # Our protocol gets a private copy of stdout; fd 1 itself now points at stderr, so nothing
     # yt-dlp or ffmpeg prints can corrupt the protocol.
     protocol = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     emitter = Emitter(protocol)
-    stdin = sys.stdin.buffer
-    try:
-        request = json.loads(stdin.readline() or b"{}")
-        cancel = threading.Event()
-        threading.Thread(target=_read_commands, args=(stdin, cancel), name="ytdlp-commands", daemon=True).start()
-        op = request.get("op")
-        if op == "download":
-            job = ItemJob.from_json(request["job"])
-            install_address_guard(allow_private=job.allow_private)
-            event = run_download(job, emitter=emitter, cancel=cancel)
-        elif op == "preview":
-            install_address_guard(allow_private=bool(request.get("allow_private")))
-            event = run_preview(request, cancel=cancel)
-        else:
-            event = {"event": "error", **error_parts(DownloadFailed(raw=f"unknown op {op!r}"))}
-    except BaseException as exc:  # the parent must always hear why we stopped
-        traceback.print_exc(file=sys.stderr)
-        failure = classify(exc) if isinstance(exc, Exception) else DownloadFailed(raw=repr(exc))
-        event = {"event": "error", **error_parts(failure)}
-    emitter.put(event)
+    guard = AddressGuard()
+    commands = Commands()
+    threading.Thread(target=commands.read, args=(sys.stdin.buffer,), name="ytdlp-commands", daemon=True).start()
+    while (taken := commands.next_request(idle_s)) is not None:
+        request, cancel = taken
+        emitter.put(handle(request, guard=guard, emitter=emitter, cancel=cancel))
+        if once or cancel.is_set():  # a cancelled child is not used again
+            break
     emitter.close()
     return 0
 

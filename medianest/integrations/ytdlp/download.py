@@ -1,5 +1,5 @@
 """Download one item in a child process (see ``child.py`` for why a process, ``worker.py`` for
-how the entry is chosen).
+how the entry is chosen, ``pool.py`` for keeping children warm between items).
 
 Cancelling: when ``cancel`` is set the child is told; its hooks raise yt-dlp's
 ``DownloadCancelled`` at the next progress tick. If it has not exited within
@@ -26,6 +26,7 @@ from typing import Any
 from .errors import Cancelled, DownloadFailed, LinkRefused, UnsupportedLink, error_from_kind
 from .jobs import ItemJob, ItemResult, Progress, as_float, as_int
 from .links import inspect_link
+from .pool import ChildPool
 from .process import ChildProcess
 
 logger = logging.getLogger(__name__)
@@ -35,8 +36,12 @@ _EXIT_WAIT_S = 5.0
 ProgressCallback = Callable[[Progress], Awaitable[None] | None]
 
 
-async def download_item(job: ItemJob, *, on_progress: ProgressCallback, cancel: asyncio.Event) -> ItemResult:
+async def download_item(job: ItemJob, *, on_progress: ProgressCallback, cancel: asyncio.Event,
+                        pool: ChildPool | None = None) -> ItemResult:
     """Download ``job`` and return where the file went.
+
+    ``pool``: take a warm child from it and give the child back when the request ended cleanly
+    (without one, a child is started for this item alone).
 
     ``on_progress`` (plain or async) gets at most about four ``downloading`` reports a second,
     the final one, and ``processing`` reports while ffmpeg runs. An exception it raises stops
@@ -56,15 +61,19 @@ async def download_item(job: ItemJob, *, on_progress: ProgressCallback, cancel: 
     job.temp_dir.mkdir(parents=True, exist_ok=True)
     before = _stem_files(job.output_dir, job.stem)
     succeeded = False
-    child = await ChildProcess.start({"op": "download", "job": job.to_json()})
+    child = await pool.take() if pool is not None else await ChildProcess.spawn(once=True)
     try:
+        await child.request({"op": "download", "job": job.to_json()})
         result = await _follow(child, on_progress, cancel)
         succeeded = True
         return result
     finally:
-        if child.running and not succeeded:
+        if child.running and (child.busy or child.spent):  # cancelled, or our callback failed
             await child.stop(grace=0 if cancel.is_set() else 0.5)
-        await child.close()
+        if pool is not None:
+            pool.give_back(child)
+        else:
+            await child.close()
         clear_folder(job.temp_dir)
         if not succeeded:
             removed = remove_new_stem_files(job.output_dir, job.stem, before)
@@ -80,7 +89,7 @@ async def _follow(child: ChildProcess, on_progress: ProgressCallback, cancel: as
         if reader in done:
             return reader.result()
         # Ask politely; the hooks raise DownloadCancelled at the next tick.
-        await child.send({"op": "cancel"})
+        await child.cancel()
         try:
             await asyncio.wait_for(asyncio.shield(reader), CANCEL_GRACE_S)
         except (TimeoutError, DownloadFailed):
@@ -103,10 +112,8 @@ async def _read(child: ChildProcess, on_progress: ProgressCallback) -> ItemResul
             if inspect.isawaitable(outcome):
                 await outcome
         elif kind == "done":
-            await child.wait(_EXIT_WAIT_S)
             return _result(event.get("result") or {})
         elif kind == "error":
-            await child.wait(_EXIT_WAIT_S)
             raise error_from_kind(**{k: v for k, v in event.items() if k != "event"})
     code = await child.wait(_EXIT_WAIT_S)
     raise DownloadFailed(raw=f"the yt-dlp child exited ({code}) without a result: {child.stderr_tail()[-1000:]}")

@@ -1,6 +1,6 @@
 """Running download items: a fair claim under a lease, the download itself through the yt-dlp
-seam (a child process per item), progress to the live bridge, and the watchdog that puts back
-what a vanished worker left.
+seam (in a yt-dlp child process kept warm for the process's next item), progress to the live
+bridge, and the watchdog that puts back what a vanished worker left.
 
 Each item is queued as a task of its own; a task takes a slot of this process (at most
 ``DOWNLOAD_CONCURRENCY`` at once), then claims the fairest queued item (the member with the fewest
@@ -60,6 +60,7 @@ PAUSED_NOTE = "Paused: the download disk is almost full"
 PLEX_REACH_KEY = "plex_reachability"
 
 _slots: dict[int, tuple[int, asyncio.Semaphore]] = {}
+_pools: dict[int, ytdlp.ChildPool] = {}
 
 
 def _slot(settings: Settings) -> asyncio.Semaphore:
@@ -71,6 +72,20 @@ def _slot(settings: Settings) -> asyncio.Semaphore:
         slots = asyncio.Semaphore(settings.downloads_concurrency)
         _slots[loop_id] = (settings.downloads_concurrency, slots)
     return slots
+
+
+def _children(settings: Settings) -> ytdlp.ChildPool:
+    """This process's warm yt-dlp children: as many wait as it has slots."""
+    pool = _pools.setdefault(id(asyncio.get_running_loop()), ytdlp.ChildPool())
+    pool.keep = settings.downloads_concurrency
+    return pool
+
+
+async def close_children() -> None:
+    """Close this process's idle yt-dlp children (a worker shutting down)."""
+    pool = _pools.pop(id(asyncio.get_running_loop()), None)
+    if pool is not None:
+        await pool.close()
 
 
 def lease(settings: Settings) -> timedelta:
@@ -281,7 +296,7 @@ async def run_claimed(item_id: int, settings: Settings) -> RunOutcome:
     watcher = asyncio.create_task(_watch(mine, cancel, latest, settings))
     failed: tuple[str, str | None, str | None] | None = None  # (state, error, kind)
     try:
-        result = await ytdlp.download_item(job, on_progress=on_progress, cancel=cancel)
+        result = await ytdlp.download_item(job, on_progress=on_progress, cancel=cancel, pool=_children(settings))
     except ytdlp.DownloadFailed as exc:
         logger.info("download item %s failed (%s): %s", item_id, exc.kind, exc.raw)
         if exc.kind == "cancelled":

@@ -28,6 +28,9 @@ from .config import get_settings
 logger = logging.getLogger(__name__)
 
 GROUP = "medianest-web"
+#: How often a web process looks for events a dead one took and never acknowledged (they are
+#: handed over after 30 s of idleness anyway).
+RECLAIM_EVERY_S = 5.0
 _local: asyncio.Queue | None = None
 # One publishing client per event loop (and Redis URL): a download's progress publishes several
 # events a second, and a connection per event cost more than the event.
@@ -63,6 +66,49 @@ async def publish(event: dict[str, Any]) -> None:
         await client.xadd(stream_key(), {"data": json.dumps(event)}, maxlen=1000, approximate=True)
     except (RedisError, OSError) as exc:
         logger.warning("live event not published (Redis unavailable): %s", exc)
+
+
+#: How long a "someone watches this feed" mark lasts; every open tab renews its mark with its
+#: 15-second keepalive (hidden tabs whose timers the browser slows to once a minute included).
+WATCH_TTL_S = 180
+_local_watch: dict[str, float] = {}
+
+
+def _watch_key(token: str) -> str:
+    return f"{get_settings().redis_prefix}watch:{token}"
+
+
+async def mark_watched(token: str) -> bool:
+    """A tab shows the shared state ``token`` (call before linking to it and reading it). Returns
+    True when nobody was marked as watching it: the live bridge has skipped its events, so the
+    caller must read it afresh. When Redis does not answer: True (read it)."""
+    settings = get_settings()
+    if not settings.redis_url:
+        now = time.monotonic()
+        was = _local_watch.get(token, 0.0) > now
+        _local_watch[token] = now + WATCH_TTL_S
+        return not was
+    client = _publisher(settings.redis_url)
+    try:
+        previous = await client.set(_watch_key(token), "1", ex=WATCH_TTL_S, get=True)
+    except (RedisError, OSError) as exc:
+        logger.warning("watch mark not set (Redis unavailable): %s", exc)
+        return True
+    return previous is None
+
+
+async def is_watched(token: str) -> bool:
+    """Whether any tab marked ``token`` within :data:`WATCH_TTL_S`: the live bridge skips the
+    events of shared states nobody shows (a tab that comes reads them afresh, see
+    :func:`mark_watched`). When Redis does not answer: True."""
+    settings = get_settings()
+    if not settings.redis_url:
+        return _local_watch.get(token, 0.0) > time.monotonic()
+    try:
+        return bool(await _publisher(settings.redis_url).exists(_watch_key(token)))
+    except (RedisError, OSError) as exc:
+        logger.warning("watch mark unreadable (Redis unavailable): %s", exc)
+        return True
 
 
 def _publisher(url: str) -> aioredis.Redis:
@@ -166,11 +212,15 @@ async def bridge(apply: Apply, stop: asyncio.Event) -> None:
         try:
             await _ensure_group(client)
             delay = 0.5
+            reclaimed = 0.0
             while not stop.is_set():
-                # Messages a dead consumer took but never acknowledged are picked up again.
-                _, claimed, *_ = await client.xautoclaim(stream_key(), GROUP, consumer, min_idle_time=30_000,
-                                                         start_id="0-0", count=50)
-                batches = [(stream_key(), claimed)] if claimed else []
+                batches = []
+                if time.monotonic() - reclaimed >= RECLAIM_EVERY_S:
+                    # Messages a dead consumer took but never acknowledged are picked up again.
+                    reclaimed = time.monotonic()
+                    _, claimed, *_ = await client.xautoclaim(stream_key(), GROUP, consumer, min_idle_time=30_000,
+                                                             start_id="0-0", count=50)
+                    batches = [(stream_key(), claimed)] if claimed else []
                 # One at a time: events that arrive together are shared among the web processes.
                 batches += await client.xreadgroup(GROUP, consumer, {stream_key(): ">"}, count=1, block=1000) or []
                 for _, messages in batches:

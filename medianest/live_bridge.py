@@ -72,15 +72,20 @@ async def refresh_user_feed(target_app: rx.App, user_id: int) -> None:
 
 async def refresh_downloads(target_app: rx.App, event: dict[str, Any]) -> None:
     """A download changed (reload the member's and the admins' lists) or made progress (lay it over
-    them). Only feeds some tab is linked to are written."""
+    them; an item that started is progress for its member, a change of the queue for the admins).
+    Only feeds a tab watches are written: a tab that comes later reads its feed afresh."""
     user_id = event.get("user_id")
     if not isinstance(user_id, int):
         return
     for owner in (user_id, None):
-        async with reflex_compat.change_shared(target_app, DownloadsFeed, downloads_feed_token(owner)) as feed:
+        token = downloads_feed_token(owner)
+        if not await live.is_watched(token):
+            continue
+        async with reflex_compat.change_shared(target_app, DownloadsFeed, token) as feed:
             if not reflex_compat.linked_tabs(feed):
                 continue
-            if event.get("type") == "download-progress" and feed.loaded:
+            overlay = event.get("type") == "download-progress" and (owner is not None or not event.get("started"))
+            if overlay and feed.loaded:
                 feed._progress(event)
             else:
                 await feed._reload(owner)

@@ -62,6 +62,8 @@ async def refresh_jobs(app: rx.App) -> None:
     """Reload the Jobs board if an admin's tab is open on it (only what changed is sent). Closed
     tabs are dropped first (a handful of admin tabs at most): once the last one closes, the board
     is no longer read and the task processes stop publishing."""
+    if not await live.is_watched(jobs_board_token()):
+        return
     async with reflex_compat.change_shared(app, JobsBoard, jobs_board_token()) as board:
         await forget_closed_tabs(app, board)
         if reflex_compat.linked_tabs(board):

@@ -18,7 +18,7 @@ import reflex as rx
 from reflex.middleware import Middleware
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from . import reflex_compat
+from . import live, reflex_compat
 from .config import get_settings
 from .db import session_scope
 from .errors import Forbidden, NotAuthenticated, PasswordChangeRequired
@@ -253,10 +253,26 @@ class SessionMixin(rx.State, mixin=True):
         return user
 
     async def _link_downloads(self, owner: int | None) -> None:
-        """Link this tab to a member's downloads feed (or, for ``None``, everyone's)."""
-        feed = await reflex_compat.link(await self.get_state(DownloadsFeed), downloads_feed_token(owner))
-        if not feed.loaded:
-            await feed._reload(owner)
+        """Link this tab to a member's downloads feed (or, for ``None``, everyone's), read afresh:
+        the live bridge skips the events of a feed no tab watches (``live.mark_watched``)."""
+        token = downloads_feed_token(owner)
+        await live.mark_watched(token)
+        feed = await reflex_compat.link(await self.get_state(DownloadsFeed), token)
+        await feed._reload(owner)
+
+    async def _renew_watches(self, user: auth.CurrentUser) -> None:
+        """Keepalive: renew the marks of the watched feeds this tab shows; one whose mark had
+        lapsed (the bridge skipped its events meanwhile) is read afresh."""
+        links = reflex_compat.linked_state_names(self._get_root_state())
+        downloads = links.get(DownloadsFeed.get_full_name())
+        owners = {downloads_feed_token(user.id): user.id}
+        if user.is_admin:
+            owners[downloads_feed_token(None)] = None
+        if downloads in owners and await live.mark_watched(downloads):
+            await (await self.get_state(DownloadsFeed))._reload(owners[downloads])
+        if user.is_admin and links.get(JobsBoard.get_full_name()) == jobs_board_token() \
+                and await live.mark_watched(jobs_board_token()):
+            await (await self.get_state(JobsBoard))._reload()
 
     async def _link_announcement(self, shard: int) -> None:
         """Link the tab to its shard of the banner, unless it is (a keepalive then loads nothing more)."""
@@ -341,8 +357,10 @@ class SessionState(SessionMixin, rx.State):
     @rx.event
     async def keepalive(self, _tick: str = ""):
         """Every 15 s from each signed-in page: a revoked session ends here, and the link to the
-        live status board is restored if Redis lost it (a restart empties Reflex's state)."""
-        await self._load_user(allow_password_change=True)
+        live status board is restored if Redis lost it (a restart empties Reflex's state), and the
+        marks that keep the live bridge writing this tab's feeds are renewed."""
+        user = await self._load_user(allow_password_change=True)
+        await self._renew_watches(user)
 
     @rx.event
     async def dismiss_notice(self, notice_id: int):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from .. import reflex_compat
+from .. import live, reflex_compat
 from ..components import toasts
 from ..components.admin import admin_tabs
 from ..components.layout import shell
@@ -32,6 +32,7 @@ class AdminJobsState(SessionMixin, rx.State):
     @rx.event
     async def load(self):
         await self._load_user(Role.ADMIN)
+        await live.mark_watched(jobs_board_token())  # before reading: see live.is_watched
         board = await reflex_compat.link(await self.get_state(JobsBoard), jobs_board_token())
         await board._reload()
 

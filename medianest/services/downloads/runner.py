@@ -30,7 +30,6 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ... import live
 from ...config import Settings
 from ...db import as_utc, session_scope
 from ...integrations import ytdlp
@@ -45,6 +44,7 @@ from ...models import (
 )
 from .. import system
 from . import rules
+from .events import ItemRelay, announce
 from .files import archive_path, clear_temp, download_path, existing_download, temp_dir
 from .members import disk_free_bytes, settle
 
@@ -53,7 +53,6 @@ logger = logging.getLogger(__name__)
 WORKER = f"{socket.gethostname()}-{os.getpid()}"
 RENEW_AT_MOST_EVERY_S = 10.0
 CANCEL_POLL_S = 0.25
-PROGRESS_EVERY_S = 0.3
 MAX_ATTEMPTS = 3
 PAUSED_NOTE = "Paused: the download disk is almost full"
 #: Where MediaNest's own status check of Plex is remembered (``system_settings``).
@@ -230,7 +229,8 @@ async def run_next(settings: Settings) -> RunOutcome:
         return await run_claimed(item_id, settings)
 
 
-async def _load(item_id: int) -> tuple[YoutubeDownloadItem, YoutubeDownload, User] | None:
+async def _load(item_id: int) -> tuple[YoutubeDownloadItem, YoutubeDownload, User, bool] | None:
+    """The item, its download and member, and whether the download was running already."""
     async with session_scope() as session:
         item = await session.get(YoutubeDownloadItem, item_id)
         if item is None:
@@ -239,23 +239,25 @@ async def _load(item_id: int) -> tuple[YoutubeDownloadItem, YoutubeDownload, Use
         member = await session.get(User, item.user_id)
         if download is None or member is None:
             return None
+        was_running = download.status == DownloadState.RUNNING.value
         if download.status == DownloadState.QUEUED.value:
             download.status = DownloadState.RUNNING.value
             session.add(download)
             await session.commit()
             await session.refresh(download)
-        return item, download, member
+        return item, download, member, was_running
 
 
 async def run_claimed(item_id: int, settings: Settings) -> RunOutcome:
     loaded = await _load(item_id)
     if loaded is None:
         return RunOutcome(item_id=item_id)
-    item, download, member = loaded
+    item, download, member, was_running = loaded
     mine = Claim(item_id, item.attempts)
     if not mine.owns(item.claimed_by, item.attempts):
         return RunOutcome(item_id=item_id)
-    await announce(member.id or 0, download.id or 0)
+    if not was_running:  # the download's own state changed: its cards are read again
+        await announce(member.id or 0, download.id or 0)
     root = settings.downloads_dir
     out_dir = download_path(root, download.folder)
     stem = rules.item_stem(item.position, item.title, item.entry_id, numbered=download.kind == "playlist")
@@ -280,18 +282,13 @@ async def run_claimed(item_id: int, settings: Settings) -> RunOutcome:
                              error="MediaNest could not prepare the download folder for this video.")
     cancel = asyncio.Event()
     latest: dict[str, ytdlp.Progress] = {}
-    last_sent = [0.0]
-    sent: set[asyncio.Task[None]] = set()
+    relay = ItemRelay(member.id or 0, download.id or 0, item_id)
+    if was_running:  # only this row changes ("Downloading"; the admins' queue too): progress will say so
+        relay.started()
 
     def on_progress(progress: ytdlp.Progress) -> None:
         latest["p"] = progress
-        now = time.monotonic()
-        if now - last_sent[0] >= PROGRESS_EVERY_S or progress.phase != "downloading":
-            last_sent[0] = now
-            task = asyncio.get_running_loop().create_task(
-                publish_progress(member.id or 0, download.id or 0, item_id, progress))
-            sent.add(task)
-            task.add_done_callback(sent.discard)
+        relay.report(progress)
 
     watcher = asyncio.create_task(_watch(mine, cancel, latest, settings))
     failed: tuple[str, str | None, str | None] | None = None  # (state, error, kind)
@@ -310,6 +307,7 @@ async def run_claimed(item_id: int, settings: Settings) -> RunOutcome:
         failed = (ItemState.FAILED.value, "Something went wrong with this video.", "internal")
     finally:
         watcher.cancel()
+        relay.close()
         clear_temp(root, item_id)  # before the row says so: a "Cancelled" card has nothing left behind
     if failed is not None:
         return await _finish(mine, failed[0], error=failed[1], kind=failed[2])
@@ -471,17 +469,3 @@ async def queued_without_runner(session: AsyncSession) -> int:
     count = (await session.exec(select(sa.func.count()).select_from(YoutubeDownloadItem).where(
         YoutubeDownloadItem.status == ItemState.QUEUED.value))).one()
     return int(count)
-
-
-async def announce(user_id: int, download_id: int) -> None:
-    """A download changed: the member's and the admins' download lists reload (best effort)."""
-    if user_id:
-        await live.publish({"type": "downloads", "user_id": int(user_id), "download_id": int(download_id)})
-
-
-async def publish_progress(user_id: int, download_id: int, item_id: int, progress: ytdlp.Progress) -> None:
-    await live.publish({
-        "type": "download-progress", "user_id": user_id, "download_id": download_id, "item_id": item_id,
-        "phase": progress.phase, "downloaded": progress.downloaded_bytes, "total": progress.total_bytes,
-        "speed": progress.speed, "eta": progress.eta, "at": time.time(),
-    })

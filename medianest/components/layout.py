@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from ..state import SessionState
+from ..state import SessionState, UserFeed
 from .announcement import announcement_banner
 from .native import auto_submit_form
 from .notices import bell, notice_stack
@@ -108,7 +108,10 @@ def shell(*children: rx.Component, title: str = "") -> rx.Component:
                           *children, spacing="5", width="100%"),
                 rx.center(rx.spinner(size="3"), padding="4em", id="page-loading"),
             ),
-            max_width="72rem", margin="0 auto", padding="1.5em 1em 4em", width="100%",
+            # Room below the page for the notices in the corner: whatever they cover can be
+            # scrolled above them (on a phone they span the width).
+            max_width="72rem", margin="0 auto", padding_top="1.5em", padding_x="1em", width="100%",
+            padding_bottom=rx.cond(UserFeed.notices.length() > 0, "min(50vh, 28rem)", "4em"),
         ),
         rx.cond(SessionState.checked, notice_stack(), rx.fragment()),
         min_height="100vh", background=rx.color("gray", 2),

@@ -35,7 +35,8 @@ def _notice(n: rx.Var) -> rx.Component:
 
 
 def notice_stack() -> rx.Component:
-    """Fixed bottom-right (full width on phones); at most the five newest unread."""
+    """Fixed bottom-right (full width on phones); at most the five newest unread, in at most
+    45 % of the screen's height (scrolling), and the page below gets as much room (``layout``)."""
     return rx.cond(
         UserFeed.notices.length() > 0,
         rx.vstack(
@@ -45,6 +46,7 @@ def notice_stack() -> rx.Component:
                               on_click=SessionState.dismiss_all_notices, id="dismiss-all-notices"),
                     rx.fragment()),
             position="fixed", bottom="1em", right="1em", left=["1em", "auto"], width=["auto", "22rem"],
+            max_height="min(45vh, 26rem)", overflow_y="auto",
             z_index="50", spacing="2", align="end", id="notices", aria_live="polite",
         ),
         rx.fragment(),

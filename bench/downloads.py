@@ -23,7 +23,7 @@ default; further values are measured the same way after restarting the Taskiq wo
 
 - ``ratio_vs_ytdlp``: best MediaNest time / best yt-dlp time over the rounds (target < 1.10).
 - ``progress_p95_ms``: every ``download-progress`` event carries ``at`` (``time.time()`` in the
-  worker when ``runner.publish_progress`` builds it). The benchmark reads the same Redis stream
+  worker when its progress report came, see ``services/downloads/events.py``). The benchmark reads the same Redis stream
   (``live.stream_key()``, plain ``XREAD``, no consumer group) and, for each event, computes the row
   the feed shows for it (``views.with_progress``: status, "12.3 MB of 20.9 MB · 80 MB/s · 0:01 left",
   percent); the latency is the first moment the tab receives a delta whose row for that item equals

@@ -34,8 +34,8 @@ RECLAIM_EVERY_S = 5.0
 _local: asyncio.Queue | None = None
 # One publishing client per event loop (and Redis URL): a download's progress publishes several
 # events a second, and a connection per event cost more than the event.
-_publishers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[str, aioredis.Redis]] = \
-    weakref.WeakKeyDictionary()
+# Keyed by the loop's id, holding the loop weakly: entries of loops that closed are dropped.
+_publishers: dict[int, tuple[weakref.ref[asyncio.AbstractEventLoop], str, aioredis.Redis]] = {}
 # Embedded mode has one web process: its revocation marker lives here.
 _local_marker = ""
 
@@ -114,11 +114,15 @@ async def is_watched(token: str) -> bool:
 def _publisher(url: str) -> aioredis.Redis:
     """This loop's publishing client (its pool reconnects by itself after Redis restarts)."""
     loop = asyncio.get_running_loop()
-    known = _publishers.get(loop)
-    if known is not None and known[0] == url:
-        return known[1]
+    known = _publishers.get(id(loop))
+    if known is not None and known[0]() is loop and known[1] == url:
+        return known[2]
+    for key, (ref, _url, _client) in list(_publishers.items()):
+        gone = ref()
+        if gone is None or gone.is_closed():  # its connections went with the loop
+            del _publishers[key]
     client = aioredis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
-    _publishers[loop] = (url, client)
+    _publishers[id(loop)] = (weakref.ref(loop), url, client)
     return client
 
 

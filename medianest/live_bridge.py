@@ -91,6 +91,14 @@ async def refresh_downloads(target_app: rx.App, event: dict[str, Any]) -> None:
                 await feed._reload(owner)
 
 
+async def reload_downloads_feed(target_app: rx.App, owner: int | None) -> None:
+    """A tab found the feed's watch mark lapsed: the bridge may have skipped its events, so it is
+    read again for every tab linked to it."""
+    async with reflex_compat.change_shared(target_app, DownloadsFeed, downloads_feed_token(owner)) as feed:
+        if reflex_compat.linked_tabs(feed):
+            await feed._reload(owner)
+
+
 async def end_sessions(target_app: rx.App, user_id: int, session_ids: set[str]) -> None:
     """Sessions were revoked: first unlink all their known tabs from the member's feed under one
     lock (nothing of the member's reaches them from then on), then clear each tab and send it to
@@ -187,6 +195,8 @@ async def live_updates(app: rx.App):
             await end_sessions(app, event["user_id"], {str(s) for s in event.get("session_ids") or []})
         elif event.get("type") in ("downloads", "download-progress"):
             await refresh_downloads(app, event)
+        elif event.get("type") == "downloads-feed" and isinstance(event.get("owner"), int | None):
+            await reload_downloads_feed(app, event.get("owner"))
         elif event.get("type") == "user":
             for user_id in event.get("user_ids") or []:
                 if isinstance(user_id, int):

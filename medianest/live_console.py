@@ -59,9 +59,10 @@ async def write_banners(app: rx.App, *, ended: int | None = None) -> None:
 
 
 async def refresh_jobs(app: rx.App) -> None:
-    """Reload the Jobs board if an admin's tab is open on it (only what changed is sent). Closed
-    tabs are dropped first (a handful of admin tabs at most): once the last one closes, the board
-    is no longer read and the task processes stop publishing."""
+    """Reload the Jobs board if an admin's tab is open on it (only what changed is sent). Nothing
+    at all while no tab renews its watch mark (``live.is_watched``, up to 3 minutes after the last
+    one closed); otherwise closed tabs are dropped first (a handful of admin tabs at most), and
+    once the last one is gone the board is no longer read."""
     if not await live.is_watched(jobs_board_token()):
         return
     async with reflex_compat.change_shared(app, JobsBoard, jobs_board_token()) as board:

@@ -253,26 +253,28 @@ class SessionMixin(rx.State, mixin=True):
         return user
 
     async def _link_downloads(self, owner: int | None) -> None:
-        """Link this tab to a member's downloads feed (or, for ``None``, everyone's), read afresh:
-        the live bridge skips the events of a feed no tab watches (``live.mark_watched``)."""
+        """Link this tab to a member's downloads feed (or, for ``None``, everyone's) and read it
+        afresh: the live bridge skips the events of a feed no tab watches (``live.is_watched``)."""
         token = downloads_feed_token(owner)
-        await live.mark_watched(token)
+        fresh = await live.mark_watched(token)
         feed = await reflex_compat.link(await self.get_state(DownloadsFeed), token)
         await feed._reload(owner)
+        if fresh:  # other tabs still linked to it may have missed events: the bridge reloads it for all
+            await live.publish({"type": "downloads-feed", "owner": owner})
 
     async def _renew_watches(self, user: auth.CurrentUser) -> None:
-        """Keepalive: renew the marks of the watched feeds this tab shows; one whose mark had
-        lapsed (the bridge skipped its events meanwhile) is read afresh."""
+        """Keepalive: renew the marks of the feeds this tab shows; one whose mark had lapsed (the
+        bridge skipped its events meanwhile) is reloaded by the bridge for every tab on it."""
         links = reflex_compat.linked_state_names(self._get_root_state())
         downloads = links.get(DownloadsFeed.get_full_name())
         owners = {downloads_feed_token(user.id): user.id}
         if user.is_admin:
             owners[downloads_feed_token(None)] = None
         if downloads in owners and await live.mark_watched(downloads):
-            await (await self.get_state(DownloadsFeed))._reload(owners[downloads])
+            await live.publish({"type": "downloads-feed", "owner": owners[downloads]})
         if user.is_admin and links.get(JobsBoard.get_full_name()) == jobs_board_token() \
                 and await live.mark_watched(jobs_board_token()):
-            await (await self.get_state(JobsBoard))._reload()
+            await live.publish({"type": "jobs"})
 
     async def _link_announcement(self, shard: int) -> None:
         """Link the tab to its shard of the banner, unless it is (a keepalive then loads nothing more)."""

@@ -1,6 +1,6 @@
 """Watch marks (``live.mark_watched`` / ``live.is_watched``): the live bridge writes only the feeds
 some tab shows, and a tab that comes after a quiet spell learns that it must read its feed afresh.
-Also the download progress throttle (``services/downloads/events.worth_sending``)."""
+Also which of a running item's reports are published (``services/downloads/events.ItemRelay``)."""
 
 from __future__ import annotations
 
@@ -78,17 +78,36 @@ async def test_an_items_reports_go_out_sparingly_and_keep_their_time(monkeypatch
     fast, slow = events.ItemRelay(1, 7, 10), events.ItemRelay(1, 7, 11)
     fast.started()
     slow.started()
-    fast.report(Progress(phase="downloading", downloaded_bytes=100, total_bytes=1000))  # at once
-    assert await settle() == [(10, "downloading", False)]
+    fast.report(Progress(phase="downloading", downloaded_bytes=100, total_bytes=1000))  # at once, with the start
+    assert await settle() == [(10, "downloading", True)]
     fast.report(Progress(phase="downloading", downloaded_bytes=900, total_bytes=1000))  # too soon for download 7
     fast.report(Progress(phase="processing", downloaded_bytes=1000, total_bytes=1000, step="Metadata"))
     fast.close()  # it ended before the grace: neither its processing nor anything else goes out
     waited = loop.time()
-    assert await settle(0.3) == [(10, "downloading", False), (11, "downloading", True)]  # the slow one started
+    assert await settle(0.3) == [(10, "downloading", True), (11, "downloading", True)]  # the slow one started
     reported_at = sent[-1]["at"]
     slow.report(Progress(phase="processing", downloaded_bytes=5, total_bytes=5, step="Merger"))
     slow.report(Progress(phase="processing", downloaded_bytes=5, total_bytes=5, step="Metadata"))
-    assert await settle(0.3) == [(10, "downloading", False), (11, "downloading", True), (11, "processing", False)]
+    assert await settle(0.3) == [(10, "downloading", True), (11, "downloading", True), (11, "processing", False)]
     assert sent[-1]["at"] < time.time() - 0.15  # the time of the report, not of the send
-    assert reported_at <= sent[-1]["at"] and loop.time() - waited >= 0.6
+    assert sent[-1]["at"] - reported_at > 0.25 and loop.time() - waited >= 0.6
     slow.close()
+
+
+async def test_the_first_report_of_a_started_item_says_it_started(monkeypatch):
+    sent: list[dict] = []
+
+    async def publish(event: dict) -> None:
+        sent.append(event)
+
+    monkeypatch.setattr(events.live, "publish", publish)
+    monkeypatch.setattr(events, "_sent_at", {})
+    relay = events.ItemRelay(1, 9, 20)
+    relay.started()
+    relay.report(Progress(phase="downloading", downloaded_bytes=10, total_bytes=100))
+    await asyncio.sleep(events.START_GRACE_S + 0.1)  # the start's own event is not sent as well
+    relay.report(Progress(phase="downloading", downloaded_bytes=90, total_bytes=100))
+    await asyncio.sleep(0.05)
+    relay.close()
+    # The admins' feed reloads its queue on "started": exactly once, with the first report.
+    assert [(e["item_id"], e["downloaded"], e["started"]) for e in sent] == [(20, 10, True), (20, 90, False)]

@@ -32,9 +32,11 @@ class AdminJobsState(SessionMixin, rx.State):
     @rx.event
     async def load(self):
         await self._load_user(Role.ADMIN)
-        await live.mark_watched(jobs_board_token())  # before reading: see live.is_watched
+        fresh = await live.mark_watched(jobs_board_token())  # before reading: see live.is_watched
         board = await reflex_compat.link(await self.get_state(JobsBoard), jobs_board_token())
         await board._reload()
+        if fresh:  # other admins' tabs may have missed changes: the bridge reloads it for all
+            await live.publish({"type": "jobs"})
 
     @rx.event
     async def run_now(self, task_name: str):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import time
 from pathlib import Path
@@ -189,3 +190,25 @@ async def test_a_warm_child_left_alone_exits_by_itself():
         assert await child.wait(15) == 0
     finally:
         await child.close()
+
+
+async def test_a_warm_child_killed_while_it_waited_is_replaced_and_the_video_still_downloads(site, tmp_path, pool):
+    await download(job_for(site, tmp_path, 1), pool)
+    (dead,) = pids_of(pool)
+    os.kill(dead, signal.SIGKILL)  # e.g. the kernel's OOM killer; the pool has not noticed yet
+    assert pool._idle[0].running
+    result = await download(job_for(site, tmp_path, 2), pool)
+    assert result.video_id == "demo-2" and result.path is not None and result.path.is_file()
+    (fresh,) = pids_of(pool)
+    assert fresh != dead
+
+
+async def test_children_handed_back_after_the_pool_closed_are_closed(site, tmp_path):
+    pool = ChildPool(keep=2)
+    running = asyncio.create_task(download(job_for(site, tmp_path, 1), pool))
+    await asyncio.sleep(0.2)
+    await pool.close()  # a worker shutting down while a video still runs
+    result = await running
+    assert result.video_id == "demo-1" and pids_of(pool) == []
+    await pool.close()  # waits for the late one's closing
+    assert not pool._closing

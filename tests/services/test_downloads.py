@@ -29,6 +29,13 @@ def site(tmp_path_factory):
     handle.stop()
 
 
+@pytest.fixture(autouse=True)
+async def warm_children_closed():
+    """Each test leaves no warm yt-dlp child behind (a worker closes its own when it stops)."""
+    yield
+    await runner.close_children()
+
+
 @pytest.fixture
 def settings(tmp_path: Path):
     return get_settings().model_copy(update={

@@ -61,24 +61,43 @@ async def download_item(job: ItemJob, *, on_progress: ProgressCallback, cancel: 
     job.temp_dir.mkdir(parents=True, exist_ok=True)
     before = _stem_files(job.output_dir, job.stem)
     succeeded = False
-    child = await pool.take() if pool is not None else await ChildProcess.spawn(once=True)
     try:
-        await child.request({"op": "download", "job": job.to_json()})
-        result = await _follow(child, on_progress, cancel)
+        result = await _run(job, on_progress, cancel, pool)
         succeeded = True
         return result
     finally:
-        if child.running and (child.busy or child.spent):  # cancelled, or our callback failed
-            await child.stop(grace=0 if cancel.is_set() else 0.5)
-        if pool is not None:
-            pool.give_back(child)
-        else:
-            await child.close()
         clear_folder(job.temp_dir)
         if not succeeded:
             removed = remove_new_stem_files(job.output_dir, job.stem, before)
             if removed:
                 logger.info("removed %d unfinished file(s) of %r", len(removed), job.stem)
+
+
+class _Vanished(DownloadFailed):
+    """The child ended without a single event (it was gone before it read the request)."""
+
+
+async def _run(job: ItemJob, on_progress: ProgressCallback, cancel: asyncio.Event,
+               pool: ChildPool | None) -> ItemResult:
+    """The request in a child; a warm child that turns out to be gone (killed while it waited)
+    is replaced by a new one once."""
+    while True:
+        child = await pool.take() if pool is not None else await ChildProcess.spawn(once=True)
+        reused = child.requests > 0
+        try:
+            await child.request({"op": "download", "job": job.to_json()})
+            return await _follow(child, on_progress, cancel)
+        except _Vanished:
+            if not reused or cancel.is_set():
+                raise
+            logger.warning("a warm yt-dlp child had gone away; the video starts in a new one")
+        finally:
+            if child.running and (child.busy or child.spent):  # cancelled, or our callback failed
+                await child.stop(grace=0 if cancel.is_set() else 0.5)
+            if pool is not None:
+                pool.give_back(child)
+            else:
+                await child.close()
 
 
 async def _follow(child: ChildProcess, on_progress: ProgressCallback, cancel: asyncio.Event) -> ItemResult:
@@ -105,7 +124,9 @@ async def _follow(child: ChildProcess, on_progress: ProgressCallback, cancel: as
 
 
 async def _read(child: ChildProcess, on_progress: ProgressCallback) -> ItemResult:
+    seen = False
     async for event in child.events():
+        seen = True
         kind = event.get("event")
         if kind == "progress":
             outcome = on_progress(Progress.from_json(event))
@@ -116,7 +137,8 @@ async def _read(child: ChildProcess, on_progress: ProgressCallback) -> ItemResul
         elif kind == "error":
             raise error_from_kind(**{k: v for k, v in event.items() if k != "event"})
     code = await child.wait(_EXIT_WAIT_S)
-    raise DownloadFailed(raw=f"the yt-dlp child exited ({code}) without a result: {child.stderr_tail()[-1000:]}")
+    failure = DownloadFailed if seen else _Vanished
+    raise failure(raw=f"the yt-dlp child exited ({code}) without a result: {child.stderr_tail()[-1000:]}")
 
 
 def _result(data: dict[str, Any]) -> ItemResult:

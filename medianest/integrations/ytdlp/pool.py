@@ -6,10 +6,12 @@ first byte (importing yt-dlp, matching the link against its ~1,750 extractors, c
 generic extractor's patterns); a warm one starts the next video at once.
 
 A child goes back to the pool only when its request ended with its last event and it was never
-asked to cancel; at most :attr:`ChildPool.keep` wait at once (the process's download slots), each
-for at most ``idle_s`` (the child itself exits a minute after that), and each serves at most
-``max_requests`` videos, so memory that yt-dlp or an extractor keeps does not grow for good. A
-child that is dropped is closed (the end of its stdin: it exits at once).
+asked to cancel; at most :attr:`ChildPool.keep` wait at once (the process's download slots); one
+that waited longer than ``idle_s`` is not used again (and exits by itself a minute later, if
+nothing took it out of the pool before), and each serves at most ``max_requests`` videos, so
+memory that yt-dlp or an extractor keeps does not grow for good. A child that is dropped is
+closed (the end of its stdin: it exits at once). After :meth:`ChildPool.close` every child handed
+back is closed.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class ChildPool:
         self.max_requests = max_requests
         self._idle: list[ChildProcess] = []
         self._closing: set[asyncio.Task[None]] = set()
+        self.closed = False
 
     @property
     def idle(self) -> int:
@@ -48,14 +51,17 @@ class ChildPool:
 
     def give_back(self, child: ChildProcess) -> None:
         """Keep ``child`` for the next request, or close it (spent, busy, worn or one too many)."""
-        if self._usable(child) and child.requests < self.max_requests and len(self._idle) < self.keep:
+        if not self.closed and self._usable(child) and child.requests < self.max_requests \
+                and len(self._idle) < self.keep:
             child.idle_since = time.monotonic()
             self._idle.append(child)
         else:
             self._drop(child)
 
     async def close(self) -> None:
-        """Close every idle child and wait for those being closed."""
+        """Close every idle child (and every one handed back from now on) and wait for those being
+        closed."""
+        self.closed = True
         idle, self._idle = self._idle, []
         for child in idle:
             self._drop(child)
@@ -65,6 +71,13 @@ class ChildPool:
     @staticmethod
     def _usable(child: ChildProcess) -> bool:
         return child.running and not child.spent and not child.busy
+
+    def abandon(self) -> None:
+        """The pool's event loop closed: its idle children cannot be closed through it; kill them."""
+        self.closed = True
+        idle, self._idle = self._idle, []
+        for child in idle:
+            child.kill()
 
     def _drop(self, child: ChildProcess) -> None:
         task = asyncio.get_running_loop().create_task(child.close())

@@ -56,8 +56,9 @@ def child_env() -> dict[str, str]:
 
 
 class ChildProcess:
-    """One running child. Use :meth:`spawn` (or :meth:`start` for a single request), :meth:`send`
-    requests, iterate :meth:`events`, and always :meth:`close`."""
+    """One running child. Use :meth:`spawn` (or :meth:`start` for a single request), send each
+    request with :meth:`request`, iterate :meth:`events` to its last event, and always
+    :meth:`close`."""
 
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
@@ -169,6 +170,11 @@ class ChildProcess:
             await asyncio.wait_for(self._stderr_task, 1.0)
         if not self._stderr_task.done():
             self._stderr_task.cancel()
+
+    def kill(self) -> None:
+        """SIGKILL the child's process group now, without its event loop (which may be closed)."""
+        self.spent = True
+        self._signal_group(signal.SIGKILL)
 
     def _signal_group(self, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -32,8 +32,9 @@ class ItemRelay:
 
     * downloading: the first report at once, then at most one every :data:`PROGRESS_EVERY_S` per
       download, whichever of its videos reports;
-    * that the item started (its row "Queued" → "Downloading") only if no report came within
-      :data:`START_GRACE_S` (a site slow to answer); a report coming first says it anyway;
+    * that the item started (its row "Queued" → "Downloading"; the admins' queue reloads) with
+      the first report, or on its own if no report came within :data:`START_GRACE_S` (a site slow
+      to answer);
     * processing (ffmpeg, the move into place) once, and only if the item is still at it
       :data:`PROCESSING_GRACE_S` later: the item's end, announced right after, says more.
 
@@ -42,11 +43,13 @@ class ItemRelay:
     def __init__(self, user_id: int, download_id: int, item_id: int) -> None:
         self.user_id, self.download_id, self.item_id = user_id, download_id, item_id
         self.phase = ""
+        self._start_pending = False
         self._timer: asyncio.TimerHandle | None = None
         self._sending: set[asyncio.Task[None]] = set()
 
     def started(self) -> None:
-        """The item runs: say so unless a report does first."""
+        """The item runs: the first report says so, or this, if no report comes soon."""
+        self._start_pending = True
         self._later(START_GRACE_S, ytdlp.Progress(phase="downloading", downloaded_bytes=0), started=True)
 
     def report(self, progress: ytdlp.Progress) -> None:
@@ -54,13 +57,13 @@ class ItemRelay:
         if progress.phase == "processing":
             if self.phase != "processing":
                 self.phase = "processing"
-                self._later(PROCESSING_GRACE_S, progress)
+                self._later(PROCESSING_GRACE_S, progress, started=self._start_pending)
             return
         if self.phase == progress.phase and now - _sent_at.get(self.download_id, 0.0) < PROGRESS_EVERY_S:
             return
         self.phase = progress.phase
         self._cancel_timer()
-        self._send(progress, at=time.time())
+        self._send(progress, time.time(), self._start_pending)
 
     def close(self) -> None:
         """The item ended: what waits is not sent (the end is announced instead)."""
@@ -78,6 +81,8 @@ class ItemRelay:
 
     def _send(self, progress: ytdlp.Progress, at: float, started: bool = False) -> None:
         self._timer = None
+        if started:
+            self._start_pending = False
         now = time.monotonic()
         if len(_sent_at) > 1000:
             for key, last in list(_sent_at.items()):

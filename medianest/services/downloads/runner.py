@@ -22,6 +22,7 @@ import logging
 import os
 import socket
 import time
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -59,7 +60,7 @@ PAUSED_NOTE = "Paused: the download disk is almost full"
 PLEX_REACH_KEY = "plex_reachability"
 
 _slots: dict[int, tuple[int, asyncio.Semaphore]] = {}
-_pools: dict[int, ytdlp.ChildPool] = {}
+_pools: dict[int, tuple[weakref.ref[asyncio.AbstractEventLoop], ytdlp.ChildPool]] = {}
 
 
 def _slot(settings: Settings) -> asyncio.Semaphore:
@@ -75,16 +76,25 @@ def _slot(settings: Settings) -> asyncio.Semaphore:
 
 def _children(settings: Settings) -> ytdlp.ChildPool:
     """This process's warm yt-dlp children: as many wait as it has slots."""
-    pool = _pools.setdefault(id(asyncio.get_running_loop()), ytdlp.ChildPool())
+    loop = asyncio.get_running_loop()
+    known = _pools.get(id(loop))
+    if known is None or known[0]() is not loop:
+        for key, (ref, old) in list(_pools.items()):
+            gone = ref()
+            if gone is None or gone.is_closed():  # a loop that ended without close_children
+                old.abandon()
+                del _pools[key]
+        known = _pools[id(loop)] = (weakref.ref(loop), ytdlp.ChildPool())
+    pool = known[1]
     pool.keep = settings.downloads_concurrency
     return pool
 
 
 async def close_children() -> None:
     """Close this process's idle yt-dlp children (a worker shutting down)."""
-    pool = _pools.pop(id(asyncio.get_running_loop()), None)
-    if pool is not None:
-        await pool.close()
+    known = _pools.pop(id(asyncio.get_running_loop()), None)
+    if known is not None:
+        await known[1].close()
 
 
 def lease(settings: Settings) -> timedelta:

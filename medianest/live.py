@@ -72,6 +72,9 @@ async def publish(event: dict[str, Any]) -> None:
 #: 15-second keepalive (hidden tabs whose timers the browser slows to once a minute included).
 WATCH_TTL_S = 180
 _local_watch: dict[str, float] = {}
+#: How long a web process trusts a "watched" answer without asking Redis again.
+SEEN_WATCHED_S = 1.0
+_seen_watched: dict[str, float] = {}
 
 
 def _watch_key(token: str) -> str:
@@ -102,13 +105,21 @@ async def is_watched(token: str) -> bool:
     events of shared states nobody shows (a tab that comes reads them afresh, see
     :func:`mark_watched`). When Redis does not answer: True."""
     settings = get_settings()
+    now = time.monotonic()
     if not settings.redis_url:
-        return _local_watch.get(token, 0.0) > time.monotonic()
+        return _local_watch.get(token, 0.0) > now
+    if _seen_watched.get(token, 0.0) > now:  # a "yes" is kept a second (a "no" never: see above)
+        return True
     try:
-        return bool(await _publisher(settings.redis_url).exists(_watch_key(token)))
+        watched = bool(await _publisher(settings.redis_url).exists(_watch_key(token)))
     except (RedisError, OSError) as exc:
         logger.warning("watch mark unreadable (Redis unavailable): %s", exc)
         return True
+    if watched:
+        if len(_seen_watched) > 10_000:
+            _seen_watched.clear()
+        _seen_watched[token] = now + SEEN_WATCHED_S
+    return watched
 
 
 def _publisher(url: str) -> aioredis.Redis:
@@ -217,6 +228,7 @@ async def bridge(apply: Apply, stop: asyncio.Event) -> None:
             await _ensure_group(client)
             delay = 0.5
             reclaimed = 0.0
+            done: list[Any] = []
             while not stop.is_set():
                 batches = []
                 if time.monotonic() - reclaimed >= RECLAIM_EVERY_S:
@@ -226,13 +238,22 @@ async def bridge(apply: Apply, stop: asyncio.Event) -> None:
                                                              start_id="0-0", count=50)
                     batches = [(stream_key(), claimed)] if claimed else []
                 # One at a time: events that arrive together are shared among the web processes.
-                batches += await client.xreadgroup(GROUP, consumer, {stream_key(): ">"}, count=1, block=1000) or []
+                # The last event's acknowledgement travels with the next read (one round trip).
+                pipe = client.pipeline(transaction=False)
+                if done:
+                    pipe.xack(stream_key(), GROUP, *done)
+                pipe.xreadgroup(GROUP, consumer, {stream_key(): ">"}, count=1, block=1000)
+                read = (await pipe.execute())[-1]
+                done = []
+                batches += read or []
                 for _, messages in batches:
                     for message_id, fields in messages:
                         raw = fields.get(b"data") or fields.get("data")
                         if raw:
                             await _safely(apply, json.loads(raw))
-                        await client.xack(stream_key(), GROUP, message_id)
+                        done.append(message_id)
+            if done:
+                await client.xack(stream_key(), GROUP, *done)
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 logger.warning("live bridge: %s", exc)

@@ -71,8 +71,9 @@ async def refresh_user_feed(target_app: rx.App, user_id: int) -> None:
 
 
 async def refresh_downloads(target_app: rx.App, event: dict[str, Any]) -> None:
-    """A download changed (reload the member's and the admins' lists) or made progress (lay it over
-    them; an item that started is progress for its member, a change of the queue for the admins).
+    """A download changed (reload the member's and the admins' lists), one of its items ended while
+    it runs on, or it made progress (lay the row or the progress over the member's cards; an item
+    that started or ended is a change of the queue for the admins, whose list reloads).
     Only feeds a tab watches are written: a tab that comes later reads its feed afresh."""
     user_id = event.get("user_id")
     if not isinstance(user_id, int):
@@ -84,7 +85,10 @@ async def refresh_downloads(target_app: rx.App, event: dict[str, Any]) -> None:
         async with reflex_compat.change_shared(target_app, DownloadsFeed, token) as feed:
             if not reflex_compat.linked_tabs(feed):
                 continue
-            overlay = event.get("type") == "download-progress" and (owner is not None or not event.get("started"))
+            kind = event.get("type")
+            if owner is not None and feed.loaded and kind == "download-item" and feed._item_end(event):
+                continue
+            overlay = kind == "download-progress" and (owner is not None or not event.get("started"))
             if overlay and feed.loaded:
                 feed._progress(event)
             else:
@@ -193,7 +197,7 @@ async def live_updates(app: rx.App):
             await refresh_status_board(app, event["shard"] % STATUS_BOARD_SHARDS, list(event.get("services") or []))
         elif event.get("type") == "revoke" and isinstance(event.get("user_id"), int):
             await end_sessions(app, event["user_id"], {str(s) for s in event.get("session_ids") or []})
-        elif event.get("type") in ("downloads", "download-progress"):
+        elif event.get("type") in ("downloads", "download-progress", "download-item"):
             await refresh_downloads(app, event)
         elif event.get("type") == "downloads-feed" and isinstance(event.get("owner"), int | None):
             await reload_downloads_feed(app, event.get("owner"))

@@ -107,7 +107,7 @@ class Console:
     async def apply(self, event: dict[str, Any]) -> None:
         """Called with every live event; acts on its own kinds, ignores the rest."""
         kind = event.get("type")
-        if kind == "jobs" or kind == "downloads":
+        if kind in ("jobs", "downloads", "download-item"):
             self.jobs_stale.set()
         elif kind == "announcement":
             ended = event.get("ended")

@@ -139,6 +139,18 @@ class DownloadsFeed(rx.SharedState):
                 self.queue = await download_views.queue(session)
         self.loaded = True
 
+    def _item_end(self, event: dict[str, Any]) -> bool:
+        """Lay an ended item's row over the cards; False when they do not hold it (reload then)."""
+        try:
+            row = download_views.ItemRow(**event["row"])
+            cards = download_views.with_item_row(self.cards, int(event["download_id"]), row)
+        except (KeyError, TypeError, ValueError):
+            return False
+        if cards is None:
+            return False
+        self.cards = cards
+        return True
+
     def _progress(self, event: dict[str, Any]) -> None:
         item_id = event.get("item_id")
         if not isinstance(item_id, int):

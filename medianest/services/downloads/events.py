@@ -1,13 +1,16 @@
-"""What the downloads tell the live bridge: a download changed (its cards are read again), or an
-item made progress (laid over the cards without a database read)."""
+"""What the downloads tell the live bridge: a download changed (its cards are read again), an
+item of a download that runs on ended (its new row), or an item made progress (both laid over
+the cards without a database read)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 
 from ... import live
 from ...integrations import ytdlp
+from . import views
 
 #: At most one progress event per download this often (an item's first report always goes out).
 PROGRESS_EVERY_S = 0.3
@@ -23,6 +26,14 @@ async def announce(user_id: int, download_id: int) -> None:
     """A download changed: the member's and the admins' download lists reload (best effort)."""
     if user_id:
         await live.publish({"type": "downloads", "user_id": int(user_id), "download_id": int(download_id)})
+
+
+async def item_ended(user_id: int, download_id: int, row: views.ItemRow) -> None:
+    """An item of a download that runs on ended: its row as the database now has it (the cards
+    take it without reading the database; the admins' feed reloads for its queue)."""
+    if user_id:
+        await live.publish({"type": "download-item", "user_id": int(user_id), "download_id": int(download_id),
+                            "item_id": row.id, "row": dataclasses.asdict(row)})
 
 
 class ItemRelay:

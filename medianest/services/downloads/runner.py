@@ -44,8 +44,8 @@ from ...models import (
     utcnow,
 )
 from .. import system
-from . import rules
-from .events import ItemRelay, announce
+from . import rules, views
+from .events import ItemRelay, announce, item_ended
 from .files import archive_path, clear_temp, download_path, existing_download, temp_dir
 from .members import disk_free_bytes, settle
 
@@ -414,7 +414,12 @@ async def _finish(mine: Claim, state: str, *, error: str | None = None, kind: st
         ready = new == DownloadState.ADDING.value and before != DownloadState.ADDING.value
         outcome = RunOutcome(item_id=item_id, download_id=item.download_id, user_id=item.user_id, state=state,
                              ready_for_plex=ready)
-    await announce(outcome.user_id or 0, outcome.download_id or 0)
+        # While the download runs on, only this item's row changed: it travels with the event.
+        row = views.item_row(item) if before == new == DownloadState.RUNNING.value else None
+    if row is not None:
+        await item_ended(outcome.user_id or 0, outcome.download_id or 0, row)
+    else:
+        await announce(outcome.user_id or 0, outcome.download_id or 0)
     return outcome
 
 

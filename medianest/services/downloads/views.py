@@ -4,6 +4,7 @@ progress the bridge lays over them), the admin's filters and the queue."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TypedDict
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -116,35 +117,67 @@ def item_row(item: YoutubeDownloadItem) -> ItemRow:
 
 def card(download: YoutubeDownload, items: list[YoutubeDownloadItem], member: str) -> DownloadCard:
     rows = [item_row(i) for i in items]
-    done = sum(1 for i in items if i.status == ItemState.DONE.value)
-    failed = sum(1 for i in items if i.status == ItemState.FAILED.value)
-    total = len(items)
-    status = download.status
+    note = download.note or ""
+    if not note and any(i.status == ItemState.PAUSED.value for i in items):
+        note = next(i.error or "" for i in items if i.status == ItemState.PAUSED.value)
+    return DownloadCard(
+        id=download.id or 0, title=download.title, kind=download.kind, member=member,
+        uploader=download.uploader or "", thumb=proxied_thumb(download.thumbnail_url),
+        quality=rules.QUALITIES.get(download.quality, download.quality), status=download.status,
+        note=note, items=rows, keep_in_sync=download.keep_in_sync, link="",
+        **_summary(download.status, download.kind, rows))
+
+
+class _Summary(TypedDict):
+    label: str
+    tone: str
+    count_label: str
+    percent: int
+    done: int
+    total: int
+    failed: int
+    can_cancel: bool
+    can_retry: bool
+    can_remove: bool
+    can_sync: bool
+
+
+def _summary(status: str, kind: str, rows: list[ItemRow]) -> _Summary:
+    """What a card shows about its items as a whole (its label, "7 of 12", the actions)."""
+    done = sum(1 for r in rows if r.status == ItemState.DONE.value)
+    failed = sum(1 for r in rows if r.status == ItemState.FAILED.value)
+    total = len(rows)
     label = rules.DOWNLOAD_LABELS.get(status, status.title())
     if status == DownloadState.RUNNING.value and not any(
-            i.status in (ItemState.DOWNLOADING.value, ItemState.PROCESSING.value) for i in items):
-        paused = any(i.status == ItemState.PAUSED.value for i in items)
+            r.status in (ItemState.DOWNLOADING.value, ItemState.PROCESSING.value) for r in rows):
+        paused = any(r.status == ItemState.PAUSED.value for r in rows)
         label = "Paused" if paused else "Waiting for a free slot"
     if status == DownloadState.QUEUED.value:
         label = "Queued"
     if status == DownloadState.DONE.value and failed:
         label = f"Done · {failed} failed"
-    open_items = any(i.status in OPEN_ITEM_STATES for i in items)
-    note = download.note or ""
-    if not note and any(i.status == ItemState.PAUSED.value for i in items):
-        note = next(i.error or "" for i in items if i.status == ItemState.PAUSED.value)
-    overall = int(sum(r.percent for r in rows) / total) if total else 0
-    return DownloadCard(
-        id=download.id or 0, title=download.title, kind=download.kind, member=member,
-        uploader=download.uploader or "", thumb=proxied_thumb(download.thumbnail_url),
-        quality=rules.QUALITIES.get(download.quality, download.quality), status=status, label=label,
-        tone=rules.TONES.get(status, "gray"), note=note, count_label=f"{done} of {total}", percent=overall,
-        done=done, total=total, failed=failed, items=rows, can_cancel=open_items,
+    open_items = any(r.status in OPEN_ITEM_STATES for r in rows)
+    return _Summary(
+        label=label, tone=rules.TONES.get(status, "gray"), count_label=f"{done} of {total}",
+        percent=int(sum(r.percent for r in rows) / total) if total else 0, done=done, total=total, failed=failed,
+        can_cancel=open_items,
         can_retry=any(r.can_retry for r in rows) or status == DownloadState.WAITING_PLEX.value,
         can_remove=not open_items and status not in (DownloadState.ADDING.value,),
-        can_sync=download.kind == "playlist" and status in (DownloadState.DONE.value,
-                                                            DownloadState.WAITING_PLEX.value),
-        keep_in_sync=download.keep_in_sync, link="")
+        can_sync=kind == "playlist" and status in (DownloadState.DONE.value, DownloadState.WAITING_PLEX.value))
+
+
+def with_item_row(cards: list[DownloadCard], download_id: int, row: ItemRow) -> list[DownloadCard] | None:
+    """An item of a running download ended: its row as the database now has it, laid over the
+    cards (the card's count and actions follow). None when the cards do not hold that item (then
+    read them again)."""
+    for n, c in enumerate(cards):
+        if c.id != download_id:
+            continue
+        if not any(r.id == row.id for r in c.items):
+            return None
+        rows = [row if r.id == row.id else r for r in c.items]
+        return [*cards[:n], replace(c, items=rows, **_summary(c.status, c.kind, rows)), *cards[n + 1:]]
+    return None
 
 
 def with_progress(cards: list[DownloadCard], item_id: int, *, phase: str, downloaded: int | None,

@@ -51,21 +51,24 @@ def _local_queue() -> asyncio.Queue:
     return _local
 
 
-async def publish(event: dict[str, Any]) -> None:
+async def publish(event: dict[str, Any]) -> bool:
     """Send one event to every web process (never raises: live updates are best effort,
-    the database already holds the truth)."""
+    the database already holds the truth). False when it could not be sent."""
     settings = get_settings()
     if not settings.redis_url:
         try:
             _local_queue().put_nowait(event)
         except asyncio.QueueFull:
             logger.warning("live event dropped: in-process queue full")
-        return
+            return False
+        return True
     client = _publisher(settings.redis_url)
     try:
         await client.xadd(stream_key(), {"data": json.dumps(event)}, maxlen=1000, approximate=True)
     except (RedisError, OSError) as exc:
         logger.warning("live event not published (Redis unavailable): %s", exc)
+        return False
+    return True
 
 
 #: How long a "someone watches this feed" mark lasts; every open tab renews its mark with its
@@ -222,13 +225,13 @@ async def bridge(apply: Apply, stop: asyncio.Event) -> None:
         return
     consumer = f"{socket.gethostname()}-{os.getpid()}"
     delay = 0.5
+    done: list[Any] = []  # applied, not yet acknowledged (kept across reconnects)
     while not stop.is_set():
         client = aioredis.from_url(settings.redis_url, socket_connect_timeout=5)
         try:
             await _ensure_group(client)
             delay = 0.5
             reclaimed = 0.0
-            done: list[Any] = []
             while not stop.is_set():
                 batches = []
                 if time.monotonic() - reclaimed >= RECLAIM_EVERY_S:
@@ -236,7 +239,9 @@ async def bridge(apply: Apply, stop: asyncio.Event) -> None:
                     reclaimed = time.monotonic()
                     _, claimed, *_ = await client.xautoclaim(stream_key(), GROUP, consumer, min_idle_time=30_000,
                                                              start_id="0-0", count=50)
-                    batches = [(stream_key(), claimed)] if claimed else []
+                    # Taken over from a process that died (or lost Redis) while applying them: they
+                    # may have been applied already, and late; receivers treat them as such.
+                    batches = [(stream_key(), claimed, True)] if claimed else []
                 # One at a time: events that arrive together are shared among the web processes.
                 # The last event's acknowledgement travels with the next read (one round trip).
                 pipe = client.pipeline(transaction=False)
@@ -245,12 +250,15 @@ async def bridge(apply: Apply, stop: asyncio.Event) -> None:
                 pipe.xreadgroup(GROUP, consumer, {stream_key(): ">"}, count=1, block=1000)
                 read = (await pipe.execute())[-1]
                 done = []
-                batches += read or []
-                for _, messages in batches:
+                batches += [(key, messages, False) for key, messages in read or []]
+                for _, messages, redelivered in batches:
                     for message_id, fields in messages:
                         raw = fields.get(b"data") or fields.get("data")
                         if raw:
-                            await _safely(apply, json.loads(raw))
+                            event = json.loads(raw)
+                            if redelivered and isinstance(event, dict):
+                                event["redelivered"] = True
+                            await _safely(apply, event)
                         done.append(message_id)
             if done:
                 await client.xack(stream_key(), GROUP, *done)

@@ -86,6 +86,9 @@ async def refresh_downloads(target_app: rx.App, event: dict[str, Any]) -> None:
             if not reflex_compat.linked_tabs(feed):
                 continue
             kind = event.get("type")
+            if event.get("redelivered"):  # possibly late: only a new read is sure to be right
+                await feed._reload(owner)
+                continue
             if owner is not None and feed.loaded and kind == "download-item" and feed._item_end(event):
                 continue
             overlay = kind == "download-progress" and (owner is not None or not event.get("started"))

@@ -282,11 +282,12 @@ class SessionMixin(rx.State, mixin=True):
         owners = {downloads_feed_token(user.id): user.id}
         if user.is_admin:
             owners[downloads_feed_token(None)] = None
-        if downloads in owners and await live.mark_watched(downloads):
-            await live.publish({"type": "downloads-feed", "owner": owners[downloads]})
+        if downloads in owners and await live.mark_watched(downloads) \
+                and not await live.publish({"type": "downloads-feed", "owner": owners[downloads]}):
+            await (await self.get_state(DownloadsFeed))._reload(owners[downloads])  # at least this tab
         if user.is_admin and links.get(JobsBoard.get_full_name()) == jobs_board_token() \
-                and await live.mark_watched(jobs_board_token()):
-            await live.publish({"type": "jobs"})
+                and await live.mark_watched(jobs_board_token()) and not await live.publish({"type": "jobs"}):
+            await (await self.get_state(JobsBoard))._reload()
 
     async def _link_announcement(self, shard: int) -> None:
         """Link the tab to its shard of the banner, unless it is (a keepalive then loads nothing more)."""

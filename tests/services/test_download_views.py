@@ -50,3 +50,20 @@ def test_when_every_item_waits_the_card_says_so_and_unknown_items_ask_for_a_relo
     stranger = items[1].model_copy(update={"id": 999})
     assert views.with_item_row(cards, 7, views.item_row(stranger)) is None
     assert views.with_item_row(cards, 8, views.item_row(ended)) is None
+
+
+def test_late_or_repeated_news_of_an_ended_item_changes_nothing():
+    download = _download()
+    items = _items(ItemState.DOWNLOADING.value, ItemState.QUEUED.value, ItemState.QUEUED.value)
+    failed = items[0].model_copy(update={"status": ItemState.FAILED.value})
+    cards = views.with_item_row([views.card(download, items, "bob")], 7, views.item_row(failed))
+    assert cards is not None and cards[0].items[0].status == ItemState.FAILED.value
+    # The same event again (redelivered), or after a retry queued the item again: read afresh instead.
+    assert views.with_item_row(cards, 7, views.item_row(failed)) is None
+    retried = [views.card(download, [failed.model_copy(update={"status": ItemState.QUEUED.value}), *items[1:]],
+                          "bob")]
+    assert views.with_item_row(retried, 7, views.item_row(failed)) is None
+    # A progress report that arrives after the item ended leaves the card as a new read shows it.
+    late = views.with_progress(cards, failed.id or 0, phase="downloading", downloaded=10, total=100, speed=None,
+                               eta=None)
+    assert late == cards and late[0].label == "Waiting for a free slot"

@@ -414,8 +414,10 @@ async def _finish(mine: Claim, state: str, *, error: str | None = None, kind: st
         ready = new == DownloadState.ADDING.value and before != DownloadState.ADDING.value
         outcome = RunOutcome(item_id=item_id, download_id=item.download_id, user_id=item.user_id, state=state,
                              ready_for_plex=ready)
-        # While the download runs on, only this item's row changed: it travels with the event.
-        row = views.item_row(item) if before == new == DownloadState.RUNNING.value else None
+        # While the download runs on, only this item's row changed: it travels with the event (a
+        # pause also changes the card's note: read again).
+        row = views.item_row(item) if before == new == DownloadState.RUNNING.value and state in (
+            ItemState.DONE.value, ItemState.FAILED.value, ItemState.CANCELLED.value) else None
     if row is not None:
         await item_ended(outcome.user_id or 0, outcome.download_id or 0, row)
     else:

@@ -168,12 +168,14 @@ def _summary(status: str, kind: str, rows: list[ItemRow]) -> _Summary:
 
 def with_item_row(cards: list[DownloadCard], download_id: int, row: ItemRow) -> list[DownloadCard] | None:
     """An item of a running download ended: its row as the database now has it, laid over the
-    cards (the card's count and actions follow). None when the cards do not hold that item (then
-    read them again)."""
+    cards (the card's count and actions follow). None when the cards do not show that item as
+    running (not there, or already ended, or queued again by a retry: a late or repeated event),
+    and then they are read again."""
     for n, c in enumerate(cards):
         if c.id != download_id:
             continue
-        if not any(r.id == row.id for r in c.items):
+        if not any(r.id == row.id and r.status in (ItemState.DOWNLOADING.value, ItemState.PROCESSING.value)
+                   for r in c.items):
             return None
         rows = [row if r.id == row.id else r for r in c.items]
         return [*cards[:n], replace(c, items=rows, **_summary(c.status, c.kind, rows)), *cards[n + 1:]]
@@ -203,6 +205,9 @@ def with_progress(cards: list[DownloadCard], item_id: int, *, phase: str, downlo
                                 label="Processing" if processing else "Downloading", tone="violet" if processing
                                 else "blue", percent=100 if processing else rules.percent(downloaded, total),
                                 detail=" · ".join(p for p in parts if p)))
+        if rows == c.items:  # a late report of an item that has ended: nothing to lay over
+            out.append(c)
+            continue
         overall = int(sum(r.percent for r in rows) / len(rows)) if rows else 0
         label = c.label if c.status != DownloadState.RUNNING.value else "Downloading"
         out.append(replace(c, items=rows, percent=overall, label=label))

@@ -18,6 +18,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from medianest.config import get_settings
 from medianest.models import (
     AuditLog,
+    DownloadState,
+    ItemState,
     MediaRequest,
     Notification,
     RequestFollow,
@@ -25,6 +27,8 @@ from medianest.models import (
     Role,
     User,
     UserStatus,
+    YoutubeDownload,
+    YoutubeDownloadItem,
 )
 from medianest.security import issue_token
 from medianest.services import auth
@@ -110,6 +114,33 @@ def make_audit(session: AsyncSession | Session | None, action: str, *, actor: _H
                    client_ip=client_ip, details=details)
     if created_at is not None:
         row.created_at = created_at
+    _add(session, row)
+    return row
+
+
+def make_download(session: AsyncSession | Session | None, user: _HasId | int, *, title: str | None = None,
+                  url: str | None = None, kind: str = "video", folder: str | None = None,
+                  status: str | DownloadState = DownloadState.QUEUED, **fields: Any) -> YoutubeDownload:
+    """A download ``user`` sent (no items: see :func:`make_download_item`), in its own folder."""
+    n = _next()
+    title = title or f"Video {n}"
+    row = YoutubeDownload(user_id=_user_id(user), url=url or f"https://videos.example/{n}", kind=kind,
+                          source_id=fields.pop("source_id", f"source-{n}"), title=title,
+                          folder=folder or f"member/{title} [{n}]", status=_value(status), **fields)
+    _add(session, row)
+    return row
+
+
+def make_download_item(session: AsyncSession | Session | None, download: YoutubeDownload, *, position: int = 1,
+                       entry_id: str | None = None, title: str | None = None,
+                       status: str | ItemState = ItemState.QUEUED, **fields: Any) -> YoutubeDownloadItem:
+    """One video of ``download`` (which must have its id)."""
+    if download.id is None:
+        raise ValueError("the download has no id yet: flush or commit the session before making its items")
+    n = _next()
+    row = YoutubeDownloadItem(download_id=download.id, user_id=download.user_id, position=position,
+                              entry_id=entry_id or f"entry-{n}", title=title or download.title,
+                              url=fields.pop("url", download.url), status=_value(status), **fields)
     _add(session, row)
     return row
 

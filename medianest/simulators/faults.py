@@ -8,6 +8,8 @@ itself, so every wrapped app gets them for free:
   "path_prefix": "/", "times": null}`` replaces it (omitted keys take these defaults).
 - ``DELETE /__sim__/faults`` clears it.
 
+``latency_ms`` delays matching requests; clearing the faults ends the delay of the requests
+waiting on it (they are then served normally, as if no fault had been set).
 ``status`` answers matching requests with that HTTP status and a JSON error body.
 ``outage`` holds matching requests open until the client gives up or the faults are
 cleared (then the request is served normally). ``times`` limits how many requests
@@ -33,7 +35,7 @@ Message = dict[str, Any]
 
 SIM_PREFIX = "/__sim__"
 _FAULTS_PATH = "/__sim__/faults"
-#: How often a held ("outage") request checks whether the faults were cleared.
+#: How often a held ("outage") or delayed ("latency") request checks whether the faults were cleared.
 _OUTAGE_POLL_SECONDS = 0.05
 
 
@@ -73,6 +75,8 @@ class FaultInjector:
         # Bumped on every change so that held requests notice a clear() even if
         # a new outage was configured in between.
         self._generation = 0
+        # Bumped by clear() only: a delayed request is released by a clear, not by a new setting.
+        self._clears = 0
 
     def set(
         self,
@@ -123,6 +127,7 @@ class FaultInjector:
             self._config = FaultConfig()
             self._remaining = None
             self._generation += 1
+            self._clears += 1
         if was_active:
             logger.info("%s faults cleared", self.name)
 
@@ -139,14 +144,15 @@ class FaultInjector:
             data["remaining"] = self._remaining
             return data
 
-    def claim(self, path: str) -> tuple[FaultConfig, int] | None:
+    def claim(self, path: str) -> tuple[FaultConfig, int, int] | None:
         """Decide whether a request to ``path`` is affected, counting it if so.
 
         Args:
             path: The request path.
 
         Returns:
-            The configuration to apply and the generation it belongs to, or ``None``.
+            The configuration to apply, the generation it belongs to and how many times the
+            faults had been cleared, or ``None``.
         """
         with self._lock:
             config = self._config
@@ -161,7 +167,12 @@ class FaultInjector:
                     self._generation += 1
             # Read after a possible bump: a request held by an outage must wait for
             # the *next* change, not be released by its own budget running out.
-            return config, self._generation
+            return config, self._generation, self._clears
+
+    def cleared_since(self, clears: int) -> bool:
+        """Whether clear() ran since a claim that saw ``clears``."""
+        with self._lock:
+            return self._clears != clears
 
     def outage_over(self, generation: int) -> bool:
         """Whether a request held by the outage of ``generation`` may continue."""
@@ -198,9 +209,11 @@ class FaultsMiddleware:
         if claimed is None:
             await self.app(scope, receive, send)
             return
-        config, generation = claimed
-        if config.latency_ms:
-            await asyncio.sleep(config.latency_ms / 1000)
+        config, generation, clears = claimed
+        if config.latency_ms and not await self._delay(config.latency_ms / 1000, clears):
+            # The faults were cleared while this request waited: serve it normally.
+            await self.app(scope, receive, send)
+            return
         if config.outage:
             replay = await self._hold(receive, generation)
             if replay is not None:
@@ -214,6 +227,20 @@ class FaultsMiddleware:
             })
             return
         await self.app(scope, receive, send)
+
+    async def _delay(self, seconds: float, clears: int) -> bool:
+        """Wait ``seconds``, or less if the faults are cleared meanwhile.
+
+        Returns:
+            True if the whole delay passed, False if a clear() ended it.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while (left := deadline - loop.time()) > 0:
+            if self.injector.cleared_since(clears):
+                return False
+            await asyncio.sleep(min(left, _OUTAGE_POLL_SECONDS))
+        return True
 
     async def _hold(self, receive: Any, generation: int) -> Any | None:
         """Keep a request waiting until the client disconnects or the outage ends.

@@ -106,43 +106,72 @@ def dummy_payload(handler) -> dict[str, Any]:
 NAMESPACE = "/_event"
 
 
-async def _send_all(url: str, cookie: str | None, events: list[tuple[str, dict]]) -> list[list[dict]]:
-    """Send each event on one socket, as the browser would; collect the updates per event."""
+async def _connect(url: str, cookie: str | None, updates: asyncio.Queue) -> socketio.AsyncClient:
     client = socketio.AsyncClient(reconnection=False)
-    updates: asyncio.Queue = asyncio.Queue()
     client.on("event", updates.put_nowait, namespace=NAMESPACE)
     headers = {"Origin": url}
     if cookie:
         headers["Cookie"] = f"mn_session={cookie}"
     await client.connect(f"{url}?token={uuid.uuid4()}", socketio_path="/_event", transports=["websocket"],
                          headers=headers, namespaces=[NAMESPACE])
+    return client
+
+
+async def _send_and_collect(client: socketio.AsyncClient, updates: asyncio.Queue, name: str,
+                            payload: dict) -> list[dict]:
+    """Send one event; collect its updates until a quiet spell."""
+    await client.emit("event", {"name": name, "payload": payload,
+                                "router_data": {"pathname": "/admin", "query": {}, "asPath": "/admin"}},
+                      namespace=NAMESPACE)
+    received: list[dict] = []
+    timeout = 10.0  # the first answer may take a moment; then wait for a quiet spell
+    while True:
+        try:
+            received.append(await asyncio.wait_for(updates.get(), timeout=timeout))
+        except TimeoutError:
+            break
+        timeout = 0.7
+    return received
+
+
+async def _send_all(url: str, cookie: str | None, events: list[tuple[str, dict]]) -> list[list[dict]]:
+    """Send each event on one socket, as the browser would; collect the updates per event."""
+    updates: asyncio.Queue = asyncio.Queue()
+    client = await _connect(url, cookie, updates)
     results = []
     try:
         for name, payload in events:
-            await client.emit("event", {"name": name, "payload": payload,
-                                        "router_data": {"pathname": "/admin", "query": {}, "asPath": "/admin"}},
-                              namespace=NAMESPACE)
-            received: list[dict] = []
-            timeout = 10.0  # the first answer may take a moment; then wait for a quiet spell
-            while True:
-                try:
-                    received.append(await asyncio.wait_for(updates.get(), timeout=timeout))
-                except TimeoutError:
-                    break
-                timeout = 0.7
-            results.append(received)
+            results.append(await _send_and_collect(client, updates, name, payload))
     finally:
         await client.disconnect()
     return results
 
 
-def send_all(url: str, cookie: str | None, events: list[tuple[str, dict]]) -> list[list[dict]]:
+async def _send_each(url: str, cookie: str | None, events: list[tuple[str, dict]],
+                     at_once: int) -> list[list[dict]]:
+    """Send each event on a socket (a tab) of its own, ``at_once`` sockets at a time; the updates
+    per event are those its own socket received, so none can be mistaken for another's."""
+    slots = asyncio.Semaphore(at_once)
+
+    async def one(name: str, payload: dict) -> list[dict]:
+        async with slots:
+            updates: asyncio.Queue = asyncio.Queue()
+            client = await _connect(url, cookie, updates)
+            try:
+                return await _send_and_collect(client, updates, name, payload)
+            finally:
+                await client.disconnect()
+
+    return list(await asyncio.gather(*(one(name, payload) for name, payload in events)))
+
+
+def _in_thread(coro) -> Any:
     """Run the socket client in its own thread and loop (Playwright owns this thread's loop)."""
     box: dict[str, Any] = {}
 
     def run() -> None:
         try:
-            box["result"] = asyncio.run(_send_all(url, cookie, events))
+            box["result"] = asyncio.run(coro)
         except BaseException as exc:
             box["error"] = exc
 
@@ -152,6 +181,16 @@ def send_all(url: str, cookie: str | None, events: list[tuple[str, dict]]) -> li
     if "error" in box:
         raise box["error"]
     return box["result"]
+
+
+def send_all(url: str, cookie: str | None, events: list[tuple[str, dict]]) -> list[list[dict]]:
+    """Every event on one socket, in order (each after the previous one's answers)."""
+    return _in_thread(_send_all(url, cookie, events))
+
+
+def send_each(url: str, cookie: str | None, events: list[tuple[str, dict]], at_once: int = 16) -> list[list[dict]]:
+    """Every event on a fresh socket of its own (a tab a hand-crafted client opened), several at once."""
+    return _in_thread(_send_each(url, cookie, events, at_once))
 
 
 def redirects(updates: list[dict]) -> list[str]:
@@ -176,7 +215,7 @@ def test_every_handler_is_classified():
 def test_without_a_session_every_non_public_handler_refuses(journeys, app_url):
     setup_household(journeys())
     handlers = [(name, qual, h) for name, qual, h in all_handlers() if qual not in PUBLIC]
-    results = send_all(app_url, None, [(name, dummy_payload(h)) for name, _, h in handlers])
+    results = send_each(app_url, None, [(name, dummy_payload(h)) for name, _, h in handlers])
     for (_name, qual, _), updates in zip(handlers, results, strict=True):
         paths = redirects(updates)
         assert any(p.startswith("/login") for p in paths), \
@@ -209,7 +248,7 @@ def test_member_is_refused_every_admin_handler_and_nothing_changes(journeys, app
         if "machine_id" in payload:
             payload["machine_id"] = HOUSEHOLD
         payloads.append((name, payload))
-    results = send_all(app_url, member_cookie, payloads)
+    results = send_each(app_url, member_cookie, payloads)
     for (_name, qual, _), updates in zip(handlers, results, strict=True):
         assert "/forbidden" in redirects(updates), f"{qual} did not refuse a member: {updates}"
     with psycopg.connect(os.environ["DATABASE_URL"]) as conn:

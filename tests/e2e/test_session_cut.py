@@ -48,6 +48,14 @@ class Tab:
         await asyncio.sleep(settle)
         return self.updates[start:]
 
+    async def call(self, name: str, payload: dict | None = None, *, until, timeout: float = 15.0) -> list[dict]:
+        """Send an event and wait for its answer: until ``until`` holds for what came back since."""
+        start = len(self.updates)
+        await self.client.emit("event", {"name": name, "payload": payload or {}, "router_data": ROUTER},
+                               namespace=NAMESPACE)
+        await self.wait_for(lambda updates: until(updates[start:]), timeout)
+        return self.updates[start:]
+
     async def wait_for(self, predicate, timeout: float = 15.0) -> None:
         deadline = asyncio.get_running_loop().time() + timeout
         while not predicate(self.updates):
@@ -65,6 +73,12 @@ def text(updates: list[dict]) -> str:
 def redirected_to_sign_in(updates: list[dict]) -> bool:
     return any(e.get("name") == "_redirect" and str(e["payload"].get("path", "")).startswith("/login")
                for u in updates for e in u.get("events", []))
+
+
+def signing_out(updates: list[dict]) -> bool:
+    """The signing-out tab's answer: its session state says it is signing out."""
+    return any((u.get("delta") or {}).get(SessionState.get_full_name(), {}).get("signing_out_rx_state_") is True
+               for u in updates)
 
 
 def notify(user_id: int, body: str, redis_url: str) -> None:
@@ -116,7 +130,7 @@ async def _cut_and_replay(url: str, cookie: str, bob_id: int, redis_url: str, en
     kept, other = await Tab(url, cookie).open(), await Tab(url, cookie).open()
     try:
         for tab in (kept, other):
-            assert '"bob"' in text(await tab.send(GUARD))
+            await tab.call(GUARD, until=lambda updates: '"bob"' in text(updates))
         notify(bob_id, "before-the-cut: linked tabs get this", redis_url)
         await other.wait_for(lambda u: "before-the-cut" in text(u))  # the feed reaches an open tab
 
@@ -147,7 +161,7 @@ def test_sign_out_cuts_every_tab_of_the_session_and_a_cookieless_reconnect_gets_
     cookie, bob_id, _ = _bob(journeys)
 
     async def sign_out(tab: Tab) -> None:
-        await tab.send(SIGN_OUT)
+        await tab.call(SIGN_OUT, until=signing_out)
 
     run(_cut_and_replay(app_url, cookie, bob_id, private_redis.url, sign_out))
 
@@ -159,7 +173,8 @@ def test_suspension_cuts_the_members_tabs_and_a_cookieless_reconnect_gets_nothin
     async def suspend(_tab: Tab) -> None:
         admin = await Tab(app_url, alice_cookie).open()
         try:
-            await admin.send(f"{AdminUsersState.get_full_name()}.suspend", {"user_id": str(bob_id)})
+            await admin.call(f"{AdminUsersState.get_full_name()}.suspend", {"user_id": str(bob_id)},
+                             until=lambda updates: "bob is suspended." in text(updates))
         finally:
             await admin.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import xml.etree.ElementTree as ET
 
@@ -328,6 +329,44 @@ def test_fault_latency(plex_tv: httpx.Client) -> None:
     started = time.monotonic()
     plex_tv.get("/api/v2/ping", headers={"X-Plex-Token": ALICE_TOKEN})
     assert time.monotonic() - started < 0.3
+
+
+def test_clearing_the_faults_ends_the_latency_of_a_waiting_request(plex_tv: httpx.Client,
+                                                                    simulators: SimulatorHandle) -> None:
+    plex_tv.post("/__sim__/faults", json={"latency_ms": 5000, "status": 503})
+    box: dict = {}
+
+    def call() -> None:
+        started = time.monotonic()
+        box["status"] = plex_tv.get("/api/v2/ping", headers={"X-Plex-Token": ALICE_TOKEN}).status_code
+        box["took"] = time.monotonic() - started
+
+    waiting = threading.Thread(target=call)
+    waiting.start()
+    time.sleep(0.5)
+    assert waiting.is_alive()  # still delayed
+    simulators.sim.clear_faults()
+    waiting.join(5)
+    # Served at once, and normally: the 503 went with the faults.
+    assert box["status"] == 200 and box["took"] < 2.0, box
+
+
+def test_a_new_setting_does_not_end_the_latency_of_a_waiting_request(plex_tv: httpx.Client) -> None:
+    plex_tv.post("/__sim__/faults", json={"latency_ms": 800})
+    box: dict = {}
+
+    def call() -> None:
+        started = time.monotonic()
+        plex_tv.get("/api/v2/ping", headers={"X-Plex-Token": ALICE_TOKEN})
+        box["took"] = time.monotonic() - started
+
+    waiting = threading.Thread(target=call)
+    waiting.start()
+    time.sleep(0.2)
+    plex_tv.post("/__sim__/faults", json={"status": 500, "path_prefix": "/api/v2/user"})
+    waiting.join(5)
+    plex_tv.delete("/__sim__/faults")
+    assert box["took"] >= 0.8
 
 
 def test_fault_status_with_prefix_and_times(plex_tv: httpx.Client) -> None:

@@ -55,7 +55,7 @@ from medianest.integrations.ytdlp.options import FORMATS
 from medianest.integrations.ytdlp.preview import build_preview
 from medianest.integrations.ytdlp.process import child_env
 from medianest.integrations.ytdlp.worker import ItemRun, plan_attempts
-from medianest.simulators.video_site import DEFAULT_LARGE_RATE, LARGE_ENTRY_BYTES, serve_in_thread
+from medianest.simulators.video_site import DEFAULT_LARGE_RATE, LARGE_ENTRY_BYTES
 
 # Plain pages: pin yt-dlp to the generic and html5 extractors (saves ~1 s per call; one test
 # below runs without the pin).
@@ -63,18 +63,8 @@ PINNED = ("generic", "html5")
 HOSTS = ("127.0.0.1",)
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    handle = serve_in_thread("127.0.0.1", 0, data_dir=tmp_path_factory.mktemp("video-site"))
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture(autouse=True)
-def fresh_site(site):
-    site.site.reset()
-    yield
-    site.site.reset()
+# The site and its reset: tests/integrations/conftest.py.
+pytestmark = pytest.mark.usefixtures("fresh_site")
 
 
 def make_job(site, tmp_path: Path, page: str, expected_id: str, **changes: Any) -> ItemJob:

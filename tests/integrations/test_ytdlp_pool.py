@@ -26,24 +26,13 @@ from medianest.integrations.ytdlp import (
 )
 from medianest.integrations.ytdlp.errors import PRIVATE_ADDRESS
 from medianest.integrations.ytdlp.process import ChildProcess
-from medianest.simulators.video_site import serve_in_thread
 
 HOSTS = ("127.0.0.1",)
 PINNED = ("generic", "html5")
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    handle = serve_in_thread("127.0.0.1", 0, data_dir=tmp_path_factory.mktemp("video-site"))
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture(autouse=True)
-def fresh_site(site):
-    site.site.reset()
-    yield
-    site.site.reset()
+# The site and its reset: tests/integrations/conftest.py.
+pytestmark = pytest.mark.usefixtures("fresh_site")
 
 
 @pytest.fixture
